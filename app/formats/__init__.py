@@ -1,0 +1,1 @@
+"""Wire formats: one pure parser per format."""

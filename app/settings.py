@@ -1,0 +1,223 @@
+"""Settings: read once from ``LOOKOUT_*`` variables into one object that is passed down.
+
+Nothing else in Lookout reads the environment. ``load_settings(environ)`` takes the environment
+as an argument so tests pass a dict. A bad value fails at start with a :class:`ConfigError`
+whose message names the variable and the fix.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+PREFIX = "LOOKOUT_"
+
+DEFAULT_COUNTER_FIELDS = (
+    "net.bytes_sent",
+    "net.bytes_recv",
+    "net.packets_sent",
+    "net.packets_recv",
+    "net.err_in",
+    "net.err_out",
+    "net.drop_in",
+    "net.drop_out",
+    "diskio.reads",
+    "diskio.writes",
+    "diskio.read_bytes",
+    "diskio.write_bytes",
+    "diskio.read_time",
+    "diskio.write_time",
+    "diskio.io_time",
+    "nginx.requests",
+    "nginx.accepts",
+    "nginx.handled",
+)
+
+
+class ConfigError(ValueError):
+    """A configuration value is wrong; the message names the variable and the fix."""
+
+
+class Settings(BaseSettings):
+    """Every knob of Lookout. Field ``x`` is set by the variable ``LOOKOUT_X``."""
+
+    model_config = SettingsConfigDict(env_prefix=PREFIX, extra="forbid", frozen=True)
+
+    # --- services (unset: the embedded local stack) ---
+    broker_url: str | None = Field(
+        None, description="Kafka bootstrap servers, `kafka://host:port[,host:port]`. Unset: embedded Tansu."
+    )
+    postgres_dsn: SecretStr | None = Field(
+        None, description="PostgreSQL DSN, `postgresql://user:pass@host:port/db`. Unset: embedded cluster."
+    )
+    elasticsearch_url: str | None = Field(
+        None, description="Elasticsearch URL, `http://host:9200`. Unset: embedded osmem-server."
+    )
+    elasticsearch_api_key: SecretStr | None = Field(None, description="Elasticsearch API key, if any.")
+    stack_dir: Path = Field(
+        Path(".lookout"), description="Folder for the embedded stack's data, logs and state file."
+    )
+
+    # --- Kafka / Faust ---
+    app_id: str = Field("lookout", description="Faust app id: consumer group and changelog prefix.")
+    topic_prefix: str = Field("", description="Prefix for every topic name (e.g. `prod.`).")
+    partitions: int = Field(8, ge=1, le=1024, description="Partitions of every topic Lookout creates.")
+    replication_factor: int = Field(1, ge=1, le=7, description="Replication factor of created topics.")
+    session_timeout: float = Field(
+        10.0, gt=1, description="Consumer session timeout, seconds (group joins take about half)."
+    )
+    store: Literal["memory", "rocksdb"] = Field(
+        "memory", description="Faust table store: `memory`, or `rocksdb` (needs rocksdict)."
+    )
+    data_dir: Path = Field(Path("lookout-data"), description="Faust worker data dir (RocksDB files).")
+    batch_max: int = Field(2000, ge=1, le=100_000, description="Max Kafka messages per processed batch.")
+    batch_within: float = Field(0.25, gt=0, le=10, description="Max seconds to wait to fill a batch.")
+
+    # --- web ---
+    web_host: str = Field("127.0.0.1", description="Address the worker's web server binds.")
+    web_port: int = Field(6066, ge=1, le=65535, description="Port of the worker's web server.")
+    api_token: SecretStr | None = Field(
+        None, description="Bearer token for write endpoints. Unset: write endpoints are refused."
+    )
+    protect_reads: bool = Field(False, description="Require the bearer token on read endpoints too.")
+
+    # --- windows ---
+    tumbling_size: int = Field(60, ge=1, description="Tumbling window size, seconds.")
+    hopping_size: int = Field(300, ge=1, description="Hopping window size, seconds.")
+    hopping_step: int = Field(60, ge=1, description="Hopping window step, seconds.")
+    grace: int = Field(30, ge=0, description="Seconds a window waits for out-of-order records.")
+    idle_timeout: int = Field(
+        30, ge=1, description="Wall seconds without records before a quiet host's time moves on."
+    )
+    retain_windows: int = Field(
+        10, ge=1, le=1000, description="Closed windows kept per series for the HTTP API."
+    )
+    timestamp_unit: Literal["auto", "s", "ms", "us", "ns"] = Field(
+        "auto", description="Unit of Telegraf JSON `timestamp`; `auto` infers it from the magnitude."
+    )
+    max_series_per_host: int = Field(
+        2000, ge=1, description="Series kept per host; the overflow is counted and dropped."
+    )
+    counter_fields: tuple[str, ...] = Field(
+        DEFAULT_COUNTER_FIELDS,
+        description="`measurement.field` names that are counters (become per-second rates).",
+    )
+
+    # --- misc ---
+    rules_path: Path = Field(Path("rules"), description="Alert rules: a YAML file or a folder of them.")
+    log_level: Literal["debug", "info", "warning", "error"] = Field("info", description="Log level.")
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        """Only explicit values: :func:`load_settings` is the one reader of the environment."""
+        return (init_settings,)
+
+    @field_validator("counter_fields", mode="before")
+    @classmethod
+    def _split_csv(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return tuple(part.strip() for part in value.split(",") if part.strip())
+        return value
+
+    @field_validator("broker_url")
+    @classmethod
+    def _check_broker(cls, value: str | None) -> str | None:
+        if value is None or value == "":
+            return None
+        for part in value.split(","):
+            host = part.strip().removeprefix("kafka://")
+            if ":" not in host:
+                raise ValueError("expected kafka://host:port[,host:port]")
+        return value
+
+    @field_validator("elasticsearch_url")
+    @classmethod
+    def _check_es(cls, value: str | None) -> str | None:
+        if value is None or value == "":
+            return None
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("expected http://host:port or https://host:port")
+        return value.rstrip("/")
+
+    @model_validator(mode="after")
+    def _check_windows(self) -> Settings:
+        if self.hopping_size % self.hopping_step:
+            raise ValueError(
+                "hopping_size: LOOKOUT_HOPPING_SIZE must be a multiple of LOOKOUT_HOPPING_STEP"
+            )
+        return self
+
+    # --- derived names ---
+    def topic(self, name: str) -> str:
+        """Return the full name of topic ``name`` (with the configured prefix)."""
+        return f"{self.topic_prefix}{name}"
+
+    @property
+    def pane_size(self) -> int:
+        """Pane (slice) size: the gcd of the tumbling size and the hopping step."""
+        from math import gcd
+
+        return gcd(self.tumbling_size, self.hopping_step)
+
+
+def _env_name(field: str) -> str:
+    return PREFIX + field.upper()
+
+
+def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
+    """Read ``LOOKOUT_*`` variables from ``environ`` (default: the process environment)."""
+    env = os.environ if environ is None else environ
+    fields = Settings.model_fields
+    values: dict[str, str] = {}
+    for key, raw in env.items():
+        if not key.upper().startswith(PREFIX):
+            continue
+        name = key[len(PREFIX) :].lower()
+        if name not in fields:
+            close = difflib.get_close_matches(name, list(fields), n=1)
+            hint = f"; did you mean {_env_name(close[0])}?" if close else ""
+            raise ConfigError(f"{key}: unknown setting{hint} (see the README's configuration table)")
+        values[name] = raw
+    try:
+        return Settings(**values)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        raise ConfigError(_describe(exc)) from None
+
+
+def _describe(exc: ValidationError) -> str:
+    lines = []
+    for err in exc.errors():
+        loc = err.get("loc") or ()
+        msg = str(err.get("msg", "invalid value")).removeprefix("Value error, ")
+        if loc:
+            field = str(loc[0])
+            lines.append(f"{_env_name(field)}: {msg} (given {err.get('input')!r})")
+        else:
+            field, _, rest = msg.partition(": ")
+            lines.append(f"{_env_name(field)}: {rest or msg}" if rest else msg)
+    return "bad configuration:\n  " + "\n  ".join(lines)
+
+
+def settings_table() -> str:
+    """Markdown table of every setting, its default and meaning (for the README)."""
+    rows = ["| variable | default | meaning |", "|---|---|---|"]
+    for name, info in Settings.model_fields.items():
+        default = info.default
+        if isinstance(default, tuple):
+            default = ",".join(default) if len(default) < 4 else "(see below)"
+        shown = "unset" if default is None else f"`{default}`"
+        rows.append(f"| `{_env_name(name)}` | {shown} | {info.description or ''} |")
+    return "\n".join(rows)
