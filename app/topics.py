@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from app.settings import Settings
@@ -56,3 +57,55 @@ class TopicNames:
             self.deadletter,
             self.rekey,
         )
+
+
+class TopicError(RuntimeError):
+    """A topic exists with the wrong shape, or the broker refused to create it."""
+
+
+async def ensure_topics(
+    settings: Settings, bootstrap_servers: str, *, log: Callable[[str], None] | None = None
+) -> list[str]:
+    """Create every Lookout topic with the configured partitions; return the ones created.
+
+    Input topics must all have the same partition count (records of a host are co-partitioned
+    across topics and with the window table's changelog); a mismatch is an error naming the fix.
+    """
+    from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+    from aiokafka.errors import TopicAlreadyExistsError
+
+    names = TopicNames.from_settings(settings).all()
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers, request_timeout_ms=15000)
+    await admin.start()
+    try:
+        existing = set(await admin.list_topics())
+        missing = [n for n in names if n not in existing]
+        if missing:
+            new = [
+                NewTopic(
+                    name=n,
+                    num_partitions=settings.partitions,
+                    replication_factor=settings.replication_factor,
+                    topic_configs={"retention.ms": str(7 * 24 * 3600 * 1000)},
+                )
+                for n in missing
+            ]
+            try:
+                await admin.create_topics(new)
+            except TopicAlreadyExistsError:
+                pass
+            if log:
+                log(f"topics: created {', '.join(missing)} ({settings.partitions} partitions)")
+        present = [n for n in names if n in existing]
+        if present:
+            described = await admin.describe_topics(present)
+            for topic in described:
+                count = len(topic.get("partitions", []))
+                if count and count != settings.partitions:
+                    raise TopicError(
+                        f"topic {topic['topic']} has {count} partitions but LOOKOUT_PARTITIONS="
+                        f"{settings.partitions}; set LOOKOUT_PARTITIONS={count} or recreate it"
+                    )
+        return missing
+    finally:
+        await admin.close()

@@ -1,0 +1,51 @@
+# Lookout: `make run` starts everything locally, `make test` runs every test tier.
+PY ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+N ?= 1000000
+
+.PHONY: install run test lint typecheck unit agents integration bench clean help
+
+help:
+	@echo "make run    - install, start the embedded stack, migrations, a worker and the simulator"
+	@echo "make test   - install, lint, type-check, then unit + agent + integration tests"
+	@echo "make bench  - benchmark (N=... metrics per workload, default 1000000)"
+	@echo "make clean  - remove the virtualenv and local data"
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e '.[stack,dev]'
+	@touch $(STAMP)
+
+install: $(STAMP)
+
+run: install
+	$(BIN)/lookout run
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: install
+	$(BIN)/mypy
+
+unit: install
+	$(BIN)/pytest -q tests/unit
+
+agents: install
+	$(BIN)/pytest -q tests/agents
+
+integration: install
+	$(BIN)/pytest -q tests/integration
+
+test: install lint typecheck
+	$(BIN)/pytest -q -p no:cacheprovider tests/unit tests/agents tests/integration
+
+bench: install
+	$(BIN)/python -m pip install -q -e '.[bench]' || echo "bench extra (quixstreams) not installed; Quix baseline skipped"
+	$(BIN)/lookout bench --count $(N)
+
+clean:
+	rm -rf $(VENV) .lookout lookout-data .pytest_cache .mypy_cache .ruff_cache

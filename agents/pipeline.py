@@ -1,0 +1,199 @@
+"""Batch processing shared by the input agents: decode -> engine -> close -> durable flush.
+
+Each consumed batch is reduced in memory by the engine and every touched (host, pane) is
+written once per batch. Records whose Kafka key does not route them to their host's partition
+(a producer that sends no key, or another key) are re-keyed through ``lookout.rekey`` before any
+windowed state is touched: one extra produce and consume per such message.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import faust
+from aiokafka.partitioner import DefaultPartitioner
+
+from agents.state import WindowStore
+from app.formats.decode import decode_app, decode_metrics, decode_nginx
+from app.formats.points import AccessLog, AppLog, ErrorLog, Metric, Rejected
+from app.settings import Settings
+from app.stats import Stats
+from app.topics import TopicNames
+from tables.engine import HostState
+
+_partitioner = DefaultPartitioner()
+
+
+class Pipeline:
+    """Turns batches of Kafka events into window state, dead letters and re-keyed records."""
+
+    def __init__(
+        self,
+        app: faust.App,
+        settings: Settings,
+        topics: TopicNames,
+        store: WindowStore,
+        stats: Stats,
+        *,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.app = app
+        self.settings = settings
+        self.topics = topics
+        self.store = store
+        self.engine = store.engine
+        self.stats = stats
+        self.clock = clock
+        self.partitions = settings.partitions
+        self._host_partition: dict[str, int] = {}
+        self.rekey_topic = app.topic(
+            topics.rekey, key_serializer="raw", value_serializer="raw", partitions=self.partitions
+        )
+
+    def partition_of(self, host: str) -> int:
+        """Partition a host's records belong to (Kafka's default murmur2 partitioner)."""
+        p = self._host_partition.get(host)
+        if p is None:
+            key = host.encode()
+            p = _partitioner(key, list(range(self.partitions)), list(range(self.partitions)))
+            self._host_partition[host] = p
+        return p
+
+    async def _reject(self, rejected: Sequence[Rejected], msg: Any) -> None:
+        if msg.topic == self.topics.rekey:
+            return  # already dead-lettered when first consumed
+        for r in rejected:
+            await self.store.dead_letter(
+                r.reason,
+                r.detail,
+                r.original,
+                topic=msg.topic,
+                partition=msg.partition,
+                offset=msg.offset,
+                key=msg.key,
+            )
+
+    async def _forward(self, kind: str, payload: bytes, msg: Any, targets: set[int]) -> None:
+        """Send a message once to each other partition that owns some of its hosts."""
+        for partition in sorted(targets):
+            self.stats.inc("lookout_rekeyed_total", topic=msg.topic)
+            await self.rekey_topic.send(
+                key=msg.key, value=kind.encode() + b"\n" + payload, partition=partition
+            )
+
+    def _unwrap(self, msg: Any, default_kind: str) -> tuple[str, bytes]:
+        if msg.topic == self.topics.rekey:
+            kind, _, payload = msg.value.partition(b"\n")
+            return kind.decode(), payload
+        return default_kind, msg.value
+
+    # ---- batches -----------------------------------------------------------------------------
+    async def process(self, events: Sequence[faust.types.EventT]) -> None:
+        """Apply a batch of events from any input topic (metrics, nginx logs, app logs, rekey)."""
+        engine = self.engine
+        defaults = {
+            self.topics.metrics: "metrics",
+            self.topics.logs_nginx: "nginx",
+            self.topics.logs_app: "app",
+        }
+        async with self.store.lock:
+            now = self.clock()
+            touched: dict[str, HostState] = {}
+            for event in events:
+                msg = event.message
+                kind, payload = self._unwrap(msg, defaults.get(msg.topic, "metrics"))
+                key = msg.key.decode("utf-8", "replace") if msg.key else None
+                foreign: set[int] = set()
+                if kind == "metrics":
+                    metrics, rejected = decode_metrics(
+                        payload, unit=self.settings.timestamp_unit, default_host=key
+                    )
+                    await self._reject(rejected, msg)
+                    self.stats.inc("lookout_records_in_total", len(metrics), topic=msg.topic)
+                    self._apply_metrics(metrics, msg, key, now, touched, foreign)
+                else:
+                    records: Sequence[AccessLog | ErrorLog | AppLog]
+                    if kind == "app":
+                        records, rejected = decode_app(payload, default_host=key or "unknown")
+                    else:
+                        records, rejected = decode_nginx(payload, default_host=key or "unknown")
+                    await self._reject(rejected, msg)
+                    self.stats.inc("lookout_records_in_total", len(records), topic=msg.topic)
+                    self._apply_logs(records, msg, now, touched, foreign)
+                if foreign:
+                    await self._forward(kind, payload, msg, foreign)
+            for hs in touched.values():
+                engine.close(hs, now)
+            await self.store.flush()
+
+    def _host(
+        self, host: str, msg: Any, now: float, touched: dict[str, HostState], foreign: set[int]
+    ) -> HostState | None:
+        """The host's state if this message's partition owns it, else note where it belongs."""
+        p = self.partition_of(host)
+        if p != msg.partition:
+            if msg.topic != self.topics.rekey:
+                foreign.add(p)
+            return None
+        hs = touched.get(host)
+        if hs is None:
+            hs = touched[host] = self.engine.host(host, p, now)
+        if self.engine.seen(hs, msg.topic, msg.offset):
+            return None
+        return hs
+
+    def _event_time(self, ts: float | None, hs: HostState, topic: str, now: float) -> float:
+        if ts is not None:
+            return ts
+        hs.no_time += 1
+        self.stats.inc("lookout_processing_time_fallback_total", topic=topic)
+        return now
+
+    def _apply_metrics(
+        self,
+        metrics: list[Metric],
+        msg: Any,
+        key: str | None,
+        now: float,
+        touched: dict[str, HostState],
+        foreign: set[int],
+    ) -> None:
+        engine = self.engine
+        topic, offset = msg.topic, msg.offset
+        hs: HostState | None = None
+        last_host: str | None = None
+        for m in metrics:
+            host = m.tags.get("host") or key
+            if host is None:
+                self.stats.inc("lookout_missing_host_total", topic=topic)
+                continue
+            if host != last_host:
+                hs = self._host(host, msg, now, touched, foreign)
+                last_host = host
+            if hs is not None:
+                ts = self._event_time(m.time, hs, topic, now)
+                engine.add_metric(hs, topic, offset, m.name, m.tags, m.fields, ts)
+
+    def _apply_logs(
+        self,
+        records: Sequence[AccessLog | ErrorLog | AppLog],
+        msg: Any,
+        now: float,
+        touched: dict[str, HostState],
+        foreign: set[int],
+    ) -> None:
+        engine = self.engine
+        topic, offset = msg.topic, msg.offset
+        for rec in records:
+            hs = self._host(rec.host, msg, now, touched, foreign)
+            if hs is None:
+                continue
+            ts = self._event_time(rec.time, hs, topic, now)
+            if isinstance(rec, AccessLog):
+                engine.add_request(
+                    hs, topic, offset, rec.service, ts, rec.status, rec.bytes, rec.request_time
+                )
+            else:
+                engine.add_line(hs, topic, offset, rec.service, ts, rec.level)

@@ -1,0 +1,254 @@
+"""The window state store: the pure engine made durable in a Faust table.
+
+The :class:`~tables.engine.WindowEngine` holds live objects; the Faust table ``windows`` is its
+changelog-backed mirror (keys ``h|host`` and ``p|host|pane``, values orjson state). Writes go
+straight to the table's store and changelog with an explicit partition, the partition of the
+host's source records, so recovery hands a host's state to the worker that consumes that host
+(Faust's own ``table[k] = v`` needs a current event and would write one message per update).
+
+A batch is made durable in order: panes, final window records (awaited), host states,
+tombstones. Faust commits a batch's offsets only after the batch is processed and the producer
+flushed, so a crash replays at most the last batches, which the engine skips by offset.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import logging
+import time
+from collections.abc import Callable, Iterable
+from typing import Any
+
+import faust
+import orjson
+from faust.serializers import codecs
+from faust.types import TP
+
+from app.stats import Stats
+from app.topics import TopicNames
+from tables.engine import (
+    Changes,
+    HostState,
+    Late,
+    Pane,
+    WindowEngine,
+    host_key,
+    pane_key,
+)
+
+log = logging.getLogger(__name__)
+
+
+class StateCodec(codecs.Codec):
+    """orjson for changelog values (compact, fast, no pickle)."""
+
+    def _dumps(self, obj: Any) -> bytes:
+        return orjson.dumps(obj)
+
+    def _loads(self, s: bytes) -> Any:
+        return orjson.loads(s)
+
+
+codecs.register("lookout-state", StateCodec())
+
+
+class StateTable(faust.Table):
+    """A Faust table that tells its owner when recovery (after a rebalance) has completed."""
+
+    on_recovered: Callable[[], None] | None = None
+
+    async def on_recovery_completed(self, active_tps: set[TP], standby_tps: set[TP]) -> None:
+        """Let Faust drop foreign partitions, then rebuild the engine from the recovered data."""
+        await super().on_recovery_completed(active_tps, standby_tps)
+        if self.on_recovered is not None:
+            self.on_recovered()
+
+
+class WindowStore:
+    """Engine + table + output topics; the one place that makes window state durable."""
+
+    def __init__(
+        self,
+        app: faust.App,
+        engine: WindowEngine,
+        topics: TopicNames,
+        stats: Stats,
+        *,
+        partitions: int,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.app = app
+        self.engine = engine
+        self.stats = stats
+        self.clock = clock
+        self.lock = asyncio.Lock()
+        table = StateTable(
+            "windows",
+            app=app,
+            beacon=app.tables.beacon,
+            partitions=partitions,
+            key_serializer="raw",
+            value_serializer="lookout-state",
+            help="Lookout window panes and host clocks",
+        )
+        self.table: StateTable = app.tables.add(table)  # type: ignore[assignment]
+        self.table.on_recovered = self.rebuild
+        self.windows_topic = app.topic(
+            topics.windows, key_serializer="raw", value_serializer="raw", partitions=partitions
+        )
+        self.deadletter_topic = app.topic(
+            topics.deadletter, key_serializer="raw", value_serializer="raw", partitions=partitions
+        )
+        self.recent: dict[str, list[dict[str, Any]]] = {}
+        self.recent_max = 10
+
+    # ---- recovery ----------------------------------------------------------------------------
+    def rebuild(self) -> None:
+        """Rebuild the engine from the table after recovery (only owned partitions remain)."""
+        now = self.clock()
+        store = self.table.data
+        items = list(store.items())
+        self.engine.hosts.clear()
+        for raw_key, value in items:
+            key = raw_key.decode() if isinstance(raw_key, bytes) else raw_key
+            if value is None:
+                continue
+            state = value.to_state() if isinstance(value, (Pane, HostState)) else value
+            self.engine.restore(key, state, now)
+        # Store live objects under str keys from now on.
+        for raw_key, _ in items:
+            del store[raw_key]
+        for host, hs in self.engine.hosts.items():
+            self._put(host_key(host), hs, hs.partition)
+            for start, pane in hs.panes.items():
+                self._put(pane_key(host, start), pane, hs.partition)
+        self.stats.set("lookout_state_hosts", len(self.engine.hosts))
+        log.info("window state rebuilt: %d hosts", len(self.engine.hosts))
+
+    def _put(self, key: str, value: Any, partition: int) -> None:
+        store = self.table.data
+        store[key] = value
+        kp = getattr(store, "_key_partition", None)
+        if kp is not None:
+            kp[key] = partition
+
+    def _drop(self, key: str) -> None:
+        store = self.table.data
+        store.pop(key, None)
+        kp = getattr(store, "_key_partition", None)
+        if kp is not None:
+            kp.pop(key, None)
+
+    # ---- durability --------------------------------------------------------------------------
+    async def flush(self) -> Changes:
+        """Make everything the engine changed durable, in the order that keeps replays exact."""
+        changes = self.engine.collect()
+        await self._send_late(self.engine.take_late())
+        if not changes:
+            return changes
+        send = self.table.send_changelog
+        for host, start, pane in changes.panes:
+            hs = self.engine.hosts.get(host)
+            if hs is None:
+                continue
+            key = pane_key(host, start)
+            self._put(key, pane, hs.partition)
+            send(hs.partition, key.encode(), orjson.dumps(pane.to_state()), None, "raw")
+        if changes.finals:
+            now = self.clock()
+            futs = []
+            for final in changes.finals:
+                record = final.to_record(now)
+                futs.append(
+                    await self.windows_topic.send(
+                        key=final.host.encode(),
+                        value=orjson.dumps(record),
+                        partition=final.partition,
+                    )
+                )
+                self._remember(record)
+            await asyncio.gather(*futs)
+            self.stats.inc("lookout_windows_closed_total", len(changes.finals))
+        for hs in changes.hosts:
+            key = host_key(hs.host)
+            self._put(key, hs, hs.partition)
+            send(hs.partition, key.encode(), orjson.dumps(hs.to_state()), None, "raw")
+        for host, partition, start in changes.tombstones:
+            key = pane_key(host, start)
+            self._drop(key)
+            send(partition, key.encode(), None, None, "raw")
+        self.engine.mark_flushed(changes)
+        return changes
+
+    def _remember(self, record: dict[str, Any]) -> None:
+        ring = self.recent.setdefault(record["series"], [])
+        ring.append(record)
+        if len(ring) > self.recent_max * 2:
+            del ring[: len(ring) - self.recent_max * 2]
+
+    # ---- dead letters --------------------------------------------------------------------------
+    async def dead_letter(
+        self,
+        reason: str,
+        detail: str,
+        original: bytes | None,
+        *,
+        topic: str,
+        partition: int | None,
+        offset: int | None,
+        key: bytes | None,
+    ) -> None:
+        """Send an input that could not be used to the dead-letter topic, with the reason."""
+        record: dict[str, Any] = {
+            "reason": reason,
+            "detail": detail,
+            "topic": topic,
+            "partition": partition,
+            "offset": offset,
+            "key": key.decode("utf-8", "replace") if key else None,
+            "at": self.clock(),
+        }
+        if original is not None:
+            record["original_b64"] = base64.b64encode(original).decode()
+            try:
+                record["original"] = original.decode("utf-8")
+            except UnicodeDecodeError:
+                pass
+        self.stats.inc("lookout_deadletter_total", reason=reason, topic=topic)
+        await self.deadletter_topic.send(key=key, value=orjson.dumps(record))
+
+    async def _send_late(self, late: Iterable[Late]) -> None:
+        for item in late:
+            self.stats.inc("lookout_late_records_total", host=item.host)
+            detail = f"event time {item.ts} is before the host's closed mark {item.mark}"
+            original = orjson.dumps({"host": item.host, "series": item.series, "time": item.ts})
+            await self.dead_letter(
+                "late",
+                detail,
+                original,
+                topic="(window)",
+                partition=item.partition,
+                offset=None,
+                key=item.host.encode(),
+            )
+
+    # ---- partitions --------------------------------------------------------------------------
+    def active_partitions(self) -> set[int]:
+        """Partitions of the window table this worker currently owns."""
+        name = self.table.changelog_topic.get_topic_name()
+        return {tp.partition for tp in self.app.assignor.assigned_actives() if tp.topic == name}
+
+    async def close_idle(self) -> int:
+        """Close windows of hosts that went quiet (wall-clock idle); returns finals emitted."""
+        if self.app.rebalancing:
+            return 0
+        async with self.lock:
+            now = self.clock()
+            mine = self.active_partitions()
+            finals = 0
+            for hs in list(self.engine.idle_hosts(now, mine)):
+                finals += self.engine.close(hs, now)
+            if finals or self.engine.late:
+                await self.flush()
+            return finals

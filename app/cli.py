@@ -1,0 +1,207 @@
+"""The ``lookout`` command: Lookout's own commands plus Faust's (``worker`` and friends)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from collections.abc import Sequence
+
+from app.settings import ConfigError, Settings, load_settings
+
+HELP = """\
+usage: lookout COMMAND [options]
+
+Lookout: a monitoring hub on Kafka. Configuration comes from LOOKOUT_* environment variables
+(see README: Configuration); unset service URLs mean "use the embedded local stack".
+
+Lookout commands:
+  run          start everything locally: embedded stack, migrations, a worker and the
+               traffic simulator; prints where to look. Ctrl-C stops all of it.
+  stack        embedded local stack: `lookout stack up|down|status`
+  topics       create Lookout's topics with LOOKOUT_PARTITIONS partitions
+  migrate      apply PostgreSQL migrations (infra/migrations)
+  simulate     send Telegraf-format metrics and nginx/app logs with incident scenarios
+  bench        benchmark the pipeline against its baselines (see docs/BENCHMARKS.md)
+  settings     print every setting with its current value (secrets masked)
+
+Faust commands (run a worker):
+  worker       start a Faust worker: `lookout worker -l info [--web-port 6067]`
+  agents, tables, model, models, send, reset   Faust's own tools
+
+`lookout COMMAND --help` explains each command.
+"""
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """Entry point of the ``lookout`` console script."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    if not args or args[0] in ("-h", "--help", "help"):
+        print(HELP)
+        return
+    try:
+        settings = load_settings()
+        command = args[0]
+        ours = {
+            "run": _cmd_run,
+            "stack": _cmd_stack,
+            "topics": _cmd_topics,
+            "migrate": _cmd_migrate,
+            "simulate": _cmd_simulate,
+            "bench": _cmd_bench,
+            "settings": _cmd_settings,
+        }
+        if command in ours:
+            code = ours[command](settings, args[1:])
+            raise SystemExit(code or 0)
+        _faust(settings, args)
+    except ConfigError as exc:
+        print(f"lookout: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
+    except KeyboardInterrupt:
+        raise SystemExit(130) from None
+    except Exception as exc:
+        from app.stack import StackError
+        from app.topics import TopicError
+
+        if isinstance(exc, (StackError, TopicError)):
+            print(f"lookout: {exc}", file=sys.stderr)
+            raise SystemExit(2) from None
+        raise
+
+
+def _faust(settings: Settings, args: list[str]) -> None:
+    from app.faust_app import create_app
+    from app.stack import resolve_services
+    from app.topics import ensure_topics
+
+    services = resolve_services(settings)
+    if args[0] == "worker":
+        asyncio.run(ensure_topics(settings, services.bootstrap_servers))
+    lk = create_app(settings, services.broker_url)
+    sys.argv = ["lookout", *args]
+    lk.app.main()
+
+
+def _parser(prog: str, description: str) -> argparse.ArgumentParser:
+    return argparse.ArgumentParser(
+        prog=f"lookout {prog}",
+        description=description,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+
+
+def _cmd_settings(settings: Settings, args: list[str]) -> int:
+    _parser("settings", "Print every setting and its value (secrets masked).").parse_args(args)
+    for name, value in settings.model_dump().items():
+        print(f"LOOKOUT_{name.upper()}={value}")
+    return 0
+
+
+def _cmd_stack(settings: Settings, args: list[str]) -> int:
+    p = _parser(
+        "stack",
+        "Manage the embedded local stack (Tansu broker, PostgreSQL, osmem-server).\n"
+        "Parts whose LOOKOUT_*_URL / DSN is set are not started: the real service is used.\n"
+        "Data and logs live under LOOKOUT_STACK_DIR (default .lookout/).",
+    )
+    p.add_argument("action", choices=["up", "down", "status"], help="what to do")
+    ns = p.parse_args(args)
+    from app.stack import LocalStack
+
+    stack = LocalStack(settings, detached=True)
+    if ns.action == "up":
+        services = stack.up()
+        asyncio.run(_topics(settings, services.bootstrap_servers))
+        print(f"broker:        {services.broker_url}")
+        print(f"postgres:      {services.postgres_dsn}")
+        print(f"elasticsearch: {services.elasticsearch_url}")
+        print("stop it with: lookout stack down")
+    elif ns.action == "down":
+        stack.down()
+    else:
+        for key, value in stack.status().items():
+            print(f"{key}: {value}")
+    return 0
+
+
+async def _topics(settings: Settings, bootstrap: str) -> None:
+    from app.topics import ensure_topics
+
+    await ensure_topics(settings, bootstrap, log=print)
+
+
+def _cmd_topics(settings: Settings, args: list[str]) -> int:
+    _parser(
+        "topics", "Create Lookout's topics (LOOKOUT_PARTITIONS partitions, prefix applied)."
+    ).parse_args(args)
+    from app.stack import resolve_services
+
+    services = resolve_services(settings)
+    asyncio.run(_topics(settings, services.bootstrap_servers))
+    return 0
+
+
+def _cmd_migrate(settings: Settings, args: list[str]) -> int:
+    _parser(
+        "migrate",
+        "Apply pending SQL migrations from infra/migrations to LOOKOUT_POSTGRES_DSN\n"
+        "(or the embedded cluster). Safe to run again: applied versions are skipped.",
+    ).parse_args(args)
+    from app.stack import resolve_services
+    from sinks.migrations import migrate
+
+    services = resolve_services(settings)
+    asyncio.run(migrate(services.postgres_dsn))
+    return 0
+
+
+def _cmd_simulate(settings: Settings, args: list[str]) -> int:
+    from app.simulator.cli import add_arguments, options_from_args
+    from app.simulator.runner import run
+    from app.stack import resolve_services
+
+    p = _parser(
+        "simulate",
+        "Send Telegraf-format host metrics and nginx/app logs to the input topics,\n"
+        "keyed by host, with incident scenarios on a timeline.",
+    )
+    add_arguments(p)
+    opts = options_from_args(p.parse_args(args))
+    services = resolve_services(settings)
+
+    def progress(line: str) -> None:
+        print(line, end="", file=sys.stderr, flush=True)
+
+    asyncio.run(run(settings, opts, services.bootstrap_servers, progress=progress))
+    return 0
+
+
+def _cmd_run(settings: Settings, args: list[str]) -> int:
+    from app.devrun import add_arguments, dev_run
+
+    p = _parser(
+        "run",
+        "Start everything on this machine: the embedded stack (or the services named by\n"
+        "LOOKOUT_* variables), migrations, one worker and the traffic simulator.\n"
+        "Prints the live page URL and API examples. Ctrl-C stops all of it.",
+    )
+    add_arguments(p)
+    return dev_run(settings, p.parse_args(args))
+
+
+def _cmd_bench(settings: Settings, args: list[str]) -> int:
+    from app.bench import add_arguments, bench
+
+    p = _parser(
+        "bench",
+        "Benchmark: W1 (one metric per message) and W2 (Telegraf batch format) drained by\n"
+        "a plain aiokafka consumer, a bare Faust agent, the naive Faust table pattern and\n"
+        "Lookout's pipeline, on the same broker. Prints figures, ratios and a JSON line.",
+    )
+    add_arguments(p)
+    return bench(settings, p.parse_args(args))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,111 @@
+"""The Faust app factory: one place that maps settings to the app, its topics and agents."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import faust
+
+from agents.pipeline import Pipeline
+from agents.state import WindowStore
+from app.settings import Settings
+from app.stats import Stats
+from app.topics import TopicNames
+from tables.engine import WindowEngine
+from tables.windows import WindowConfig
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Lookout:
+    """Everything a worker is made of, built once from the settings."""
+
+    settings: Settings
+    app: faust.App
+    topics: TopicNames
+    stats: Stats
+    store: WindowStore
+    pipeline: Pipeline
+
+
+def window_config(settings: Settings) -> WindowConfig:
+    """Window sizes from the settings."""
+    return WindowConfig(
+        tumbling=settings.tumbling_size,
+        hopping=settings.hopping_size,
+        step=settings.hopping_step,
+        grace=float(settings.grace),
+        idle=float(settings.idle_timeout),
+    )
+
+
+def create_app(settings: Settings, broker_url: str) -> Lookout:
+    """Build the Faust app with its table, agents, timers and web views."""
+    topics = TopicNames.from_settings(settings)
+    store_url = "rocksdb://" if settings.store == "rocksdb" else "memory://"
+    app = faust.App(
+        settings.app_id,
+        broker=broker_url,
+        store=store_url,
+        autodiscover=False,
+        topic_partitions=settings.partitions,
+        topic_replication_factor=settings.replication_factor,
+        topic_allow_declare=True,
+        table_standby_replicas=0,
+        broker_session_timeout=settings.session_timeout,
+        broker_heartbeat_interval=min(3.0, settings.session_timeout / 3),
+        consumer_auto_offset_reset="earliest",
+        web_host=settings.web_host,
+        web_port=settings.web_port,
+        web_in_thread=False,
+        datadir=str(Path(settings.data_dir)),
+        key_serializer="raw",
+        value_serializer="raw",
+        producer_linger_ms=5,
+        producer_max_batch_size=1_048_576,
+        stream_buffer_maxsize=65536,
+        broker_commit_every=100_000,
+        broker_commit_interval=1.0,
+        logging_config=None,
+    )
+    stats = Stats()
+    engine = WindowEngine(
+        window_config(settings),
+        counter_fields=settings.counter_fields,
+        max_series_per_host=settings.max_series_per_host,
+    )
+    store = WindowStore(app, engine, topics, stats, partitions=settings.partitions)
+    store.recent_max = settings.retain_windows
+    pipeline = Pipeline(app, settings, topics, store, stats)
+    lk = Lookout(settings, app, topics, stats, store, pipeline)
+    _register_agents(lk)
+    from app.web import register_views
+
+    register_views(lk)
+    return lk
+
+
+def _register_agents(lk: Lookout) -> None:
+    app, settings, topics = lk.app, lk.settings, lk.topics
+    inputs = app.topic(
+        topics.metrics,
+        topics.logs_nginx,
+        topics.logs_app,
+        topics.rekey,
+        key_serializer="raw",
+        value_serializer="raw",
+        partitions=settings.partitions,
+    )
+    pipeline = lk.pipeline
+
+    @app.agent(inputs, name="lookout.ingest")
+    async def ingest(stream: faust.StreamT) -> None:
+        async for events in stream.take_events(settings.batch_max, within=settings.batch_within):
+            await pipeline.process(events)
+
+    @app.timer(interval=1.0, name="lookout.idle_close")
+    async def idle_close() -> None:
+        await lk.store.close_idle()

@@ -1,0 +1,487 @@
+"""The window engine: per-host panes of mergeable aggregates, watermarks, late records, finals.
+
+Pure logic (standard library and siblings only). The Faust agent feeds it decoded records with
+their source ``(topic, offset)`` and a wall-clock ``now``; :meth:`WindowEngine.collect` then hands
+back what changed since the last call, in the order the caller must make it durable:
+
+1. changed panes (changelog), 2. final window records (``lookout.windows``, awaited),
+3. changed host states (changelog), 4. tombstones for panes no window needs any more.
+
+Replay safety: every pane and host remembers, per source topic, the highest offset it had
+applied when it was last made durable (``flushed``). After a crash the worker re-reads from the
+committed offset; a record whose offset is at or below that mark is skipped, so recovery never
+counts a record twice, whichever prefix of the four steps above reached the changelog.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from math import inf
+from typing import Any
+
+from tables.aggregates import CounterAgg, LogAgg, MetricAgg, agg_from_state, agg_to_state
+from tables.windows import KINDS, WindowConfig, effective_watermark
+
+SEP = "\x1f"
+TAG_SEP = "\x1e"
+LOG_PREFIX = "log"
+ERROR_LEVELS = frozenset({"error", "err", "crit", "critical", "alert", "emerg", "fatal"})
+
+Agg = MetricAgg | CounterAgg | LogAgg
+
+
+def metric_series_base(name: str, tags: dict[str, str]) -> str:
+    """Series prefix of a Telegraf metric: measurement and its sorted tags (host included)."""
+    if tags:
+        return name + SEP + TAG_SEP.join(f"{k}={tags[k]}" for k in sorted(tags))
+    return name + SEP
+
+
+def log_series(service: str, host: str) -> str:
+    """Series id of the error-rate aggregate of ``service`` on ``host``."""
+    return f"{LOG_PREFIX}{SEP}{service}{SEP}{host}"
+
+
+def describe_series(sid: str) -> dict[str, Any]:
+    """Labels of a series id: measurement, field and tags, or service and host for logs."""
+    parts = sid.split(SEP)
+    if parts[0] == LOG_PREFIX and len(parts) == 3:
+        return {"type": "log", "service": parts[1], "host": parts[2]}
+    name, tagstr, fld = parts[0], parts[1], parts[2] if len(parts) > 2 else ""
+    tags = dict(t.split("=", 1) for t in tagstr.split(TAG_SEP) if t) if tagstr else {}
+    return {"type": "metric", "measurement": name, "field": fld, "tags": tags}
+
+
+@dataclass(slots=True)
+class Pane:
+    """Aggregates of one host for one pane (``start`` .. ``start + pane size``)."""
+
+    start: int
+    aggs: dict[str, Agg] = field(default_factory=dict)
+    hw: dict[str, int] = field(default_factory=dict)
+    flushed: dict[str, int] = field(default_factory=dict)
+
+    def to_state(self) -> dict[str, Any]:
+        """JSON-compatible state; only what has been applied up to ``hw``."""
+        return {
+            "s": self.start,
+            "hw": dict(self.hw),
+            "a": {sid: agg_to_state(a) for sid, a in self.aggs.items()},
+        }
+
+    @classmethod
+    def from_state(cls, state: dict[str, Any]) -> Pane:
+        """Rebuild a pane from :meth:`to_state` output."""
+        hw = {k: int(v) for k, v in state["hw"].items()}
+        aggs = {sid: agg_from_state(s) for sid, s in state["a"].items()}
+        return cls(start=int(state["s"]), aggs=aggs, hw=hw, flushed=dict(hw))
+
+
+@dataclass(slots=True)
+class HostState:
+    """Clock and bookkeeping of one stream key (host)."""
+
+    host: str
+    partition: int
+    max_ts: float = -inf
+    mark: float = -inf
+    min_pane: float = -inf
+    hw: dict[str, int] = field(default_factory=dict)
+    flushed: dict[str, int] = field(default_factory=dict)
+    late: int = 0
+    overflow: int = 0
+    no_time: int = 0
+    last_recv: float = 0.0
+    panes: dict[int, Pane] = field(default_factory=dict)
+
+    def to_state(self) -> dict[str, Any]:
+        """JSON-compatible state (the pane index and wall clock are not persisted)."""
+        return {
+            "h": self.host,
+            "p": self.partition,
+            "t": None if self.max_ts == -inf else self.max_ts,
+            "m": None if self.mark == -inf else self.mark,
+            "hw": dict(self.hw),
+            "late": self.late,
+            "ovf": self.overflow,
+            "nt": self.no_time,
+        }
+
+    @classmethod
+    def from_state(cls, state: dict[str, Any], config: WindowConfig, now: float) -> HostState:
+        """Rebuild a host; its idle clock restarts at ``now``."""
+        hw = {k: int(v) for k, v in state["hw"].items()}
+        mark = -inf if state["m"] is None else float(state["m"])
+        return cls(
+            host=state["h"],
+            partition=int(state["p"]),
+            max_ts=-inf if state["t"] is None else float(state["t"]),
+            mark=mark,
+            min_pane=config.min_open_pane(mark),
+            hw=hw,
+            flushed=dict(hw),
+            late=int(state["late"]),
+            overflow=int(state["ovf"]),
+            no_time=int(state.get("nt", 0)),
+            last_recv=now,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Final:
+    """The one final record of a closed window of one series."""
+
+    host: str
+    partition: int
+    series: str
+    kind: str
+    start: int
+    end: int
+    result: dict[str, Any]
+
+    @property
+    def id(self) -> str:
+        """Idempotent id: series + kind + window start."""
+        return f"{self.series}{SEP}{self.kind}{SEP}{self.start}"
+
+    def to_record(self, closed_at: float) -> dict[str, Any]:
+        """The JSON record written to ``lookout.windows``."""
+        return {
+            "id": self.id,
+            "host": self.host,
+            "series": self.series,
+            "labels": describe_series(self.series),
+            "kind": self.kind,
+            "start": self.start,
+            "end": self.end,
+            "value": self.result,
+            "closed_at": closed_at,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Late:
+    """A record refused because a window containing it had already closed."""
+
+    host: str
+    partition: int
+    series: str
+    ts: float
+    mark: float
+
+
+@dataclass(slots=True)
+class Changes:
+    """What changed since the last :meth:`WindowEngine.collect`, in durable order."""
+
+    panes: list[tuple[str, int, Pane]] = field(default_factory=list)
+    finals: list[Final] = field(default_factory=list)
+    hosts: list[HostState] = field(default_factory=list)
+    tombstones: list[tuple[str, int, int]] = field(default_factory=list)
+
+    def __bool__(self) -> bool:
+        return bool(self.panes or self.finals or self.hosts or self.tombstones)
+
+
+def pane_key(host: str, start: int) -> str:
+    """Table key of a pane."""
+    return f"p|{host}|{start}"
+
+
+def host_key(host: str) -> str:
+    """Table key of a host state."""
+    return f"h|{host}"
+
+
+def copy_agg(agg: Agg) -> Agg:
+    """An independent copy of an aggregate (panes are never mutated by reads)."""
+    return agg.copy()
+
+
+def merge_aggs(aggs: Iterable[Agg]) -> Agg | None:
+    """Merge aggregates of one series across panes, or ``None`` if there are none."""
+    out: Agg | None = None
+    for agg in aggs:
+        if out is None:
+            out = copy_agg(agg)
+        else:
+            out.merge(agg)  # type: ignore[arg-type]
+    return out
+
+
+class WindowEngine:
+    """All window state of one worker, keyed by host; pure and clock-free."""
+
+    def __init__(
+        self,
+        config: WindowConfig,
+        *,
+        counter_fields: Iterable[str] = (),
+        max_series_per_host: int = 2000,
+    ) -> None:
+        self.config = config
+        self.counters = frozenset(counter_fields)
+        self.max_series = max_series_per_host
+        self.hosts: dict[str, HostState] = {}
+        self._dirty_panes: dict[tuple[str, int], Pane] = {}
+        self._dirty_hosts: dict[str, HostState] = {}
+        self._finals: list[Final] = []
+        self._tombstones: list[tuple[str, int, int]] = []
+        self.late: list[Late] = []
+
+    # ---- hosts -------------------------------------------------------------------------------
+    def host(self, host: str, partition: int, now: float) -> HostState:
+        """The state of ``host`` (created on first sight); marks it as just heard from."""
+        hs = self.hosts.get(host)
+        if hs is None:
+            hs = self.hosts[host] = HostState(host=host, partition=partition, last_recv=now)
+        hs.partition = partition
+        hs.last_recv = now
+        return hs
+
+    def seen(self, hs: HostState, topic: str, offset: int) -> bool:
+        """True if record ``(topic, offset)`` of ``hs`` is already in its durable state."""
+        return offset <= hs.flushed.get(topic, -1)
+
+    def _note(self, hs: HostState, topic: str, offset: int, ts: float) -> None:
+        if offset > hs.hw.get(topic, -1):
+            hs.hw[topic] = offset
+        if ts > hs.max_ts:
+            hs.max_ts = ts
+        self._dirty_hosts[hs.host] = hs
+
+    def _pane_for(self, hs: HostState, series: str, topic: str, offset: int, ts: float):
+        """The pane to update, or ``None`` if the record is late or already applied there."""
+        start = self.config.pane_of(ts)
+        if start < hs.min_pane:
+            hs.late += 1
+            self.late.append(Late(hs.host, hs.partition, series, ts, hs.mark))
+            self._dirty_hosts[hs.host] = hs
+            return None
+        pane = hs.panes.get(start)
+        if pane is None:
+            pane = hs.panes[start] = Pane(start)
+        elif offset <= pane.flushed.get(topic, -1):
+            # Replayed after a crash that lost the host's state write: the pane has it already,
+            # but the host clock must still move on as it did the first time.
+            self._note(hs, topic, offset, ts)
+            return None
+        if offset > pane.hw.get(topic, -1):
+            pane.hw[topic] = offset
+        self._dirty_panes[(hs.host, start)] = pane
+        return pane
+
+    def _new_series_ok(self, hs: HostState, pane: Pane) -> bool:
+        if len(pane.aggs) < self.max_series:
+            return True
+        hs.overflow += 1
+        self._dirty_hosts[hs.host] = hs
+        return False
+
+    # ---- records -----------------------------------------------------------------------------
+    def add_metric(
+        self,
+        hs: HostState,
+        topic: str,
+        offset: int,
+        name: str,
+        tags: dict[str, str],
+        fields: dict[str, Any],
+        ts: float,
+    ) -> None:
+        """Apply one Telegraf metric (all its numeric fields) at event time ``ts``."""
+        base = metric_series_base(name, tags)
+        pane = self._pane_for(hs, base, topic, offset, ts)
+        if pane is None:
+            return
+        aggs = pane.aggs
+        counters = self.counters
+        for fname, value in fields.items():
+            if value.__class__ is str or not -1e308 < value < 1e308:
+                continue  # strings are not aggregated; NaN and infinities are not numbers
+            sid = base + SEP + fname
+            agg = aggs.get(sid)
+            if agg is None:
+                if not self._new_series_ok(hs, pane):
+                    continue
+                is_counter = f"{name}.{fname}" in counters
+                agg = aggs[sid] = CounterAgg() if is_counter else MetricAgg()
+            agg.add(float(value), ts)  # type: ignore[union-attr]
+        self._note(hs, topic, offset, ts)
+
+    def _log_agg(
+        self, hs: HostState, topic: str, offset: int, service: str, ts: float
+    ) -> LogAgg | None:
+        sid = log_series(service, hs.host)
+        pane = self._pane_for(hs, sid, topic, offset, ts)
+        if pane is None:
+            return None
+        agg = pane.aggs.get(sid)
+        if agg is None:
+            if not self._new_series_ok(hs, pane):
+                return None
+            agg = pane.aggs[sid] = LogAgg()
+        self._note(hs, topic, offset, ts)
+        return agg  # type: ignore[return-value]
+
+    def add_request(
+        self,
+        hs: HostState,
+        topic: str,
+        offset: int,
+        service: str,
+        ts: float,
+        status: int,
+        nbytes: int,
+        request_time: float | None,
+    ) -> None:
+        """Apply one access-log request of ``service``."""
+        agg = self._log_agg(hs, topic, offset, service, ts)
+        if agg is not None:
+            agg.add_request(status, nbytes, request_time, ts)
+
+    def add_line(
+        self, hs: HostState, topic: str, offset: int, service: str, ts: float, level: str
+    ) -> None:
+        """Apply one error-log or application-log line of ``service``."""
+        agg = self._log_agg(hs, topic, offset, service, ts)
+        if agg is not None:
+            agg.add_line(level, ts)
+
+    # ---- closing -----------------------------------------------------------------------------
+    def close(self, hs: HostState, now: float) -> int:
+        """Close every window of ``hs`` whose end + grace the watermark has passed."""
+        mark = effective_watermark(hs.max_ts, hs.last_recv, now, self.config.idle)
+        if mark <= hs.mark or mark == -inf:
+            return 0
+        cfg = self.config
+        prev = hs.mark
+        due: set[tuple[str, int]] = set()
+        for start in hs.panes:
+            due.update(cfg.due(start, prev, mark))
+        finals = 0
+        for kind, wstart in sorted(due, key=lambda w: (w[1] + cfg.size(w[0]), w[0])):
+            finals += self._emit(hs, kind, wstart)
+        hs.mark = mark
+        hs.min_pane = cfg.min_open_pane(mark)
+        self._dirty_hosts[hs.host] = hs
+        for start in [s for s in hs.panes if cfg.last_end(s) + cfg.grace <= mark]:
+            del hs.panes[start]
+            self._dirty_panes.pop((hs.host, start), None)
+            self._tombstones.append((hs.host, hs.partition, start))
+        return finals
+
+    def _emit(self, hs: HostState, kind: str, start: int) -> int:
+        panes = [hs.panes[p] for p in self.config.panes_of(kind, start) if p in hs.panes]
+        series: dict[str, list[Agg]] = {}
+        for pane in panes:
+            for sid, agg in pane.aggs.items():
+                series.setdefault(sid, []).append(agg)
+        end = start + self.config.size(kind)
+        for sid, aggs in series.items():
+            merged = merge_aggs(aggs)
+            assert merged is not None
+            self._finals.append(
+                Final(hs.host, hs.partition, sid, kind, start, end, _result(merged, end - start))
+            )
+        return len(series)
+
+    def idle_hosts(self, now: float, partitions: set[int] | None = None) -> Iterator[HostState]:
+        """Hosts (of the given partitions) quiet for at least the idle allowance."""
+        idle = self.config.idle
+        for hs in self.hosts.values():
+            if now - hs.last_recv >= idle and (partitions is None or hs.partition in partitions):
+                yield hs
+
+    # ---- durability --------------------------------------------------------------------------
+    def collect(self) -> Changes:
+        """Take what changed since the last call; the caller makes it durable in order."""
+        changes = Changes(
+            panes=[(h, s, p) for (h, s), p in self._dirty_panes.items()],
+            finals=self._finals,
+            hosts=list(self._dirty_hosts.values()),
+            tombstones=self._tombstones,
+        )
+        self._dirty_panes = {}
+        self._dirty_hosts = {}
+        self._finals = []
+        self._tombstones = []
+        return changes
+
+    @staticmethod
+    def mark_flushed(changes: Changes) -> None:
+        """Record that ``changes`` reached the changelog (replays at or below are skipped)."""
+        for _h, _s, pane in changes.panes:
+            pane.flushed = dict(pane.hw)
+        for hs in changes.hosts:
+            hs.flushed = dict(hs.hw)
+
+    def take_late(self) -> list[Late]:
+        """Late records since the last call."""
+        late, self.late = self.late, []
+        return late
+
+    # ---- recovery ----------------------------------------------------------------------------
+    def restore(self, key: str, state: Any, now: float) -> None:
+        """Load one changelog entry (``h|host`` or ``p|host|start``) into memory."""
+        kind, _, rest = key.partition("|")
+        if kind == "h":
+            hs = HostState.from_state(state, self.config, now)
+            old = self.hosts.get(hs.host)
+            if old is not None:
+                hs.panes = old.panes
+            self.hosts[hs.host] = hs
+        elif kind == "p":
+            host, _, start = rest.rpartition("|")
+            hs = self.hosts.get(host)
+            if hs is None:
+                hs = self.hosts[host] = HostState(host=host, partition=-1, last_recv=now)
+            pane = Pane.from_state(state)
+            hs.panes[int(start)] = pane
+
+    def drop_partitions(self, keep: set[int]) -> None:
+        """Forget hosts whose partition this worker no longer owns."""
+        for host in [h for h, hs in self.hosts.items() if hs.partition not in keep]:
+            del self.hosts[host]
+
+    # ---- reads -------------------------------------------------------------------------------
+    def current(self, host: str, kind: str, now_ts: float | None = None) -> dict[str, Any]:
+        """The open window of ``kind`` holding the host's latest event time, per series."""
+        hs = self.hosts.get(host)
+        if hs is None or hs.max_ts == -inf:
+            return {}
+        ts = hs.max_ts if now_ts is None else now_ts
+        size = self.config.size(kind)
+        step = self.config.tumbling if kind == KINDS[0] else self.config.step
+        start = int(ts // step) * step
+        if kind != KINDS[0]:
+            start = start - size + step
+        return self.window(hs, kind, start)
+
+    def window(self, hs: HostState, kind: str, start: int) -> dict[str, Any]:
+        """Results of window ``(kind, start)`` of a host, per series (open or not yet expired)."""
+        size = self.config.size(kind)
+        series: dict[str, list[Agg]] = {}
+        for p in self.config.panes_of(kind, start):
+            pane = hs.panes.get(p)
+            if pane is not None:
+                for sid, agg in pane.aggs.items():
+                    series.setdefault(sid, []).append(agg)
+        out = {}
+        for sid, aggs in series.items():
+            merged = merge_aggs(aggs)
+            if merged is not None:
+                out[sid] = _result(merged, size)
+        return {"kind": kind, "start": start, "end": start + size, "series": out}
+
+    def series_of(self, host: str) -> set[str]:
+        """Series ids with data in the host's open panes."""
+        hs = self.hosts.get(host)
+        if hs is None:
+            return set()
+        return {sid for pane in hs.panes.values() for sid in pane.aggs}
+
+
+def _result(agg: Agg, length: float) -> dict[str, Any]:
+    return agg.result(window_seconds=length)
