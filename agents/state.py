@@ -84,14 +84,18 @@ class WindowStore:
         self.clock = clock
         self.lock = asyncio.Lock()
         table = StateTable(
-            "windows",
-            app=app,
+            app,
+            name="windows",
             beacon=app.tables.beacon,
             partitions=partitions,
-            key_serializer="raw",
-            value_serializer="lookout-state",
+            key_type=bytes,
+            value_type=bytes,
             help="Lookout window panes and host clocks",
         )
+        # Keys are raw bytes (so Faust's router hashes a host like the producers do); values
+        # are orjson state, decoded on recovery by the registered codec.
+        table.key_serializer = "raw"
+        table.value_serializer = "lookout-state"
         self.table: StateTable = app.tables.add(table)  # type: ignore[assignment]
         self.table.on_recovered = self.rebuild
         self.windows_topic = app.topic(

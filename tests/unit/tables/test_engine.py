@@ -78,7 +78,13 @@ def test_tumbling_window_closes_at_end_plus_grace() -> None:
     assert finals_by(ch, TUMBLING) == {}
     ch = feed(eng, [(T0 + 90, 5.0)], first_offset=10)
     res = finals_by(ch, TUMBLING)[T0]
-    assert (res["count"], res["sum"], res["min"], res["max"], res["last"]) == (3, 6.0, 1.0, 3.0, 2.0)
+    assert (res["count"], res["sum"], res["min"], res["max"], res["last"]) == (
+        3,
+        6.0,
+        1.0,
+        3.0,
+        2.0,
+    )
 
 
 def test_record_exactly_at_window_end_goes_to_next_window() -> None:
@@ -269,7 +275,10 @@ def make_records(raw: list[tuple[float, float, int, str]]) -> list[tuple[str, fl
 
 
 def run_engine(
-    records: list[tuple[str, float, float]], batch: int, start: int = 0, eng: WindowEngine | None = None
+    records: list[tuple[str, float, float]],
+    batch: int,
+    start: int = 0,
+    eng: WindowEngine | None = None,
 ) -> tuple[WindowEngine, list[Any]]:
     eng = eng or engine()
     finals: list[Any] = []
