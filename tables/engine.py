@@ -26,7 +26,6 @@ from tables.windows import KINDS, WindowConfig, effective_watermark
 SEP = "\x1f"
 TAG_SEP = "\x1e"
 LOG_PREFIX = "log"
-ERROR_LEVELS = frozenset({"error", "err", "crit", "critical", "alert", "emerg", "fatal"})
 
 Agg = MetricAgg | CounterAgg | LogAgg
 
