@@ -24,6 +24,7 @@ from app.stack import LocalStack, Services
 def stack_services() -> Iterator[Services]:
     """Start (or connect to) broker, Postgres and osmem for the whole session."""
     tmp = Path(tempfile.mkdtemp(prefix="lookout-test-stack-"))
+    tmp.chmod(0o755)  # the postgres user must reach its data dir inside
     env = {k: v for k, v in os.environ.items() if k.startswith("LOOKOUT_")}
     env["LOOKOUT_STACK_DIR"] = str(tmp)
     stack = LocalStack(load_settings(env), detached=False, log=lambda line: None)
