@@ -99,6 +99,7 @@ class Pipeline:
             self.topics.logs_app: "app",
         }
         async with self.store.lock:
+            self.store.rebuild_if_needed()
             now = self.clock()
             touched: dict[str, HostState] = {}
             for event in events:

@@ -7,8 +7,15 @@ host's source records, so recovery hands a host's state to the worker that consu
 (Faust's own ``table[k] = v`` needs a current event and would write one message per update).
 
 A batch is made durable in order: panes, final window records (awaited), host states,
-tombstones. Faust commits a batch's offsets only after the batch is processed and the producer
+tombstones, and last a one-record *sentinel* per touched changelog partition, sent after the rest
+is acknowledged. Faust commits a batch's offsets only after the batch is processed and the producer
 flushed, so a crash replays at most the last batches, which the engine skips by offset.
+
+Why the sentinel: Faust recovers a changelog partition up to the broker's end offset. Tansu (the
+embedded broker) reports the base offset of the last record *batch* + 1, so without the sentinel
+a recovering worker silently missed the last batch of state writes (seen as lost records after a
+rebalance). A sentinel alone in the last batch makes the reported end exact. Real Kafka reports
+exact end offsets; there the sentinel costs one small record per partition per batch.
 """
 
 from __future__ import annotations
@@ -97,17 +104,30 @@ class WindowStore:
         table.key_serializer = "raw"
         table.value_serializer = "lookout-state"
         self.table: StateTable = app.tables.add(table)  # type: ignore[assignment]
-        self.table.on_recovered = self.rebuild
+        self.table.on_recovered = self._recovered
+        self._rebuild_pending = False
         self.windows_topic = app.topic(
             topics.windows, key_serializer="raw", value_serializer="raw", partitions=partitions
         )
         self.deadletter_topic = app.topic(
             topics.deadletter, key_serializer="raw", value_serializer="raw", partitions=partitions
         )
+        self._seq = 0
         self.recent: dict[str, list[dict[str, Any]]] = {}
         self.recent_max = 10
 
     # ---- recovery ----------------------------------------------------------------------------
+    def _recovered(self) -> None:
+        # Called by Faust after recovery; the rebuild itself runs under the store lock, before
+        # the next batch or timer tick touches the engine.
+        self._rebuild_pending = True
+
+    def rebuild_if_needed(self) -> None:
+        """Rebuild the engine from the table if a recovery completed since the last call."""
+        if self._rebuild_pending:
+            self._rebuild_pending = False
+            self.rebuild()
+
     def rebuild(self) -> None:
         """Rebuild the engine from the table after recovery (only owned partitions remain)."""
         now = self.clock()
@@ -178,12 +198,28 @@ class WindowStore:
             key = host_key(hs.host)
             self._put(key, hs, hs.partition)
             send(hs.partition, key.encode(), orjson.dumps(hs.to_state()), None, "raw")
+        partitions = {hs.partition for hs in changes.hosts}
         for host, partition, start in changes.tombstones:
             key = pane_key(host, start)
             self._drop(key)
             send(partition, key.encode(), None, None, "raw")
+            partitions.add(partition)
+        await self._sentinels(partitions)
         self.engine.mark_flushed(changes)
         return changes
+
+    async def _sentinels(self, partitions: set[int]) -> None:
+        """Close each touched changelog partition with a record alone in its batch."""
+        if not partitions:
+            return
+        await self.app.producer.flush()
+        self._seq += 1
+        futs = [
+            self.table.send_changelog(p, f"s|{p}".encode(), orjson.dumps(self._seq), None, "raw")
+            for p in sorted(partitions)
+        ]
+        await self.app.producer.flush()
+        await asyncio.gather(*futs)
 
     def _remember(self, record: dict[str, Any]) -> None:
         ring = self.recent.setdefault(record["series"], [])
@@ -248,6 +284,7 @@ class WindowStore:
         if self.app.rebalancing:
             return 0
         async with self.lock:
+            self.rebuild_if_needed()
             now = self.clock()
             mine = self.active_partitions()
             finals = 0

@@ -1,0 +1,338 @@
+"""nginx access logs: raw combined/common lines and Telegraf's grok JSON."""
+
+from __future__ import annotations
+
+import orjson
+import pytest
+
+from app.formats.nginx_access import (
+    access_from_metric,
+    httpd_time,
+    parse_access_line,
+    parse_access_lines,
+    split_request,
+    upstream_seconds,
+)
+from app.formats.points import AccessLog, ParseError
+from app.formats.telegraf_json import metric_from_object
+
+T = 1_696_938_936.0  # 2023-10-10T11:55:36Z == [10/Oct/2023:13:55:36 +0200]
+WHEN = "[10/Oct/2023:13:55:36 +0200]"
+
+
+def _line(line: str) -> AccessLog:
+    return parse_access_line(line, host="web-1", service="shop")
+
+
+def _subset(record: AccessLog, expected: dict[str, object]) -> dict[str, object]:
+    return {key: getattr(record, key) for key in expected}
+
+
+@pytest.mark.parametrize(
+    ("line", "expected"),
+    [
+        (  # the combined example of the Apache/nginx log format documentation
+            '127.0.0.1 - frank [10/Oct/2000:13:55:36 -0700] "GET /apache_pb.gif HTTP/1.0" 200 2326'
+            ' "http://www.example.com/start.html" "Mozilla/4.08 [en] (Win98; I ;Nav)"',
+            {
+                "time": 971211336.0,
+                "client_ip": "127.0.0.1",
+                "remote_user": "frank",
+                "method": "GET",
+                "path": "/apache_pb.gif",
+                "protocol": "HTTP/1.0",
+                "status": 200,
+                "bytes": 2326,
+                "referrer": "http://www.example.com/start.html",
+                "agent": "Mozilla/4.08 [en] (Win98; I ;Nav)",
+                "forwarded_for": [],
+                "request_time": None,
+                "upstream_time": None,
+            },
+        ),
+        (  # common log format: no referrer, no agent
+            '127.0.0.1 user-identifier frank [10/Oct/2000:13:55:36 -0700] "GET /apache_pb.gif'
+            ' HTTP/1.0" 200 2326',
+            {"status": 200, "bytes": 2326, "referrer": None, "agent": None, "remote_user": "frank"},
+        ),
+        (
+            f'2001:db8:85a3::8a2e:370:7334 - - {WHEN} "POST /api/orders?id=7 HTTP/2.0" 201 87 "-"'
+            ' "okhttp/4.12.0"',
+            {
+                "time": T,
+                "client_ip": "2001:db8:85a3::8a2e:370:7334",
+                "method": "POST",
+                "path": "/api/orders?id=7",
+                "protocol": "HTTP/2.0",
+                "remote_user": None,
+                "referrer": None,
+            },
+        ),
+        (  # X-Forwarded-For list in the client slot
+            f'203.0.113.9, 10.0.0.1 - - {WHEN} "GET / HTTP/1.1" 200 612 "-" "curl/8.4.0"',
+            {"client_ip": "203.0.113.9", "forwarded_for": ["203.0.113.9", "10.0.0.1"]},
+        ),
+        (
+            f'2001:db8::7, 10.0.0.1, 10.0.0.2 - - {WHEN} "GET / HTTP/1.1" 200 612 "-" "curl"',
+            {"client_ip": "2001:db8::7", "forwarded_for": ["2001:db8::7", "10.0.0.1", "10.0.0.2"]},
+        ),
+        (  # nginx's default "main" format: $http_x_forwarded_for quoted at the end
+            f'10.0.0.1 - - {WHEN} "GET / HTTP/1.1" 200 612 "-" "curl/8.4.0"'
+            ' "203.0.113.9, 198.51.100.7"',
+            {"client_ip": "10.0.0.1", "forwarded_for": ["203.0.113.9", "198.51.100.7"]},
+        ),
+        (
+            f'10.0.0.1 - - {WHEN} "GET / HTTP/1.1" 200 612 "-" "curl/8.4.0" "-"',
+            {"client_ip": "10.0.0.1", "forwarded_for": []},
+        ),
+        (  # an empty request: the client closed or spoke no HTTP
+            f'198.51.100.23 - - {WHEN} "" 400 0 "-" "-"',
+            {"method": None, "path": None, "protocol": None, "status": 400, "agent": None},
+        ),
+        (  # TLS spoken to a plain HTTP port: nginx escapes the bytes as \xHH
+            f'198.51.100.23 - - {WHEN} "\\x16\\x03\\x01\\x02\\x00\\x01\\x00\\x01\\xFC\\x03\\x03"'
+            ' 400 157 "-" "-"',
+            {"method": None, "path": None, "status": 400, "bytes": 157},
+        ),
+        (
+            f'10.0.0.1 - - {WHEN} "HEAD /health HTTP/1.1" 499 - "-" "kube-probe/1.28"',
+            {"status": 499, "bytes": 0, "method": "HEAD"},
+        ),
+        (  # Apache-style escapes
+            f'10.0.0.1 - - {WHEN} "GET / HTTP/1.1" 200 1 "-" "Mozilla/5.0 \\"quoted\\" C:\\\\x"',
+            {"agent": 'Mozilla/5.0 "quoted" C:\\x'},
+        ),
+        (  # nginx-style escapes: \x22 is '"', \x5C is '\', UTF-8 bytes of the path
+            f'10.0.0.1 - - {WHEN} "GET /caf\\xC3\\xA9 HTTP/1.1" 200 1 "-" "say \\x22hi\\x22 \\x5C"',
+            {"path": "/caf\u00e9", "agent": 'say "hi" \\'},
+        ),
+        (
+            f'10.0.0.1 - - {WHEN} "GET / HTTP/1.1" 200 1 "https://shop.example.com/a?b=c" "a b"'
+            " 0.005",
+            {"referrer": "https://shop.example.com/a?b=c", "request_time": 0.005},
+        ),
+        (
+            f'10.0.0.1 - - {WHEN} "GET / HTTP/1.1" 200 1 "-" "curl" 0.000 -',
+            {"request_time": 0.0, "upstream_time": None},
+        ),
+        (  # two upstream servers tried
+            f'10.0.0.1 - - {WHEN} "GET / HTTP/1.1" 502 1 "-" "curl" 0.123 0.010, 0.020',
+            {"request_time": 0.123, "upstream_time": pytest.approx(0.030)},
+        ),
+        (  # an internal redirect between upstream groups
+            f'10.0.0.1 - - {WHEN} "GET / HTTP/1.1" 200 1 "-" "curl" 0.5 0.010 : 0.020',
+            {"request_time": 0.5, "upstream_time": pytest.approx(0.030)},
+        ),
+        (
+            f'10.0.0.1 - - {WHEN} "GET / HTTP/1.1" 200 1 "-" "curl" 0.5 -, 0.020 : - 200',
+            {"upstream_time": pytest.approx(0.020)},
+        ),
+        (
+            f'10.0.0.1 - - {WHEN} "GET / HTTP/1.1" 200 1 "-" "curl" "203.0.113.9" 0.123 0.100',
+            {"forwarded_for": ["203.0.113.9"], "request_time": 0.123, "upstream_time": 0.1},
+        ),
+        (  # common format with timings straight after the byte count
+            f'10.0.0.1 - - {WHEN} "GET / HTTP/1.1" 200 1 0.002 0.001',
+            {"referrer": None, "request_time": 0.002, "upstream_time": 0.001},
+        ),
+        (  # unknown trailing fields are ignored
+            f'10.0.0.1 - - {WHEN} "GET / HTTP/1.1" 200 1 "-" "curl" [shop-upstream]',
+            {"request_time": None, "status": 200},
+        ),
+        (
+            f'10.0.0.1 - - {WHEN} "GET /" 200 1 "-" "curl"',
+            {"method": "GET", "path": "/", "protocol": None},
+        ),
+        (
+            f'10.0.0.1 - - {WHEN} "GET /a b HTTP/1.1" 400 1 "-" "curl"',
+            {"method": "GET", "path": "/a b", "protocol": "HTTP/1.1"},
+        ),
+        (
+            '10.0.0.1 - - [29/Feb/2024:23:59:59 -0130] "GET / HTTP/1.1" 200 1 "-" "curl"',
+            {"time": 1709256599.0},
+        ),
+    ],
+)
+def test_raw_lines(line: str, expected: dict[str, object]) -> None:
+    record = _line(line)
+    assert _subset(record, expected) == expected
+    assert (record.host, record.service) == ("web-1", "shop")
+
+
+@pytest.mark.parametrize(
+    ("line", "reason", "detail"),
+    [
+        ("garbage", "bad_access_line", "[time]"),
+        ('10.0.0.1 - - 10/Oct/2023:13:55:36 +0200 "GET / HTTP/1.1" 200 1', "bad_access_line", ""),
+        (f'10.0.0.1 - {WHEN} "GET / HTTP/1.1" 200 1', "bad_access_line", "client ident user"),
+        (f'{WHEN} "GET / HTTP/1.1" 200 1', "bad_access_line", "[time]"),
+        ('10.0.0.1 - - [10/Foo/2023:13:55:36 +0200] "GET /" 200 1', "bad_timestamp", "10/Foo"),
+        ('10.0.0.1 - - [31/Feb/2023:13:55:36 +0200] "GET /" 200 1', "bad_timestamp", ""),
+        ('10.0.0.1 - - [10/Oct/2023:13:55:36 ~0200] "GET /" 200 1', "bad_timestamp", ""),
+        (f'10.0.0.1 - - {WHEN} "GET / HTTP/1.1" abc 1', "bad_access_line", "status"),
+        (f'10.0.0.1 - - {WHEN} "GET / HTTP/1.1" 200', "bad_access_line", "status"),
+        (f'10.0.0.1 - - {WHEN} "GET / HTTP/1.1" 200 x "-" "-"', "bad_access_line", "status"),
+        (f'10.0.0.1 - - {WHEN} "GET / HTTP/1.1" \u00b200 1', "bad_access_line", "status"),
+        (f'10.0.0.1 - - {WHEN} "GET / HTTP/1.1" 2000 1', "bad_access_line", "status"),
+        (f'10.0.0.1 - - {WHEN} "GET / HTTP/1.1" 200 {"9" * 5000}', "bad_access_line", "status"),
+        (f'10.0.0.1 - - {WHEN} "GET / HTTP/1.1 200 1', "bad_access_line", "unterminated"),
+        (f'10.0.0.1 - - {WHEN} "GET / HTTP/1.1" 200 1 "-" "curl', "bad_access_line", "unterm"),
+    ],
+)
+def test_bad_raw_lines(line: str, reason: str, detail: str) -> None:
+    records, [rejected] = parse_access_lines([line], host="h", service="s")
+    assert records == []
+    assert (rejected.reason, rejected.original) == (reason, line.encode())
+    assert detail in rejected.detail
+
+
+def test_good_lines_around_a_bad_one_are_kept() -> None:
+    good = f'10.0.0.1 - - {WHEN} "GET / HTTP/1.1" 200 1 "-" "curl"'
+    records, rejected = parse_access_lines(
+        [good, "", "not an access line", good], host="h", service="s"
+    )
+    assert len(records) == 2
+    assert [(r.reason, r.original) for r in rejected] == [
+        ("bad_access_line", b"not an access line")
+    ]
+
+
+@pytest.mark.parametrize(
+    ("request_line", "expected"),
+    [
+        ("GET /x HTTP/1.1", ("GET", "/x", "HTTP/1.1")),
+        ("", (None, None, None)),
+        ("GET /", ("GET", "/", None)),
+        ("\x16\x03\x01", (None, None, None)),
+        ("PRI * HTTP/2.0", ("PRI", "*", "HTTP/2.0")),
+    ],
+)
+def test_split_request(request_line: str, expected: tuple[str | None, ...]) -> None:
+    assert split_request(request_line) == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [("0.010", 0.010), ("-", None), ("0.010, 0.020", 0.030), ("0.1 : 0.2, -", 0.3), ("", None)],
+)
+def test_upstream_seconds(text: str, expected: float | None) -> None:
+    assert upstream_seconds(text) == (None if expected is None else pytest.approx(expected))
+
+
+@pytest.mark.parametrize("text", ["nan", "0.1, inf", "fast"])
+def test_upstream_seconds_rejects(text: str) -> None:
+    with pytest.raises(ValueError):
+        upstream_seconds(text)
+
+
+def test_httpd_time_offsets() -> None:
+    assert httpd_time("10/Oct/2023:13:55:36 +0200") == T
+    assert httpd_time("10/Oct/2023:11:55:36 +0000") == T
+    assert httpd_time("10/Oct/2023:07:25:36 -0430") == T
+
+
+# --- Telegraf inputs.tail + grok COMBINED_LOG_FORMAT, through the JSON serializer ---
+
+GROK = {
+    "name": "nginx_access_log",
+    "tags": {
+        "host": "web-1",
+        "path": "/var/log/nginx/access.log",
+        "resp_code": "200",
+        "verb": "GET",
+        "service": "shop",
+    },
+    "fields": {
+        "client_ip": "203.0.113.9",
+        "ident": "-",
+        "auth": "-",
+        "request": "/x?y=1",
+        "http_version": 1.1,
+        "resp_bytes": 123,
+        "referrer": "-",
+        "agent": "Mozilla/5.0 (X11; Linux x86_64)",
+    },
+    "timestamp": 1700000000,
+}
+
+
+def _grok(tags: dict[str, object] | None = None, **fields: object) -> AccessLog:
+    obj = orjson.loads(orjson.dumps(GROK))
+    obj["tags"].update(tags or {})
+    obj["fields"].update(fields)
+    for container in (obj["tags"], obj["fields"]):
+        for key in [k for k, v in container.items() if v is ...]:
+            del container[key]
+    return access_from_metric(
+        metric_from_object(obj), default_host="kafka-key", default_service="nginx"
+    )
+
+
+def test_grok_combined_log_format() -> None:
+    assert _grok() == AccessLog(
+        time=1700000000.0,
+        host="web-1",
+        service="shop",
+        client_ip="203.0.113.9",
+        status=200,
+        bytes=123,
+        method="GET",
+        path="/x?y=1",
+        protocol="HTTP/1.1",
+        remote_user=None,
+        referrer=None,
+        agent="Mozilla/5.0 (X11; Linux x86_64)",
+    )
+
+
+@pytest.mark.parametrize(
+    ("tags", "fields", "expected"),
+    [
+        ({"service": ..., "vhost": "shop.example.com"}, {}, {"service": "shop.example.com"}),
+        ({"service": ...}, {}, {"service": "nginx"}),
+        ({"host": ...}, {}, {"host": "kafka-key"}),
+        ({}, {"auth": "alice", "referrer": "https://a/"}, {"remote_user": "alice"}),
+        ({}, {"http_version": 2}, {"protocol": "HTTP/2.0"}),
+        ({}, {"http_version": 1.0}, {"protocol": "HTTP/1.0"}),
+        ({}, {"resp_bytes": ...}, {"bytes": 0}),
+        (  # "" does not match the request part of the pattern: no verb, request, http_version
+            {"verb": ..., "resp_code": "400"},
+            {"request": ..., "http_version": ...},
+            {"method": None, "path": None, "protocol": None, "status": 400},
+        ),
+        (  # a custom pattern adding timings
+            {},
+            {"request_time": 0.123, "upstream_response_time": "0.010, 0.020"},
+            {"request_time": 0.123, "upstream_time": pytest.approx(0.03)},
+        ),
+        ({}, {"request_time": "0.5", "upstream_response_time": 0.25}, {"upstream_time": 0.25}),
+        ({}, {"upstream_response_time": "-"}, {"upstream_time": None}),
+        ({"resp_code": ...}, {"resp_code": 302}, {"status": 302}),
+        (
+            {},
+            {"client_ip": "203.0.113.9, 10.0.0.1"},
+            {"client_ip": "203.0.113.9", "forwarded_for": ["203.0.113.9", "10.0.0.1"]},
+        ),
+        ({}, {"http_x_forwarded_for": "198.51.100.1"}, {"forwarded_for": ["198.51.100.1"]}),
+    ],
+)
+def test_grok_variants(
+    tags: dict[str, object], fields: dict[str, object], expected: dict[str, object]
+) -> None:
+    assert _subset(_grok(tags, **fields), expected) == expected
+
+
+@pytest.mark.parametrize(
+    ("tags", "fields", "reason"),
+    [
+        ({"resp_code": ...}, {}, "missing_field"),
+        ({}, {"client_ip": ...}, "missing_field"),
+        ({"resp_code": "OK"}, {}, "bad_access_line"),
+        ({}, {"resp_bytes": True}, "bad_access_line"),
+        ({}, {"resp_bytes": 1.5}, "bad_access_line"),
+    ],
+)
+def test_grok_rejects(tags: dict[str, object], fields: dict[str, object], reason: str) -> None:
+    with pytest.raises(ParseError) as info:
+        _grok(tags, **fields)
+    assert info.value.reason == reason
