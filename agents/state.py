@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import logging
 import time
 from collections.abc import Callable, Iterable
@@ -251,10 +252,8 @@ class WindowStore:
         }
         if original is not None:
             record["original_b64"] = base64.b64encode(original).decode()
-            try:
+            with contextlib.suppress(UnicodeDecodeError):
                 record["original"] = original.decode("utf-8")
-            except UnicodeDecodeError:
-                pass
         self.stats.inc("lookout_deadletter_total", reason=reason, topic=topic)
         await self.deadletter_topic.send(key=key, value=orjson.dumps(record))
 

@@ -23,7 +23,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--no-simulator", action="store_true", help="start the worker only (real Telegraf feeds it)"
     )
-    p.add_argument("--speed", type=float, default=1.0, help="simulated event-time speed (default 1)")
+    p.add_argument(
+        "--speed", type=float, default=1.0, help="simulated event-time speed (default 1)"
+    )
 
 
 def _env(settings: Settings, services: object) -> dict[str, str]:
@@ -41,10 +43,12 @@ def wait_http(url: str, timeout: float, proc: subprocess.Popen[bytes] | None = N
     while time.monotonic() < deadline:
         if proc is not None and proc.poll() is not None:
             return False
-        with contextlib.suppress(OSError):
-            with urllib.request.urlopen(url, timeout=2) as resp:  # noqa: S310 (local URL)
-                if resp.status == 200:
-                    return True
+        with (
+            contextlib.suppress(OSError),
+            urllib.request.urlopen(url, timeout=2) as resp,  # noqa: S310 (our own http URL)
+        ):
+            if resp.status == 200:
+                return True
         time.sleep(0.5)
     return False
 

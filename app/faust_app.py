@@ -103,7 +103,10 @@ def _register_agents(lk: Lookout) -> None:
 
     @app.agent(inputs, name="lookout.ingest")
     async def ingest(stream: faust.StreamT) -> None:
-        async for events in stream.take_events(settings.batch_max, within=settings.batch_within):
+        batches = stream.take_events(  # type: ignore[attr-defined]
+            settings.batch_max, within=settings.batch_within
+        )
+        async for events in batches:
             await pipeline.process(events)
 
     @app.timer(interval=1.0, name="lookout.idle_close")

@@ -51,15 +51,19 @@ class Settings(BaseSettings):
 
     # --- services (unset: the embedded local stack) ---
     broker_url: str | None = Field(
-        None, description="Kafka bootstrap servers, `kafka://host:port[,host:port]`. Unset: embedded Tansu."
+        None,
+        description="Kafka bootstrap servers `kafka://host:port[,...]`. Unset: embedded Tansu.",
     )
     postgres_dsn: SecretStr | None = Field(
-        None, description="PostgreSQL DSN, `postgresql://user:pass@host:port/db`. Unset: embedded cluster."
+        None,
+        description="PostgreSQL DSN `postgresql://user:pass@host:port/db`. Unset: embedded.",
     )
     elasticsearch_url: str | None = Field(
         None, description="Elasticsearch URL, `http://host:9200`. Unset: embedded osmem-server."
     )
-    elasticsearch_api_key: SecretStr | None = Field(None, description="Elasticsearch API key, if any.")
+    elasticsearch_api_key: SecretStr | None = Field(
+        None, description="Elasticsearch API key, if any."
+    )
     stack_dir: Path = Field(
         Path(".lookout"), description="Folder for the embedded stack's data, logs and state file."
     )
@@ -67,17 +71,27 @@ class Settings(BaseSettings):
     # --- Kafka / Faust ---
     app_id: str = Field("lookout", description="Faust app id: consumer group and changelog prefix.")
     topic_prefix: str = Field("", description="Prefix for every topic name (e.g. `prod.`).")
-    partitions: int = Field(8, ge=1, le=1024, description="Partitions of every topic Lookout creates.")
-    replication_factor: int = Field(1, ge=1, le=7, description="Replication factor of created topics.")
+    partitions: int = Field(
+        8, ge=1, le=1024, description="Partitions of every topic Lookout creates."
+    )
+    replication_factor: int = Field(
+        1, ge=1, le=7, description="Replication factor of created topics."
+    )
     session_timeout: float = Field(
         10.0, gt=1, description="Consumer session timeout, seconds (group joins take about half)."
     )
     store: Literal["memory", "rocksdb"] = Field(
         "memory", description="Faust table store: `memory`, or `rocksdb` (needs rocksdict)."
     )
-    data_dir: Path = Field(Path("lookout-data"), description="Faust worker data dir (RocksDB files).")
-    batch_max: int = Field(2000, ge=1, le=100_000, description="Max Kafka messages per processed batch.")
-    batch_within: float = Field(0.25, gt=0, le=10, description="Max seconds to wait to fill a batch.")
+    data_dir: Path = Field(
+        Path("lookout-data"), description="Faust worker data dir (RocksDB files)."
+    )
+    batch_max: int = Field(
+        2000, ge=1, le=100_000, description="Max Kafka messages per processed batch."
+    )
+    batch_within: float = Field(
+        0.25, gt=0, le=10, description="Max seconds to wait to fill a batch."
+    )
 
     # --- web ---
     web_host: str = Field("127.0.0.1", description="Address the worker's web server binds.")
@@ -85,7 +99,9 @@ class Settings(BaseSettings):
     api_token: SecretStr | None = Field(
         None, description="Bearer token for write endpoints. Unset: write endpoints are refused."
     )
-    protect_reads: bool = Field(False, description="Require the bearer token on read endpoints too.")
+    protect_reads: bool = Field(
+        False, description="Require the bearer token on read endpoints too."
+    )
 
     # --- windows ---
     tumbling_size: int = Field(60, ge=1, description="Tumbling window size, seconds.")
@@ -99,7 +115,8 @@ class Settings(BaseSettings):
         10, ge=1, le=1000, description="Closed windows kept per series for the HTTP API."
     )
     timestamp_unit: Literal["auto", "s", "ms", "us", "ns"] = Field(
-        "auto", description="Unit of Telegraf JSON `timestamp`; `auto` infers it from the magnitude."
+        "auto",
+        description="Unit of Telegraf JSON `timestamp`; `auto` infers it from the magnitude.",
     )
     max_series_per_host: int = Field(
         2000, ge=1, description="Series kept per host; the overflow is counted and dropped."
@@ -110,8 +127,12 @@ class Settings(BaseSettings):
     )
 
     # --- misc ---
-    rules_path: Path = Field(Path("rules"), description="Alert rules: a YAML file or a folder of them.")
-    log_level: Literal["debug", "info", "warning", "error"] = Field("info", description="Log level.")
+    rules_path: Path = Field(
+        Path("rules"), description="Alert rules: a YAML file or a folder of them."
+    )
+    log_level: Literal["debug", "info", "warning", "error"] = Field(
+        "info", description="Log level."
+    )
 
     @classmethod
     def settings_customise_sources(
@@ -155,9 +176,7 @@ class Settings(BaseSettings):
     @model_validator(mode="after")
     def _check_windows(self) -> Settings:
         if self.hopping_size % self.hopping_step:
-            raise ValueError(
-                "hopping_size: LOOKOUT_HOPPING_SIZE must be a multiple of LOOKOUT_HOPPING_STEP"
-            )
+            raise ValueError("hopping_size: must be a multiple of LOOKOUT_HOPPING_STEP")
         return self
 
     # --- derived names ---
@@ -189,7 +208,9 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         if name not in fields:
             close = difflib.get_close_matches(name, list(fields), n=1)
             hint = f"; did you mean {_env_name(close[0])}?" if close else ""
-            raise ConfigError(f"{key}: unknown setting{hint} (see the README's configuration table)")
+            raise ConfigError(
+                f"{key}: unknown setting{hint} (see the README's configuration table)"
+            )
         values[name] = raw
     try:
         return Settings(**values)  # type: ignore[arg-type]

@@ -100,7 +100,7 @@ def register_views(lk: Lookout) -> None:
                     async with session.get(f"{url}{path}", params={"local": "1"}) as resp:
                         if resp.status == 200:
                             results.append(await resp.json())
-                except (aiohttp.ClientError, asyncio.TimeoutError):
+                except (TimeoutError, aiohttp.ClientError):
                     stats.inc("lookout_web_fanout_errors_total")
 
             await asyncio.gather(*(one(u) for u in urls))
@@ -132,9 +132,7 @@ def register_views(lk: Lookout) -> None:
     class Metrics(web.View):
         async def get(self, request: web.Request) -> web.Response:
             stats.set("lookout_state_hosts", len(engine.hosts))
-            stats.set(
-                "lookout_state_panes", sum(len(h.panes) for h in engine.hosts.values())
-            )
+            stats.set("lookout_state_panes", sum(len(h.panes) for h in engine.hosts.values()))
             return self.text(stats.render(), content_type="text/plain; version=0.0.4")
 
     @app.page("/api/hosts")
@@ -148,7 +146,7 @@ def register_views(lk: Lookout) -> None:
 
     @app.page("/api/hosts/{host}/windows")
     class HostWindows(web.View):
-        @app.table_route(table=store.table, match_info="host")
+        @app.table_route(table=store.table, match_info="host")  # type: ignore[arg-type]
         async def get(self, request: web.Request, host: str) -> web.Response:
             kind = _kind(request)
             if host not in engine.hosts:
@@ -169,7 +167,7 @@ def register_views(lk: Lookout) -> None:
 
     @app.page("/api/hosts/{host}/recent")
     class HostRecent(web.View):
-        @app.table_route(table=store.table, match_info="host")
+        @app.table_route(table=store.table, match_info="host")  # type: ignore[arg-type]
         async def get(self, request: web.Request, host: str) -> web.Response:
             kind = _kind(request)
             limit = int(request.query.get("limit", "5"))

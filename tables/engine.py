@@ -250,7 +250,9 @@ class WindowEngine:
             hs.max_ts = ts
         self._dirty_hosts[hs.host] = hs
 
-    def _pane_for(self, hs: HostState, series: str, topic: str, offset: int, ts: float):
+    def _pane_for(
+        self, hs: HostState, series: str, topic: str, offset: int, ts: float
+    ) -> Pane | None:
         """The pane to update, or ``None`` if the record is late or already applied there."""
         start = self.config.pane_of(ts)
         if start < hs.min_pane:
@@ -433,11 +435,10 @@ class WindowEngine:
             self.hosts[hs.host] = hs
         elif kind == "p":
             host, _, start = rest.rpartition("|")
-            hs = self.hosts.get(host)
-            if hs is None:
-                hs = self.hosts[host] = HostState(host=host, partition=-1, last_recv=now)
-            pane = Pane.from_state(state)
-            hs.panes[int(start)] = pane
+            owner = self.hosts.get(host)
+            if owner is None:
+                owner = self.hosts[host] = HostState(host=host, partition=-1, last_recv=now)
+            owner.panes[int(start)] = Pane.from_state(state)
 
     def drop_partitions(self, keep: set[int]) -> None:
         """Forget hosts whose partition this worker no longer owns."""

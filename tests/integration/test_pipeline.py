@@ -78,9 +78,7 @@ def batch_msg(host: str, ts: int, value: float) -> bytes:
 
 
 @pytest.fixture
-async def worker(
-    stack_services: Services, topic_prefix: str, tmp_path: Path
-) -> Any:
+async def worker(stack_services: Services, topic_prefix: str, tmp_path: Path) -> Any:
     env = worker_env(stack_services, topic_prefix)
     await ensure_topics(load_settings(env), stack_services.bootstrap_servers)
     w = Worker(env, tmp_path)

@@ -10,6 +10,7 @@ idle allowance is long so nothing closes by the wall clock.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 import uuid
 from pathlib import Path
@@ -110,10 +111,8 @@ class Run:
         total = 0
         for w in self.workers:
             if w.proc is not None and w.proc.poll() is None:
-                try:
+                with contextlib.suppress(OSError):
                     total += int(w.get("/api/health")["records_in"])
-                except OSError:
-                    pass
         return total
 
     async def finals(self, expected: int | None = None, timeout: float = 60) -> dict[str, Any]:

@@ -72,7 +72,7 @@ class Worker:
 
     def get(self, path: str) -> Any:
         """GET a JSON document from this worker."""
-        with urllib.request.urlopen(self.url + path, timeout=5) as resp:  # noqa: S310
+        with urllib.request.urlopen(self.url + path, timeout=5) as resp:
             return json.loads(resp.read())
 
     def kill9(self) -> None:
