@@ -48,9 +48,6 @@ class Pipeline:
         self.clock = clock
         self.partitions = settings.partitions
         self._host_partition: dict[str, int] = {}
-        self.rekey_topic = app.topic(
-            topics.rekey, key_serializer="raw", value_serializer="raw", partitions=self.partitions
-        )
 
     def partition_of(self, host: str) -> int:
         """Partition a host's records belong to (Kafka's default murmur2 partitioner)."""
@@ -79,9 +76,7 @@ class Pipeline:
         """Send a message once to each other partition that owns some of its hosts."""
         for partition in sorted(targets):
             self.stats.inc("lookout_rekeyed_total", topic=msg.topic)
-            await self.rekey_topic.send(
-                key=msg.key, value=kind.encode() + b"\n" + payload, partition=partition
-            )
+            await self.store.out.rekey(msg.key, kind.encode() + b"\n" + payload, partition)
 
     def _unwrap(self, msg: Any, default_kind: str) -> tuple[str, bytes]:
         if msg.topic == self.topics.rekey:

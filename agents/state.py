@@ -33,6 +33,7 @@ import orjson
 from faust.serializers import codecs
 from faust.types import TP
 
+from agents.output import FaustOutput, Output
 from app.stats import Stats
 from app.topics import TopicNames
 from tables.engine import (
@@ -113,6 +114,12 @@ class WindowStore:
         self.deadletter_topic = app.topic(
             topics.deadletter, key_serializer="raw", value_serializer="raw", partitions=partitions
         )
+        self.rekey_topic = app.topic(
+            topics.rekey, key_serializer="raw", value_serializer="raw", partitions=partitions
+        )
+        self.out: Output = FaustOutput(
+            app, self.table, self.windows_topic, self.deadletter_topic, self.rekey_topic
+        )
         self._seq = 0
         self.recent: dict[str, list[dict[str, Any]]] = {}
         self.recent_max = 10
@@ -172,24 +179,22 @@ class WindowStore:
         await self._send_late(self.engine.take_late())
         if not changes:
             return changes
-        send = self.table.send_changelog
+        send = self.out.changelog
         for host, start, pane in changes.panes:
             hs = self.engine.hosts.get(host)
             if hs is None:
                 continue
             key = pane_key(host, start)
             self._put(key, pane, hs.partition)
-            send(hs.partition, key.encode(), orjson.dumps(pane.to_state()), None, "raw")
+            send(hs.partition, key.encode(), orjson.dumps(pane.to_state()))
         if changes.finals:
             now = self.clock()
             futs = []
             for final in changes.finals:
                 record = final.to_record(now)
                 futs.append(
-                    await self.windows_topic.send(
-                        key=final.host.encode(),
-                        value=orjson.dumps(record),
-                        partition=final.partition,
+                    await self.out.window(
+                        final.host.encode(), orjson.dumps(record), final.partition
                     )
                 )
                 self._remember(record)
@@ -198,12 +203,12 @@ class WindowStore:
         for hs in changes.hosts:
             key = host_key(hs.host)
             self._put(key, hs, hs.partition)
-            send(hs.partition, key.encode(), orjson.dumps(hs.to_state()), None, "raw")
+            send(hs.partition, key.encode(), orjson.dumps(hs.to_state()))
         partitions = {hs.partition for hs in changes.hosts}
         for host, partition, start in changes.tombstones:
             key = pane_key(host, start)
             self._drop(key)
-            send(partition, key.encode(), None, None, "raw")
+            send(partition, key.encode(), None)
             partitions.add(partition)
         await self._sentinels(partitions)
         self.engine.mark_flushed(changes)
@@ -213,13 +218,13 @@ class WindowStore:
         """Close each touched changelog partition with a record alone in its batch."""
         if not partitions:
             return
-        await self.app.producer.flush()
+        await self.out.barrier()
         self._seq += 1
         futs = [
-            self.table.send_changelog(p, f"s|{p}".encode(), orjson.dumps(self._seq), None, "raw")
+            self.out.changelog(p, f"s|{p}".encode(), orjson.dumps(self._seq))
             for p in sorted(partitions)
         ]
-        await self.app.producer.flush()
+        await self.out.barrier()
         await asyncio.gather(*futs)
 
     def _remember(self, record: dict[str, Any]) -> None:
@@ -255,7 +260,7 @@ class WindowStore:
             with contextlib.suppress(UnicodeDecodeError):
                 record["original"] = original.decode("utf-8")
         self.stats.inc("lookout_deadletter_total", reason=reason, topic=topic)
-        await self.deadletter_topic.send(key=key, value=orjson.dumps(record))
+        await self.out.dead_letter(key, orjson.dumps(record))
 
     async def _send_late(self, late: Iterable[Late]) -> None:
         for item in late:

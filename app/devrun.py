@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import json
 import os
 import signal
 import subprocess
@@ -108,6 +109,9 @@ def dev_run(settings: Settings, ns: argparse.Namespace) -> int:
                 start_new_session=True,
             )
             procs.append(sim)
+        (stack_dir / "run.json").write_text(
+            json.dumps({"pids": [p.pid for p in procs], "web": base}), encoding="utf-8"
+        )
         print(
             "\nLookout is running.\n"
             f"  live page:      {base}/\n"

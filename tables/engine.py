@@ -86,6 +86,7 @@ class HostState:
     max_ts: float = -inf
     mark: float = -inf
     min_pane: float = -inf
+    wm_key: int = -(2**62)
     hw: dict[str, int] = field(default_factory=dict)
     flushed: dict[str, int] = field(default_factory=dict)
     late: int = 0
@@ -112,12 +113,13 @@ class HostState:
         """Rebuild a host; its idle clock restarts at ``now``."""
         hw = {k: int(v) for k, v in state["hw"].items()}
         mark = -inf if state["m"] is None else float(state["m"])
+        max_ts = -inf if state["t"] is None else float(state["t"])
         return cls(
             host=state["h"],
             partition=int(state["p"]),
-            max_ts=-inf if state["t"] is None else float(state["t"]),
+            max_ts=max_ts,
             mark=mark,
-            min_pane=config.min_open_pane(mark),
+            min_pane=config.min_open_pane(max(mark, max_ts)),
             hw=hw,
             flushed=dict(hw),
             late=int(state["late"]),
@@ -248,6 +250,15 @@ class WindowEngine:
             hs.hw[topic] = offset
         if ts > hs.max_ts:
             hs.max_ts = ts
+            # Lateness is judged per record against the watermark so far, so it does not depend
+            # on where batches start and end. The bound only moves when (ts - grace) enters a
+            # new pane, so the scan in min_open_pane runs about once per pane, not per record.
+            key = int((ts - self.config.grace) // self.config.pane)
+            if key != hs.wm_key:
+                hs.wm_key = key
+                bound = self.config.min_open_pane(ts)
+                if bound > hs.min_pane:
+                    hs.min_pane = bound
         self._dirty_hosts[hs.host] = hs
 
     def _pane_for(
@@ -365,7 +376,7 @@ class WindowEngine:
         for kind, wstart in sorted(due, key=lambda w: (w[1] + cfg.size(w[0]), w[0])):
             finals += self._emit(hs, kind, wstart)
         hs.mark = mark
-        hs.min_pane = cfg.min_open_pane(mark)
+        hs.min_pane = max(hs.min_pane, cfg.min_open_pane(mark))
         self._dirty_hosts[hs.host] = hs
         for start in [s for s in hs.panes if cfg.last_end(s) + cfg.grace <= mark]:
             del hs.panes[start]

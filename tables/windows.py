@@ -15,6 +15,8 @@ at the last record received, not at a window's end.
 
 Late records: a record is accepted only if *every* window containing it is still open (all or
 nothing, so no window ever holds a record that another window missed); otherwise it is late.
+"Open" is judged per record against the host's watermark so far (its largest event time, or the
+idle-advanced mark), so the verdict is the same however the stream was cut into batches.
 """
 
 from __future__ import annotations

@@ -372,3 +372,31 @@ def test_property_crash_and_replay_gives_the_same_finals(raw: list, batch: int, 
             assert emitted[f.id].result["count"] == f.result["count"], "a re-emitted final differs"
         emitted[f.id] = f
     assert finals_summary(list(emitted.values())) == finals_summary(ref)
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    raw=st.lists(
+        st.tuples(
+            st.floats(0, 40),
+            st.floats(0, 200),  # disorder up to 200 s: well beyond the 30 s grace
+            st.integers(0, 1000),
+            st.sampled_from(["h1", "h2"]),
+        ),
+        min_size=1,
+        max_size=100,
+    ),
+    batch_a=st.integers(1, 40),
+    batch_b=st.integers(1, 40),
+)
+def test_property_late_verdicts_do_not_depend_on_batching(
+    raw: list, batch_a: int, batch_b: int
+) -> None:
+    records = make_records(raw)
+    results = []
+    for batch in (batch_a, batch_b):
+        eng, finals = run_engine(records, batch)
+        finals += close_everything(eng)
+        late = sorted((x.host, x.ts) for x in eng.take_late())
+        results.append((finals_summary(finals), late))
+    assert results[0] == results[1]

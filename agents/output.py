@@ -1,0 +1,105 @@
+"""Where the window store's writes go: Faust's producer in a worker, a recorder in agent tests.
+
+The store decides *what* to write and in which order; an :class:`Output` only writes. Keeping
+this seam thin lets the agent tier run the real Faust stream path (``take_events`` -> pipeline
+-> store) in-process with :class:`RecordingOutput`, no broker needed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable
+from typing import Any, Protocol
+
+import faust
+
+
+class Output(Protocol):
+    """The writes the window store and pipeline make."""
+
+    def changelog(self, partition: int, key: bytes, value: bytes | None) -> Awaitable[Any]:
+        """Queue a state write (``None``: delete) to the table changelog partition."""
+
+    async def window(self, key: bytes, value: bytes, partition: int) -> Awaitable[Any]:
+        """Queue a final window record; the returned awaitable resolves when it is stored."""
+
+    async def dead_letter(self, key: bytes | None, value: bytes) -> None:
+        """Send a dead-letter record."""
+
+    async def rekey(self, key: bytes | None, value: bytes, partition: int) -> None:
+        """Forward a message to the partition that owns its host."""
+
+    async def barrier(self) -> None:
+        """Wait until everything queued so far is acknowledged by the broker."""
+
+
+class FaustOutput:
+    """Writes through the worker's Faust producer and topics."""
+
+    def __init__(
+        self, app: faust.App, table: Any, windows: Any, deadletter: Any, rekey: Any
+    ) -> None:
+        self.app = app
+        self.table = table
+        self.windows_topic = windows
+        self.deadletter_topic = deadletter
+        self.rekey_topic = rekey
+
+    def changelog(self, partition: int, key: bytes, value: bytes | None) -> Awaitable[Any]:
+        """Explicit partition: the host's source partition, not the current event's."""
+        return self.table.send_changelog(partition, key, value, None, "raw")  # type: ignore[no-any-return]
+
+    async def window(self, key: bytes, value: bytes, partition: int) -> Awaitable[Any]:
+        """Send to ``lookout.windows``."""
+        return await self.windows_topic.send(key=key, value=value, partition=partition)  # type: ignore[no-any-return]
+
+    async def dead_letter(self, key: bytes | None, value: bytes) -> None:
+        """Send to ``lookout.deadletter``."""
+        await self.deadletter_topic.send(key=key, value=value)
+
+    async def rekey(self, key: bytes | None, value: bytes, partition: int) -> None:
+        """Send to ``lookout.rekey``."""
+        await self.rekey_topic.send(key=key, value=value, partition=partition)
+
+    async def barrier(self) -> None:
+        """Flush Faust's producer."""
+        await self.app.producer.flush()
+
+
+class RecordingOutput:
+    """Keeps every write in memory, in order (agent tests)."""
+
+    def __init__(self) -> None:
+        self.changelogs: list[tuple[int, bytes, bytes | None]] = []
+        self.windows: list[tuple[bytes, bytes, int]] = []
+        self.dead_letters: list[tuple[bytes | None, bytes]] = []
+        self.rekeyed: list[tuple[bytes | None, bytes, int]] = []
+        self.barriers = 0
+
+    def changelog(self, partition: int, key: bytes, value: bytes | None) -> Awaitable[Any]:
+        """Record a state write."""
+        self.changelogs.append((partition, key, value))
+        return _done()
+
+    async def window(self, key: bytes, value: bytes, partition: int) -> Awaitable[Any]:
+        """Record a final window record."""
+        self.windows.append((key, value, partition))
+        return _done()
+
+    async def dead_letter(self, key: bytes | None, value: bytes) -> None:
+        """Record a dead letter."""
+        self.dead_letters.append((key, value))
+
+    async def rekey(self, key: bytes | None, value: bytes, partition: int) -> None:
+        """Record a forwarded message."""
+        self.rekeyed.append((key, value, partition))
+
+    async def barrier(self) -> None:
+        """Count barriers."""
+        self.barriers += 1
+
+
+def _done() -> asyncio.Future[None]:
+    fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+    fut.set_result(None)
+    return fut

@@ -1,0 +1,118 @@
+"""The ingest agent through Faust's test_context: real stream + take_events + pipeline + store.
+
+No broker: the store writes to a RecordingOutput. One partition, so every host is owned here.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from typing import Any
+
+import orjson
+import pytest
+
+from agents.output import RecordingOutput
+from app.faust_app import Lookout, create_app
+from app.settings import load_settings
+
+T0 = 1_800_000_000
+
+
+@pytest.fixture
+async def lookout() -> AsyncIterator[tuple[Lookout, RecordingOutput, Any]]:
+    settings = load_settings(
+        {
+            "LOOKOUT_PARTITIONS": "1",
+            "LOOKOUT_BATCH_MAX": "10",
+            "LOOKOUT_BATCH_WITHIN": "0.02",
+            "LOOKOUT_APP_ID": "agent-test",
+        }
+    )
+    lk = create_app(settings, "kafka://127.0.0.1:1")
+    out = RecordingOutput()
+    lk.store.out = out
+    agent = lk.app.agents["lookout.ingest"]
+    async with agent.test_context() as ctx:
+        yield lk, out, ctx
+
+
+async def settle(lk: Lookout, records: int) -> None:
+    for _ in range(200):
+        if lk.stats.total("lookout_records_in_total") >= records:
+            await asyncio.sleep(0.05)
+            return
+        await asyncio.sleep(0.02)
+    raise AssertionError("agent did not process the records")
+
+
+def metric(host: str, ts: int, value: float) -> bytes:
+    return orjson.dumps(
+        {"name": "cpu", "tags": {"host": host}, "fields": {"usage": value}, "timestamp": ts}
+    )
+
+
+async def test_batch_updates_windows_and_writes_each_pane_once(
+    lookout: tuple[Lookout, RecordingOutput, Any],
+) -> None:
+    lk, out, ctx = lookout
+    for i in range(10):
+        await ctx.put(metric("h1", T0 + i, float(i)), key=b"h1")
+    await settle(lk, 10)
+    window = lk.store.engine.current("h1", "tumbling")
+    (value,) = window["series"].values()
+    assert value["count"] == 10 and value["sum"] == 45.0
+    pane_writes = [k for _, k, v in out.changelogs if k.startswith(b"p|") and v is not None]
+    # one pane, written once per processed batch - not once per metric
+    assert 1 <= len(pane_writes) < 10
+    assert out.barriers >= 2  # the sentinel is sent after the state writes are acknowledged
+    assert out.changelogs[-1][1] == b"s|0"
+
+
+async def test_window_closes_with_one_final_record_per_series(
+    lookout: tuple[Lookout, RecordingOutput, Any],
+) -> None:
+    lk, out, ctx = lookout
+    await ctx.put(metric("h1", T0 + 5, 1.0), key=b"h1")
+    await ctx.put(metric("h1", T0 + 95, 2.0), key=b"h1")  # passes T0+60 + 30 s grace
+    await settle(lk, 2)
+    finals = [orjson.loads(v) for _, v, _ in out.windows]
+    tumbling = [f for f in finals if f["kind"] == "tumbling"]
+    assert [(f["start"], f["value"]["count"]) for f in tumbling] == [(T0, 1)]
+    assert len({f["id"] for f in finals}) == len(finals)
+
+
+async def test_bad_input_is_dead_lettered_and_processing_continues(
+    lookout: tuple[Lookout, RecordingOutput, Any],
+) -> None:
+    lk, out, ctx = lookout
+    await ctx.put(b"{not json", key=b"h1")
+    await ctx.put(metric("h1", T0, 7.0), key=b"h1")
+    await settle(lk, 1)
+    (dead,) = [orjson.loads(v) for _, v in out.dead_letters]
+    assert dead["reason"] == "not_json"
+    assert dead["original"] == "{not json"
+    assert lk.stats.total("lookout_deadletter_total") == 1
+    assert lk.store.engine.hosts["h1"].max_ts == T0
+
+
+async def test_late_record_is_counted_and_dead_lettered(
+    lookout: tuple[Lookout, RecordingOutput, Any],
+) -> None:
+    lk, out, ctx = lookout
+    await ctx.put(metric("h1", T0 + 100, 1.0), key=b"h1")
+    await ctx.put(metric("h1", T0 + 10, 2.0), key=b"h1")  # its window closed at T0+90
+    await settle(lk, 2)
+    reasons = [orjson.loads(v)["reason"] for _, v in out.dead_letters]
+    assert reasons == ["late"]
+    assert lk.stats.total("lookout_late_records_total") == 1
+
+
+async def test_missing_timestamp_falls_back_to_processing_time_and_is_counted(
+    lookout: tuple[Lookout, RecordingOutput, Any],
+) -> None:
+    lk, _out, ctx = lookout
+    await ctx.put(orjson.dumps({"name": "mem", "tags": {"host": "h2"}, "fields": {"x": 1}}))
+    await settle(lk, 1)
+    assert lk.stats.total("lookout_processing_time_fallback_total") == 1
+    assert lk.store.engine.hosts["h2"].no_time == 1
