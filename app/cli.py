@@ -63,8 +63,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     except Exception as exc:
         from app.stack import StackError
         from app.topics import TopicError
+        from sinks.migrations import MigrationError
 
-        if isinstance(exc, (StackError, TopicError)):
+        if isinstance(exc, (StackError, TopicError, MigrationError)):
             print(f"lookout: {exc}", file=sys.stderr)
             raise SystemExit(2) from None
         raise
@@ -78,6 +79,8 @@ def _faust(settings: Settings, args: list[str]) -> None:
     services = resolve_services(settings)
     if args[0] == "worker":
         asyncio.run(ensure_topics(settings, services.bootstrap_servers))
+        if not any(a in ("-l", "--loglevel") or a.startswith("--loglevel=") for a in args):
+            args = [*args, "-l", settings.log_level]
     lk = create_app(settings, services.broker_url)
     sys.argv = ["lookout", *args]
     lk.app.main()
@@ -149,31 +152,37 @@ def _cmd_migrate(settings: Settings, args: list[str]) -> int:
         "(or the embedded cluster). Safe to run again: applied versions are skipped.",
     ).parse_args(args)
     from app.stack import resolve_services
-    from sinks.migrations import migrate
+    from sinks.migrations import MigrationError, migrate
 
     services = resolve_services(settings)
-    asyncio.run(migrate(services.postgres_dsn))
+    try:
+        asyncio.run(migrate(services.postgres_dsn))
+    except MigrationError as exc:
+        print(f"lookout migrate: {exc}", file=sys.stderr)
+        return 1
     return 0
 
 
 def _cmd_simulate(settings: Settings, args: list[str]) -> int:
-    from app.simulator.cli import add_arguments, options_from_args
-    from app.simulator.runner import run
-    from app.stack import resolve_services
+    from app.simulator.cli import DESCRIPTION, EPILOG, add_arguments, options_from_args
+    from app.simulator.options import OptionsError
+    from app.simulator.runner import SimulatorError, run
+    from app.stack import resolve_bootstrap
 
-    p = _parser(
-        "simulate",
-        "Send Telegraf-format host metrics and nginx/app logs to the input topics,\n"
-        "keyed by host, with incident scenarios on a timeline.",
-    )
+    p = _parser("simulate", DESCRIPTION)
+    p.epilog = EPILOG
     add_arguments(p)
-    opts = options_from_args(p.parse_args(args))
-    services = resolve_services(settings)
+    try:
+        opts = options_from_args(p.parse_args(args))
+        bootstrap = resolve_bootstrap(settings)
 
-    def progress(line: str) -> None:
-        print(line, end="", file=sys.stderr, flush=True)
+        def progress(line: str) -> None:
+            print(line, end="", file=sys.stderr, flush=True)
 
-    asyncio.run(run(settings, opts, services.bootstrap_servers, progress=progress))
+        asyncio.run(run(settings, opts, bootstrap, progress=progress))
+    except (OptionsError, SimulatorError) as exc:
+        print(f"lookout simulate: {exc}", file=sys.stderr)
+        return 2
     return 0
 
 

@@ -45,11 +45,10 @@ def window_config(settings: Settings) -> WindowConfig:
 def create_app(settings: Settings, broker_url: str) -> Lookout:
     """Build the Faust app with its table, agents, timers and web views."""
     topics = TopicNames.from_settings(settings)
-    store_url = "rocksdb://" if settings.store == "rocksdb" else "memory://"
     app = faust.App(
         settings.app_id,
         broker=broker_url,
-        store=store_url,
+        store="memory://",
         autodiscover=False,
         topic_partitions=settings.partitions,
         topic_replication_factor=settings.replication_factor,

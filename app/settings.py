@@ -61,9 +61,6 @@ class Settings(BaseSettings):
     elasticsearch_url: str | None = Field(
         None, description="Elasticsearch URL, `http://host:9200`. Unset: embedded osmem-server."
     )
-    elasticsearch_api_key: SecretStr | None = Field(
-        None, description="Elasticsearch API key, if any."
-    )
     stack_dir: Path = Field(
         Path(".lookout"), description="Folder for the embedded stack's data, logs and state file."
     )
@@ -80,12 +77,7 @@ class Settings(BaseSettings):
     session_timeout: float = Field(
         10.0, gt=1, description="Consumer session timeout, seconds (group joins take about half)."
     )
-    store: Literal["memory", "rocksdb"] = Field(
-        "memory", description="Faust table store: `memory`, or `rocksdb` (needs rocksdict)."
-    )
-    data_dir: Path = Field(
-        Path("lookout-data"), description="Faust worker data dir (RocksDB files)."
-    )
+    data_dir: Path = Field(Path("lookout-data"), description="Faust worker data dir.")
     batch_max: int = Field(
         2000, ge=1, le=100_000, description="Max Kafka messages per processed batch."
     )
@@ -98,9 +90,6 @@ class Settings(BaseSettings):
     web_port: int = Field(6066, ge=1, le=65535, description="Port of the worker's web server.")
     api_token: SecretStr | None = Field(
         None, description="Bearer token for write endpoints. Unset: write endpoints are refused."
-    )
-    protect_reads: bool = Field(
-        False, description="Require the bearer token on read endpoints too."
     )
 
     # --- windows ---
@@ -127,9 +116,6 @@ class Settings(BaseSettings):
     )
 
     # --- misc ---
-    rules_path: Path = Field(
-        Path("rules"), description="Alert rules: a YAML file or a folder of them."
-    )
     log_level: Literal["debug", "info", "warning", "error"] = Field(
         "info", description="Log level."
     )

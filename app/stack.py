@@ -956,3 +956,19 @@ def _first_blocking_dir(path: Path, user: pwd.struct_passwd) -> Path:
         if not info.st_mode & bit:
             return folder
     return path
+
+
+def resolve_bootstrap(settings: Settings) -> str:
+    """``host:port`` list of the configured broker, or of the running embedded one (broker only)."""
+    url = settings.broker_url
+    if url is None:
+        stack_dir = settings.stack_dir.expanduser().resolve()
+        state = _read_state(stack_dir / STATE_FILE)
+        part = state.parts.get(BROKER) if state is not None else None
+        if part is None or _health(part) == "dead":
+            raise StackError(
+                f"stack: no embedded broker runs in {stack_dir}; start one with "
+                "`lookout stack up`, or set LOOKOUT_BROKER_URL"
+            )
+        url = part.url
+    return ",".join(u.strip().removeprefix("kafka://") for u in url.split(","))

@@ -84,10 +84,9 @@ def test_help_explains_options_and_scenarios() -> None:
         assert word in text
 
 
-def test_progress_rewrites_one_line_then_ends_it() -> None:
+def test_stderr_progress_writes_text_as_is() -> None:
     out = io.StringIO()
     progress = stderr_progress(out)
-    progress("a long status line")
-    progress("short")
-    progress("summary\n")
-    assert out.getvalue() == "\ra long status line\rshort             \rsummary\n"
+    progress("\rstatus")
+    progress("\rsummary\n")
+    assert out.getvalue() == "\rstatus\rsummary\n"

@@ -31,3 +31,15 @@ def test_line_and_summary() -> None:
     stats.stopped, stats.failed = True, 3
     assert stats.summary().rstrip().endswith("(stopped); 3 NOT delivered")
     assert SimStats().rate == 0.0
+
+
+def test_progress_text_rewrites_one_terminal_line() -> None:
+    from app.simulator.runner import _Line
+
+    out: list[str] = []
+    line = _Line(out.append)
+    line.status("a long status line")
+    line.status("short")
+    line.final("summary\n")
+    assert out == ["\ra long status line", "\rshort             ", "\rsummary\n"]
+    _Line(None).final("nothing to write to\n")
