@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -90,10 +91,8 @@ async def ensure_topics(
                 )
                 for n in missing
             ]
-            try:
+            with contextlib.suppress(TopicAlreadyExistsError):
                 await admin.create_topics(new)
-            except TopicAlreadyExistsError:
-                pass
             if log:
                 log(f"topics: created {', '.join(missing)} ({settings.partitions} partitions)")
         present = [n for n in names if n in existing]
