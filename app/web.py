@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 import aiohttp
 from faust import web
 
-from tables.engine import describe_series
+from tables.engine import describe_series, log_series
 from tables.windows import HOPPING, KINDS, TUMBLING
 
 if TYPE_CHECKING:
@@ -133,6 +133,11 @@ def register_views(lk: Lookout) -> None:
         async def get(self, request: web.Request) -> web.Response:
             stats.set("lookout_state_hosts", len(engine.hosts))
             stats.set("lookout_state_panes", sum(len(h.panes) for h in engine.hosts.values()))
+            for hs in engine.hosts.values():
+                if hs.overflow:
+                    stats.set("lookout_series_overflow", hs.overflow, host=hs.host)
+                if hs.no_time:
+                    stats.set("lookout_records_without_time", hs.no_time, host=hs.host)
             return self.text(stats.render(), content_type="text/plain; version=0.0.4")
 
     @app.page("/api/hosts")
@@ -182,6 +187,30 @@ def register_views(lk: Lookout) -> None:
                     continue
                 out.append({"name": name, "windows": records[-limit:]})
             return self.json({"host": host, "kind": kind, "series": out})
+
+    @app.page("/api/services/{service}/windows")
+    class ServiceWindows(web.View):
+        async def get(self, request: web.Request, service: str) -> web.Response:
+            kind = _kind(request)
+            rows = []
+            for host in list(engine.hosts):
+                sid = log_series(service, host)
+                result = engine.current(host, kind)
+                if result and sid in result["series"]:
+                    rows.append(
+                        {
+                            "host": host,
+                            "start": result["start"],
+                            "end": result["end"],
+                            "value": result["series"][sid],
+                        }
+                    )
+            if request.query.get("local") != "1":
+                path = f"/api/services/{service}/windows?kind={kind}"
+                for other in await _fan_out(request, path):
+                    rows.extend(other.get("hosts", []))
+            rows.sort(key=lambda r: r["host"])
+            return self.json({"service": service, "kind": kind, "hosts": rows})
 
     @app.page("/api/series")
     class Series(web.View):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -79,7 +80,7 @@ def batch_msg(host: str, ts: int, value: float) -> bytes:
 
 @pytest.fixture
 async def worker(stack_services: Services, topic_prefix: str, tmp_path: Path) -> Any:
-    env = worker_env(stack_services, topic_prefix)
+    env = worker_env(stack_services, topic_prefix, max_series_per_host="50")
     await ensure_topics(load_settings(env), stack_services.bootstrap_servers)
     w = Worker(env, tmp_path)
     await asyncio.to_thread(w.start)
@@ -112,6 +113,25 @@ async def test_window_values_visible_over_http(
     assert {"host-a", "host-b"} <= set(hosts)
     hopping = worker.get("/api/hosts/host-b/windows?kind=hopping")
     assert hopping["end"] - hopping["start"] == 300
+
+
+async def test_series_cap_overflow_is_counted_and_visible(
+    worker: Worker, stack_services: Services, topic_prefix: str
+) -> None:
+    names = TopicNames.from_settings(load_settings({"LOOKOUT_TOPIC_PREFIX": topic_prefix}))
+    fields = {f"f{i}": float(i) for i in range(60)}  # 60 series, the cap is 50
+    wide = {"name": "wide", "tags": {"host": "host-o"}, "fields": fields, "timestamp": time.time()}
+    await produce(
+        stack_services.bootstrap_servers, [(names.metrics, b"host-o", orjson.dumps(wide))]
+    )
+
+    def overflow() -> bool:
+        with urllib.request.urlopen(worker.url + "/metrics", timeout=5) as resp:
+            text = resp.read().decode()
+        return 'lookout_series_overflow{host="host-o"} 10' in text
+
+    await poll(overflow)
+    assert len(worker.get("/api/series?host=host-o")["series"]) == 50
 
 
 async def test_malformed_records_go_to_dead_letter_and_next_good_is_processed(
@@ -162,6 +182,9 @@ async def test_malformed_records_go_to_dead_letter_and_next_good_is_processed(
         return cpu["count"] == 2 and nginx["requests"] >= 1 and billing["error_lines"] >= 1
 
     await poll(processed)
+    service = worker.get("/api/services/billing/windows")
+    assert [row["host"] for row in service["hosts"]] == ["host-c"]
+    assert service["hosts"][0]["value"]["error_lines"] >= 1
     health = worker.get("/api/health")
     assert health["deadletter"] == len(bad)
     metrics_text = json.dumps(health)
