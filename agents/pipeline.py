@@ -8,6 +8,7 @@ windowed state is touched: one extra produce and consume per such message.
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -24,6 +25,7 @@ from app.topics import TopicNames
 from tables.engine import HostState
 
 _partitioner = DefaultPartitioner()
+log = logging.getLogger(__name__)
 
 
 class Pipeline:
@@ -99,30 +101,49 @@ class Pipeline:
             touched: dict[str, HostState] = {}
             for event in events:
                 msg = event.message
-                kind, payload = self._unwrap(msg, defaults.get(msg.topic, "metrics"))
-                key = msg.key.decode("utf-8", "replace") if msg.key else None
-                foreign: set[int] = set()
-                if kind == "metrics":
-                    metrics, rejected = decode_metrics(
-                        payload, unit=self.settings.timestamp_unit, default_host=key
+                try:
+                    await self._message(msg, defaults, now, touched)
+                except Exception as exc:  # a bug must not stop the stream: park the message
+                    log.exception(
+                        "processing failed for %s[%s]@%s", msg.topic, msg.partition, msg.offset
                     )
-                    await self._reject(rejected, msg)
-                    self.stats.inc("lookout_records_in_total", len(metrics), topic=msg.topic)
-                    self._apply_metrics(metrics, msg, key, now, touched, foreign)
-                else:
-                    records: Sequence[AccessLog | ErrorLog | AppLog]
-                    if kind == "app":
-                        records, rejected = decode_app(payload, default_host=key or "unknown")
-                    else:
-                        records, rejected = decode_nginx(payload, default_host=key or "unknown")
-                    await self._reject(rejected, msg)
-                    self.stats.inc("lookout_records_in_total", len(records), topic=msg.topic)
-                    self._apply_logs(records, msg, now, touched, foreign)
-                if foreign:
-                    await self._forward(kind, payload, msg, foreign)
+                    await self.store.dead_letter(
+                        "processing_error",
+                        f"{type(exc).__name__}: {exc}",
+                        msg.value,
+                        topic=msg.topic,
+                        partition=msg.partition,
+                        offset=msg.offset,
+                        key=msg.key,
+                    )
             for hs in touched.values():
                 engine.close(hs, now)
             await self.store.flush()
+
+    async def _message(
+        self, msg: Any, defaults: dict[str, str], now: float, touched: dict[str, HostState]
+    ) -> None:
+        kind, payload = self._unwrap(msg, defaults.get(msg.topic, "metrics"))
+        key = msg.key.decode("utf-8", "replace") if msg.key else None
+        foreign: set[int] = set()
+        if kind == "metrics":
+            metrics, rejected = decode_metrics(
+                payload, unit=self.settings.timestamp_unit, default_host=key
+            )
+            await self._reject(rejected, msg)
+            self.stats.inc("lookout_records_in_total", len(metrics), topic=msg.topic)
+            self._apply_metrics(metrics, msg, key, now, touched, foreign)
+        else:
+            records: Sequence[AccessLog | ErrorLog | AppLog]
+            if kind == "app":
+                records, rejected = decode_app(payload, default_host=key or "unknown")
+            else:
+                records, rejected = decode_nginx(payload, default_host=key or "unknown")
+            await self._reject(rejected, msg)
+            self.stats.inc("lookout_records_in_total", len(records), topic=msg.topic)
+            self._apply_logs(records, msg, now, touched, foreign)
+        if foreign:
+            await self._forward(kind, payload, msg, foreign)
 
     def _host(
         self, host: str, msg: Any, now: float, touched: dict[str, HostState], foreign: set[int]

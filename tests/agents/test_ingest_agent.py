@@ -116,3 +116,25 @@ async def test_missing_timestamp_falls_back_to_processing_time_and_is_counted(
     await settle(lk, 1)
     assert lk.stats.total("lookout_processing_time_fallback_total") == 1
     assert lk.store.engine.hosts["h2"].no_time == 1
+
+
+async def test_an_unexpected_error_parks_the_message_and_the_stream_goes_on(
+    lookout: tuple[Lookout, RecordingOutput, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    lk, out, ctx = lookout
+    engine = lk.store.engine
+    real = engine.add_metric
+
+    def flaky(hs: Any, *args: Any) -> None:
+        if hs.host == "bad":
+            raise RuntimeError("boom")
+        real(hs, *args)
+
+    monkeypatch.setattr(engine, "add_metric", flaky)
+    await ctx.put(metric("bad", T0, 1.0), key=b"bad")
+    await ctx.put(metric("h1", T0, 2.0), key=b"h1")
+    await settle(lk, 2)
+    (dead,) = [orjson.loads(v) for _, v in out.dead_letters]
+    assert dead["reason"] == "processing_error"
+    assert "boom" in dead["detail"]
+    assert engine.hosts["h1"].max_ts == T0
