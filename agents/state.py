@@ -25,6 +25,7 @@ import base64
 import contextlib
 import logging
 import time
+from collections import deque
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -121,8 +122,10 @@ class WindowStore:
             app, self.table, self.windows_topic, self.deadletter_topic, self.rekey_topic
         )
         self._seq = 0
-        self.recent: dict[str, list[dict[str, Any]]] = {}
-        self.recent_max = 10
+        # Last closed windows per host -> (series, kind), serialized: about 0.5 kB each, so
+        # 10,000 series x 2 kinds x 5 windows stay near 50 MB.
+        self.recent: dict[str, dict[tuple[str, str], deque[bytes]]] = {}
+        self.recent_max = 5
 
     # ---- recovery ----------------------------------------------------------------------------
     def _recovered(self) -> None:
@@ -155,6 +158,7 @@ class WindowStore:
             self._put(host_key(host), hs, hs.partition)
             for start, pane in hs.panes.items():
                 self._put(pane_key(host, start), pane, hs.partition)
+        self.forget_hosts(set(self.engine.hosts))
         self.stats.set("lookout_state_hosts", len(self.engine.hosts))
         log.info("window state rebuilt: %d hosts", len(self.engine.hosts))
 
@@ -191,13 +195,9 @@ class WindowStore:
             now = self.clock()
             futs = []
             for final in changes.finals:
-                record = final.to_record(now)
-                futs.append(
-                    await self.out.window(
-                        final.host.encode(), orjson.dumps(record), final.partition
-                    )
-                )
-                self._remember(record)
+                body = orjson.dumps(final.to_record(now))
+                futs.append(await self.out.window(final.host.encode(), body, final.partition))
+                self._remember(final.host, final.series, final.kind, body)
             await asyncio.gather(*futs)
             self.stats.inc("lookout_windows_closed_total", len(changes.finals))
         for hs in changes.hosts:
@@ -227,11 +227,17 @@ class WindowStore:
         await self.out.barrier()
         await asyncio.gather(*futs)
 
-    def _remember(self, record: dict[str, Any]) -> None:
-        ring = self.recent.setdefault(record["series"], [])
-        ring.append(record)
-        if len(ring) > self.recent_max * 2:
-            del ring[: len(ring) - self.recent_max * 2]
+    def _remember(self, host: str, series: str, kind: str, body: bytes) -> None:
+        rings = self.recent.setdefault(host, {})
+        ring = rings.get((series, kind))
+        if ring is None:
+            ring = rings[(series, kind)] = deque(maxlen=self.recent_max)
+        ring.append(body)
+
+    def forget_hosts(self, keep: set[str]) -> None:
+        """Drop recent windows of hosts no longer owned here."""
+        for host in [h for h in self.recent if h not in keep]:
+            del self.recent[host]
 
     # ---- dead letters --------------------------------------------------------------------------
     async def dead_letter(

@@ -101,7 +101,7 @@ class Settings(BaseSettings):
         30, ge=1, description="Wall seconds without records before a quiet host's time moves on."
     )
     retain_windows: int = Field(
-        10, ge=1, le=1000, description="Closed windows kept per series for the HTTP API."
+        5, ge=1, le=100, description="Closed windows kept per series and kind for the HTTP API."
     )
     timestamp_unit: Literal["auto", "s", "ms", "us", "ns"] = Field(
         "auto",

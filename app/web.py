@@ -12,6 +12,7 @@ import time
 from typing import TYPE_CHECKING, Any
 
 import aiohttp
+import orjson
 from faust import web
 
 from tables.engine import describe_series, log_series
@@ -178,14 +179,12 @@ def register_views(lk: Lookout) -> None:
             limit = int(request.query.get("limit", "5"))
             match = request.query.get("match")
             out = []
-            for sid, ring in store.recent.items():
-                records = [r for r in ring if r["host"] == host and r["kind"] == kind]
-                if not records:
-                    continue
+            for (sid, k), ring in sorted(store.recent.get(host, {}).items()):
                 name = series_name(sid)
-                if match and match not in name:
+                if k != kind or (match and match not in name):
                     continue
-                out.append({"name": name, "windows": records[-limit:]})
+                windows = [orjson.loads(body) for body in list(ring)[-limit:]]
+                out.append({"name": name, "windows": windows})
             return self.json({"host": host, "kind": kind, "series": out})
 
     @app.page("/api/services/{service}/windows")
