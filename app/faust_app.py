@@ -69,6 +69,8 @@ def create_app(settings: Settings, broker_url: str) -> Lookout:
         broker_commit_every=100_000,
         broker_commit_interval=1.0,
         logging_config=None,
+        # Ingest bodies are read as a stream with their own limit (app/ingest.py).
+        web_application_options={"client_max_size": settings.ingest_max_bytes + 1},
     )
     stats = Stats()
     engine = WindowEngine(
@@ -81,9 +83,11 @@ def create_app(settings: Settings, broker_url: str) -> Lookout:
     pipeline = Pipeline(app, settings, topics, store, stats)
     lk = Lookout(settings, app, topics, stats, store, pipeline)
     _register_agents(lk)
+    from app.ingest import register_ingest
     from app.web import register_views
 
     register_views(lk)
+    register_ingest(lk)
     return lk
 
 
