@@ -91,6 +91,17 @@ class Settings(BaseSettings):
     api_token: SecretStr | None = Field(
         None, description="Bearer token for write endpoints. Unset: write endpoints are refused."
     )
+    ingest_keys: SecretStr | None = Field(
+        None,
+        description="Comma list of API keys for POST /api/ingest/*. Unset: ingest is refused.",
+    )
+    ingest_max_bytes: int = Field(
+        5_000_000, ge=1024, description="Largest accepted ingest request body, bytes (else 413)."
+    )
+    ingest_rate: float = Field(
+        20.0, gt=0, description="Ingest requests per second allowed per API key (else 429)."
+    )
+    ingest_burst: int = Field(40, ge=1, description="Ingest requests a key may burst above rate.")
 
     # --- windows ---
     tumbling_size: int = Field(60, ge=1, description="Tumbling window size, seconds.")
@@ -119,6 +130,56 @@ class Settings(BaseSettings):
     log_level: Literal["debug", "info", "warning", "error"] = Field(
         "info", description="Log level."
     )
+
+    # --- sinks ---
+    sinks: str = Field(
+        "all",
+        description="Sinks to run: `all`, `none` or a comma list of `postgres`, `elasticsearch`.",
+    )
+    sink_batch_max: int = Field(
+        2000, ge=1, le=100_000, description="Max Kafka messages a sink writes in one batch."
+    )
+    sink_batch_bytes: int = Field(
+        4_194_304,
+        ge=65_536,
+        le=268_435_456,
+        description="Max bytes of Kafka messages per sink batch; also bounds the prefetch.",
+    )
+    sink_linger: float = Field(
+        0.5, gt=0, le=60, description="Max seconds a sink waits to fill a batch."
+    )
+    sink_retry_max: float = Field(
+        10.0, ge=0.1, le=600, description="Cap of a sink's retry backoff, seconds."
+    )
+    sink_timeout: float = Field(
+        30.0,
+        gt=0,
+        le=3600,
+        description="Seconds a sink write may take (Postgres statement_timeout, ES request).",
+    )
+    retention_days: int = Field(
+        14, ge=1, le=36_500, description="Days of raw rows kept in Postgres (pruned hourly)."
+    )
+    es_local_max_days: int = Field(
+        3,
+        ge=1,
+        le=365,
+        description="Embedded osmem only: daily log indices kept (it holds every doc in memory).",
+    )
+
+    @field_validator("sinks")
+    @classmethod
+    def _check_sinks(cls, value: str) -> str:
+        names = [part.strip().lower() for part in value.split(",") if part.strip()]
+        if names in (["all"], ["none"]):
+            return names[0]
+        unknown = [n for n in names if n not in ("postgres", "elasticsearch")]
+        if unknown or not names:
+            raise ValueError(
+                "expected all, none or a comma list of postgres, elasticsearch"
+                + (f" (unknown: {', '.join(unknown)})" if unknown else "")
+            )
+        return ",".join(dict.fromkeys(names))
 
     @classmethod
     def settings_customise_sources(
