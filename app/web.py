@@ -15,6 +15,7 @@ import aiohttp
 import orjson
 from faust import web
 
+from app.openapi import spec as openapi_spec
 from tables.engine import describe_series, log_series
 from tables.windows import HOPPING, KINDS, TUMBLING
 
@@ -112,6 +113,11 @@ def register_views(lk: Lookout) -> None:
         async def get(self, request: web.Request) -> web.Response:
             return self.html(STATIC_PAGE)
 
+    @app.page("/api/openapi.json")
+    class OpenApi(web.View):
+        async def get(self, request: web.Request) -> web.Response:
+            return self.json(openapi_spec())
+
     @app.page("/api/health")
     class Health(web.View):
         async def get(self, request: web.Request) -> web.Response:
@@ -176,7 +182,11 @@ def register_views(lk: Lookout) -> None:
         @app.table_route(table=store.table, match_info="host")  # type: ignore[arg-type]
         async def get(self, request: web.Request, host: str) -> web.Response:
             kind = _kind(request)
-            limit = int(request.query.get("limit", "5"))
+            try:
+                limit = int(request.query.get("limit", "5"))
+            except ValueError:
+                return self.json({"error": "limit must be an integer"}, status=400)
+            limit = max(1, min(limit, 100))
             match = request.query.get("match")
             out = []
             for (sid, k), ring in sorted(store.recent.get(host, {}).items()):
