@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections import Counter
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -50,6 +51,7 @@ class Pipeline:
         self.clock = clock
         self.partitions = settings.partitions
         self._host_partition: dict[str, int] = {}
+        self._in: Counter[str] = Counter()  # records in per topic, counted once per batch
 
     def partition_of(self, host: str) -> int:
         """Partition a host's records belong to (Kafka's default murmur2 partitioner)."""
@@ -116,6 +118,9 @@ class Pipeline:
                         offset=msg.offset,
                         key=msg.key,
                     )
+            for topic, count in self._in.items():
+                self.stats.inc("lookout_records_in_total", count, topic=topic)
+            self._in.clear()
             for hs in touched.values():
                 engine.close(hs, now)
             await self.store.flush()
@@ -131,7 +136,7 @@ class Pipeline:
                 payload, unit=self.settings.timestamp_unit, default_host=key
             )
             await self._reject(rejected, msg)
-            self.stats.inc("lookout_records_in_total", len(metrics), topic=msg.topic)
+            self._in[msg.topic] += len(metrics)
             self._apply_metrics(metrics, msg, key, now, touched, foreign)
         else:
             records: Sequence[AccessLog | ErrorLog | AppLog]
@@ -140,7 +145,7 @@ class Pipeline:
             else:
                 records, rejected = decode_nginx(payload, default_host=key or "unknown")
             await self._reject(rejected, msg)
-            self.stats.inc("lookout_records_in_total", len(records), topic=msg.topic)
+            self._in[msg.topic] += len(records)
             self._apply_logs(records, msg, now, touched, foreign)
         if foreign:
             await self._forward(kind, payload, msg, foreign)

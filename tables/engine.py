@@ -230,6 +230,10 @@ class WindowEngine:
         self._finals: list[Final] = []
         self._tombstones: list[tuple[str, int, int]] = []
         self.late: list[Late] = []
+        self._pane_size = config.pane
+        self._bases: dict[tuple[Any, ...], str] = {}  # (name, *tag items) -> series prefix
+        self._last_pane: Pane | None = None
+        self._last_offset = -1
 
     # ---- hosts -------------------------------------------------------------------------------
     def host(self, host: str, partition: int, now: float) -> HostState:
@@ -265,7 +269,8 @@ class WindowEngine:
         self, hs: HostState, series: str, topic: str, offset: int, ts: float
     ) -> Pane | None:
         """The pane to update, or ``None`` if the record is late or already applied there."""
-        start = self.config.pane_of(ts)
+        size = self._pane_size
+        start = int(ts // size) * size
         if start < hs.min_pane:
             hs.late += 1
             self.late.append(Late(hs.host, hs.partition, series, ts, hs.mark))
@@ -274,6 +279,8 @@ class WindowEngine:
         pane = hs.panes.get(start)
         if pane is None:
             pane = hs.panes[start] = Pane(start)
+        elif pane is self._last_pane and offset == self._last_offset:
+            return pane  # another metric of the same message: already marked and noted
         elif offset <= pane.flushed.get(topic, -1):
             # Replayed after a crash that lost the host's state write: the pane has it already,
             # but the host clock must still move on as it did the first time.
@@ -282,6 +289,7 @@ class WindowEngine:
         if offset > pane.hw.get(topic, -1):
             pane.hw[topic] = offset
         self._dirty_panes[(hs.host, start)] = pane
+        self._last_pane, self._last_offset = pane, offset
         return pane
 
     def _new_series_ok(self, hs: HostState, pane: Pane) -> bool:
@@ -303,7 +311,12 @@ class WindowEngine:
         ts: float,
     ) -> None:
         """Apply one Telegraf metric (all its numeric fields) at event time ``ts``."""
-        base = metric_series_base(name, tags)
+        ckey = (name, *tags.items())
+        base = self._bases.get(ckey)
+        if base is None:
+            if len(self._bases) > 200_000:
+                self._bases.clear()
+            base = self._bases[ckey] = metric_series_base(name, tags)
         pane = self._pane_for(hs, base, topic, offset, ts)
         if pane is None:
             return
@@ -419,6 +432,7 @@ class WindowEngine:
         self._dirty_hosts = {}
         self._finals = []
         self._tombstones = []
+        self._last_pane, self._last_offset = None, -1
         return changes
 
     @staticmethod
