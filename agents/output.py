@@ -23,6 +23,9 @@ class Output(Protocol):
     async def window(self, key: bytes, value: bytes, partition: int) -> Awaitable[Any]:
         """Queue a final window record; the returned awaitable resolves when it is stored."""
 
+    async def alert(self, key: bytes, value: bytes, partition: int) -> Awaitable[Any]:
+        """Queue an alert transition or ack record; resolves when stored."""
+
     async def dead_letter(self, key: bytes | None, value: bytes) -> None:
         """Send a dead-letter record."""
 
@@ -37,10 +40,11 @@ class FaustOutput:
     """Writes through the worker's Faust producer and topics."""
 
     def __init__(
-        self, app: faust.App, table: Any, windows: Any, deadletter: Any, rekey: Any
+        self, app: faust.App, table: Any, windows: Any, deadletter: Any, rekey: Any, alerts: Any
     ) -> None:
         self.app = app
         self.table = table
+        self.alerts_topic = alerts
         self.windows_topic = windows
         self.deadletter_topic = deadletter
         self.rekey_topic = rekey
@@ -52,6 +56,10 @@ class FaustOutput:
     async def window(self, key: bytes, value: bytes, partition: int) -> Awaitable[Any]:
         """Send to ``lookout.windows``."""
         return await self.windows_topic.send(key=key, value=value, partition=partition)  # type: ignore[no-any-return]
+
+    async def alert(self, key: bytes, value: bytes, partition: int) -> Awaitable[Any]:
+        """Send to ``lookout.alerts``."""
+        return await self.alerts_topic.send(key=key, value=value, partition=partition)  # type: ignore[no-any-return]
 
     async def dead_letter(self, key: bytes | None, value: bytes) -> None:
         """Send to ``lookout.deadletter``."""
@@ -72,6 +80,7 @@ class RecordingOutput:
     def __init__(self) -> None:
         self.changelogs: list[tuple[int, bytes, bytes | None]] = []
         self.windows: list[tuple[bytes, bytes, int]] = []
+        self.alerts: list[tuple[bytes, bytes, int]] = []
         self.dead_letters: list[tuple[bytes | None, bytes]] = []
         self.rekeyed: list[tuple[bytes | None, bytes, int]] = []
         self.barriers = 0
@@ -84,6 +93,11 @@ class RecordingOutput:
     async def window(self, key: bytes, value: bytes, partition: int) -> Awaitable[Any]:
         """Record a final window record."""
         self.windows.append((key, value, partition))
+        return _done()
+
+    async def alert(self, key: bytes, value: bytes, partition: int) -> Awaitable[Any]:
+        """Record an alert record."""
+        self.alerts.append((key, value, partition))
         return _done()
 
     async def dead_letter(self, key: bytes | None, value: bytes) -> None:

@@ -123,6 +123,9 @@ class Pipeline:
             self._in.clear()
             for hs in touched.values():
                 engine.close(hs, now)
+            alerting = self.store.alerting
+            if alerting is not None:
+                alerting.on_finals(engine.pending_finals, now)
             await self.store.flush()
 
     async def _message(
@@ -186,6 +189,8 @@ class Pipeline:
         topic, offset = msg.topic, msg.offset
         hs: HostState | None = None
         last_host: str | None = None
+        alerting = self.store.alerting
+        check = False
         for m in metrics:
             host = m.tags.get("host") or key
             if host is None:
@@ -194,8 +199,11 @@ class Pipeline:
             if host != last_host:
                 hs = self._host(host, msg, now, touched, foreign)
                 last_host = host
+                check = alerting is not None and hs is not None
             if hs is not None:
                 ts = self._event_time(m.time, hs, topic, now)
+                if check:
+                    alerting.maybe_evaluate(hs, "m", ts, now)  # type: ignore[union-attr]
                 engine.add_metric(hs, topic, offset, m.name, m.tags, m.fields, ts)
 
     def _apply_logs(
@@ -208,11 +216,14 @@ class Pipeline:
     ) -> None:
         engine = self.engine
         topic, offset = msg.topic, msg.offset
+        alerting = self.store.alerting
         for rec in records:
             hs = self._host(rec.host, msg, now, touched, foreign)
             if hs is None:
                 continue
             ts = self._event_time(rec.time, hs, topic, now)
+            if alerting is not None:
+                alerting.maybe_evaluate(hs, "l", ts, now)
             if isinstance(rec, AccessLog):
                 engine.add_request(
                     hs, topic, offset, rec.service, ts, rec.status, rec.bytes, rec.request_time

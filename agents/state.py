@@ -34,9 +34,11 @@ import orjson
 from faust.serializers import codecs
 from faust.types import TP
 
+from agents.alerting import Alerting, alert_key
 from agents.output import FaustOutput, Output
 from app.stats import Stats
 from app.topics import TopicNames
+from tables.alert_state import AlertState
 from tables.engine import (
     Changes,
     HostState,
@@ -118,9 +120,18 @@ class WindowStore:
         self.rekey_topic = app.topic(
             topics.rekey, key_serializer="raw", value_serializer="raw", partitions=partitions
         )
-        self.out: Output = FaustOutput(
-            app, self.table, self.windows_topic, self.deadletter_topic, self.rekey_topic
+        self.alerts_topic = app.topic(
+            topics.alerts, key_serializer="raw", value_serializer="raw", partitions=partitions
         )
+        self.out: Output = FaustOutput(
+            app,
+            self.table,
+            self.windows_topic,
+            self.deadletter_topic,
+            self.rekey_topic,
+            self.alerts_topic,
+        )
+        self.alerting: Alerting | None = None
         self._seq = 0
         # Last closed windows per host -> (series, kind), serialized: about 0.5 kB each, so
         # 10,000 series x 2 kinds x 5 windows stay near 50 MB.
@@ -145,9 +156,15 @@ class WindowStore:
         store = self.table.data
         items = list(store.items())
         self.engine.hosts.clear()
+        alerts: list[tuple[str, Any]] = []
+        if self.alerting is not None:
+            self.alerting.clear()
         for raw_key, value in items:
             key = raw_key.decode() if isinstance(raw_key, bytes) else raw_key
             if value is None:
+                continue
+            if key.startswith("a|"):
+                alerts.append((key, value))
                 continue
             state = value.to_state() if isinstance(value, (Pane, HostState)) else value
             self.engine.restore(key, state, now)
@@ -158,6 +175,14 @@ class WindowStore:
             self._put(host_key(host), hs, hs.partition)
             for start, pane in hs.panes.items():
                 self._put(pane_key(host, start), pane, hs.partition)
+        for key, value in alerts:
+            _, host, fp = key.split("|", 2)
+            owner = self.engine.hosts.get(host)
+            if self.alerting is None or owner is None:
+                continue
+            state = value.to_state() if isinstance(value, AlertState) else value
+            self.alerting.restore(host, fp, state)
+            self._put(key, self.alerting.states[fp], owner.partition)
         self.forget_hosts(set(self.engine.hosts))
         self.stats.set("lookout_state_hosts", len(self.engine.hosts))
         log.info("window state rebuilt: %d hosts", len(self.engine.hosts))
@@ -180,8 +205,9 @@ class WindowStore:
     async def flush(self) -> Changes:
         """Make everything the engine changed durable, in the order that keeps replays exact."""
         changes = self.engine.collect()
+        alerts = self.alerting.collect() if self.alerting is not None else None
         await self._send_late(self.engine.take_late())
-        if not changes:
+        if not changes and not alerts:
             return changes
         send = self.out.changelog
         for host, start, pane in changes.panes:
@@ -200,11 +226,32 @@ class WindowStore:
                 self._remember(final.host, final.series, final.kind, body)
             await asyncio.gather(*futs)
             self.stats.inc("lookout_windows_closed_total", len(changes.finals))
+        partitions = {hs.partition for hs in changes.hosts}
+        if alerts:
+            futs = [
+                await self.out.alert(host.encode(), orjson.dumps(record), partition)
+                for host, partition, record in alerts.records
+            ]
+            await asyncio.gather(*futs)
+            for record in (r for _h, _p, r in alerts.records):
+                self.stats.inc(
+                    "lookout_alert_records_total", kind=str(record.get("to_state", "ack"))
+                )
         for hs in changes.hosts:
             key = host_key(hs.host)
             self._put(key, hs, hs.partition)
             send(hs.partition, key.encode(), orjson.dumps(hs.to_state()))
-        partitions = {hs.partition for hs in changes.hosts}
+        if alerts:
+            for host, partition, state in alerts.states:
+                key = alert_key(host, state.fingerprint)
+                self._put(key, state, partition)
+                send(partition, key.encode(), orjson.dumps(state.to_state()))
+                partitions.add(partition)
+            for host, partition, fp in alerts.deleted:
+                key = alert_key(host, fp)
+                self._drop(key)
+                send(partition, key.encode(), None)
+                partitions.add(partition)
         for host, partition, start in changes.tombstones:
             key = pane_key(host, start)
             self._drop(key)
@@ -300,6 +347,10 @@ class WindowStore:
             finals = 0
             for hs in list(self.engine.idle_hosts(now, mine)):
                 finals += self.engine.close(hs, now)
-            if finals or self.engine.late:
-                await self.flush()
+            if self.alerting is not None:
+                self.alerting.on_finals(self.engine.pending_finals, now)
+                owned = [hs for hs in self.engine.hosts.values() if hs.partition in mine]
+                self.alerting.tick(owned, now)
+                self.alerting.evaluate_quiet(owned, now)
+            await self.flush()
             return finals

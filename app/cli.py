@@ -61,11 +61,12 @@ def main(argv: Sequence[str] | None = None) -> None:
     except KeyboardInterrupt:
         raise SystemExit(130) from None
     except Exception as exc:
+        from app.rules import RuleError
         from app.stack import StackError
         from app.topics import TopicError
         from sinks.migrations import MigrationError
 
-        if isinstance(exc, (StackError, TopicError, MigrationError)):
+        if isinstance(exc, (StackError, TopicError, MigrationError, RuleError)):
             print(f"lookout: {exc}", file=sys.stderr)
             raise SystemExit(2) from None
         raise
@@ -81,7 +82,7 @@ def _faust(settings: Settings, args: list[str]) -> None:
         asyncio.run(ensure_topics(settings, services.bootstrap_servers))
         if not any(a in ("-l", "--loglevel") or a.startswith("--loglevel=") for a in args):
             args = [*args, "-l", settings.log_level]
-    lk = create_app(settings, services.broker_url)
+    lk = create_app(settings, services.broker_url, services.postgres_dsn)
     sys.argv = ["lookout", *args]
     lk.app.main()
 

@@ -2,17 +2,23 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import faust
 
+from agents.alerting import Alerting
 from agents.pipeline import Pipeline
+from agents.silences import SilenceReader
 from agents.state import WindowStore
 from app.settings import Settings
 from app.stats import Stats
 from app.topics import TopicNames
+from tables.alert_rules import Rule
+from tables.alert_state import Silence
 from tables.engine import WindowEngine
 from tables.windows import WindowConfig
 
@@ -29,6 +35,26 @@ class Lookout:
     stats: Stats
     store: WindowStore
     pipeline: Pipeline
+    postgres_dsn: str | None = None
+    silence_reader: SilenceReader | None = None
+
+
+async def mirror_rules_when_possible(lk: Lookout) -> None:
+    """Mirror the rules into Postgres ``alert_configuration``; retry while Postgres is away."""
+    from app.rules import mirror_rules
+
+    if lk.postgres_dsn is None or lk.store.alerting is None:
+        return
+    delay = 2.0
+    while True:
+        try:
+            await mirror_rules(lk.postgres_dsn, lk.store.alerting.rules)
+            log.info("rules mirrored into alert_configuration")
+            return
+        except Exception as exc:  # Postgres down or not migrated yet: alerts do not wait for it
+            log.warning("could not mirror rules into Postgres (%s); retrying in %.0f s", exc, delay)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 60.0)
 
 
 def window_config(settings: Settings) -> WindowConfig:
@@ -42,7 +68,15 @@ def window_config(settings: Settings) -> WindowConfig:
     )
 
 
-def create_app(settings: Settings, broker_url: str) -> Lookout:
+def load_alert_rules(settings: Settings) -> list[Rule]:
+    """The rules named by LOOKOUT_RULES, validated against the window settings."""
+    from app.rules import load_rules
+
+    sizes = {"tumbling": float(settings.tumbling_size), "hopping": float(settings.hopping_size)}
+    return load_rules(settings.rules, window_sizes=sizes, counter_fields=settings.counter_fields)
+
+
+def create_app(settings: Settings, broker_url: str, postgres_dsn: str | None = None) -> Lookout:
     """Build the Faust app with its table, agents, timers and web views."""
     topics = TopicNames.from_settings(settings)
     app = faust.App(
@@ -80,14 +114,17 @@ def create_app(settings: Settings, broker_url: str) -> Lookout:
     )
     store = WindowStore(app, engine, topics, stats, partitions=settings.partitions)
     store.recent_max = settings.retain_windows
+    store.alerting = Alerting(engine, load_alert_rules(settings))
     pipeline = Pipeline(app, settings, topics, store, stats)
-    lk = Lookout(settings, app, topics, stats, store, pipeline)
+    lk = Lookout(settings, app, topics, stats, store, pipeline, postgres_dsn=postgres_dsn)
     _register_agents(lk)
+    from app.alerts_api import register_alert_views
     from app.ingest import register_ingest
     from app.web import register_views
 
     register_views(lk)
     register_ingest(lk)
+    register_alert_views(lk)
     return lk
 
 
@@ -115,3 +152,24 @@ def _register_agents(lk: Lookout) -> None:
     @app.timer(interval=1.0, name="lookout.idle_close")
     async def idle_close() -> None:
         await lk.store.close_idle()
+
+    bootstrap = ",".join(f"{u.host}:{u.port}" for u in app.conf.broker)
+    store = lk.store
+
+    async def silences_changed(silences: dict[str, Silence]) -> None:
+        if store.alerting is None:
+            return
+        async with store.lock:
+            store.alerting.set_silences(silences.values(), time.time())
+            await store.flush()
+
+    reader = SilenceReader(bootstrap, topics.silences, silences_changed)
+    lk.silence_reader = reader
+
+    @app.task
+    async def follow_silences() -> None:
+        await reader.run()
+
+    @app.task
+    async def mirror_rules_to_postgres() -> None:
+        await mirror_rules_when_possible(lk)

@@ -126,6 +126,11 @@ class Settings(BaseSettings):
         description="`measurement.field` names that are counters (become per-second rates).",
     )
 
+    # --- alerting ---
+    rules: Path = Field(
+        Path("rules"), description="Alert rules: a YAML file or a folder of *.yaml files."
+    )
+
     # --- misc ---
     log_level: Literal["debug", "info", "warning", "error"] = Field(
         "info", description="Log level."

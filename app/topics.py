@@ -15,9 +15,10 @@ WINDOWS = "lookout.windows"
 ALERTS = "lookout.alerts"
 DEADLETTER = "lookout.deadletter"
 REKEY = "lookout.rekey"
+SILENCES = "lookout.silences"
 
 INPUT_TOPICS = (METRICS, LOGS_NGINX, LOGS_APP)
-OUTPUT_TOPICS = (WINDOWS, ALERTS, DEADLETTER, REKEY)
+OUTPUT_TOPICS = (WINDOWS, ALERTS, DEADLETTER, REKEY, SILENCES)
 ALL_TOPICS = INPUT_TOPICS + OUTPUT_TOPICS
 
 
@@ -32,6 +33,7 @@ class TopicNames:
     alerts: str
     deadletter: str
     rekey: str
+    silences: str
 
     @classmethod
     def from_settings(cls, settings: Settings) -> TopicNames:
@@ -45,6 +47,7 @@ class TopicNames:
             alerts=t(ALERTS),
             deadletter=t(DEADLETTER),
             rekey=t(REKEY),
+            silences=t(SILENCES),
         )
 
     def all(self) -> tuple[str, ...]:
@@ -57,6 +60,7 @@ class TopicNames:
             self.alerts,
             self.deadletter,
             self.rekey,
+            self.silences,
         )
 
 
@@ -87,7 +91,11 @@ async def ensure_topics(
                     name=n,
                     num_partitions=settings.partitions,
                     replication_factor=settings.replication_factor,
-                    topic_configs={"retention.ms": str(7 * 24 * 3600 * 1000)},
+                    topic_configs=(
+                        {"cleanup.policy": "compact"}
+                        if n.endswith(SILENCES)
+                        else {"retention.ms": str(7 * 24 * 3600 * 1000)}
+                    ),
                 )
                 for n in missing
             ]

@@ -505,8 +505,9 @@ class LogAgg:
     def result(self, window_seconds: float | None = None) -> dict[str, Any]:
         """Counts, error_rate, client_error_rate, latency and upstream p50/p95/p99, req_rate.
 
-        error_rate is s5xx / requests, else error_lines / log_lines, else 0.0; req_rate is
-        requests / window_seconds (None without a window length).
+        error_rate is s5xx / requests, else error_lines / log_lines, else 0.0 (for dashboards);
+        http_error_rate is s5xx / requests and log_error_rate error_lines / log_lines, each None
+        without its denominator (for alerts); req_rate is requests / window_seconds.
         """
         if window_seconds is not None and not window_seconds > 0:
             raise ValueError(f"window_seconds must be > 0, got {window_seconds!r}")
@@ -519,6 +520,10 @@ class LogAgg:
             error_rate = 0.0
         out: dict[str, Any] = {name: getattr(self, name) for name in self._COUNTS}
         out["error_rate"] = error_rate
+        # Unmixed rates for alerting: a window holding app-log lines but no requests yet (the
+        # topics progress separately) must not read as an HTTP error rate.
+        out["http_error_rate"] = self.s5xx / req if req else None
+        out["log_error_rate"] = self.error_lines / self.log_lines if self.log_lines else None
         out["client_error_rate"] = self.s4xx / req if req else 0.0
         out["req_rate"] = req / window_seconds if window_seconds else None
         for prefix, sketch in (("latency", self.latency), ("upstream", self.upstream)):

@@ -133,6 +133,7 @@ COUNTER_AGGREGATES = frozenset(
 LOG_AGGREGATES = frozenset(
     {"requests", "s2xx", "s3xx", "s4xx", "s5xx", "other", "bytes"}
     | {"log_lines", "error_lines", "warn_lines", "error_rate", "client_error_rate", "req_rate"}
+    | {"http_error_rate", "log_error_rate"}
     | {f"{p}_{q}" for p in ("latency", "upstream") for q in ("p50", "p95", "p99")}
 )
 # Aggregates that grow while a window fills: judged on closed windows only by default.

@@ -79,14 +79,26 @@ class Pane:
 
 @dataclass(slots=True)
 class HostState:
-    """Clock and bookkeeping of one stream key (host)."""
+    """Clocks and bookkeeping of one stream key (host).
+
+    A host feeds several topics (metrics, nginx logs, app logs) that Kafka delivers at their own
+    pace, so each topic has its own watermark (``wms``): a record is late only against its own
+    topic's progress, and a window closes when every topic of the host has passed its end +
+    grace (a topic quiet for the idle allowance moves on with the wall clock). ``typed`` keeps
+    the latest event time of metric (``m``) and log (``l``) series, for reading open windows.
+    """
 
     host: str
     partition: int
     max_ts: float = -inf
     mark: float = -inf
     min_pane: float = -inf
-    wm_key: int = -(2**62)
+    wms: dict[str, float] = field(default_factory=dict)
+    topic_min: dict[str, float] = field(default_factory=dict)
+    wm_keys: dict[str, int] = field(default_factory=dict)
+    recv: dict[str, float] = field(default_factory=dict)
+    typed: dict[str, float] = field(default_factory=dict)
+    type_topics: dict[str, set[str]] = field(default_factory=dict)
     hw: dict[str, int] = field(default_factory=dict)
     flushed: dict[str, int] = field(default_factory=dict)
     late: int = 0
@@ -102,6 +114,9 @@ class HostState:
             "p": self.partition,
             "t": None if self.max_ts == -inf else self.max_ts,
             "m": None if self.mark == -inf else self.mark,
+            "w": dict(self.wms),
+            "ty": dict(self.typed),
+            "tt": {typ: sorted(topics) for typ, topics in self.type_topics.items()},
             "hw": dict(self.hw),
             "late": self.late,
             "ovf": self.overflow,
@@ -114,12 +129,19 @@ class HostState:
         hw = {k: int(v) for k, v in state["hw"].items()}
         mark = -inf if state["m"] is None else float(state["m"])
         max_ts = -inf if state["t"] is None else float(state["t"])
+        wms = {k: float(v) for k, v in state.get("w", {}).items()}
         return cls(
             host=state["h"],
             partition=int(state["p"]),
             max_ts=max_ts,
             mark=mark,
-            min_pane=config.min_open_pane(max(mark, max_ts)),
+            min_pane=config.min_open_pane(mark),
+            wms=wms,
+            topic_min={t: config.min_open_pane(w) for t, w in wms.items()},
+            wm_keys={t: int((w - config.grace) // config.pane) for t, w in wms.items()},
+            recv=dict.fromkeys(wms, now),
+            typed={k: float(v) for k, v in state.get("ty", {}).items()},
+            type_topics={k: set(v) for k, v in state.get("tt", {}).items()},
             hw=hw,
             flushed=dict(hw),
             late=int(state["late"]),
@@ -233,11 +255,13 @@ class WindowEngine:
         self._pane_size = config.pane
         self._bases: dict[tuple[Any, ...], str] = {}  # (name, *tag items) -> series prefix
         self._last_pane: Pane | None = None
+        self._now = 0.0
         self._last_offset = -1
 
     # ---- hosts -------------------------------------------------------------------------------
     def host(self, host: str, partition: int, now: float) -> HostState:
         """The state of ``host`` (created on first sight); marks it as just heard from."""
+        self._now = now
         hs = self.hosts.get(host)
         if hs is None:
             hs = self.hosts[host] = HostState(host=host, partition=partition, last_recv=now)
@@ -249,20 +273,28 @@ class WindowEngine:
         """True if record ``(topic, offset)`` of ``hs`` is already in its durable state."""
         return offset <= hs.flushed.get(topic, -1)
 
-    def _note(self, hs: HostState, topic: str, offset: int, ts: float) -> None:
+    def _note(self, hs: HostState, topic: str, offset: int, ts: float, typ: str) -> None:
         if offset > hs.hw.get(topic, -1):
             hs.hw[topic] = offset
-        if ts > hs.max_ts:
-            hs.max_ts = ts
-            # Lateness is judged per record against the watermark so far, so it does not depend
-            # on where batches start and end. The bound only moves when (ts - grace) enters a
-            # new pane, so the scan in min_open_pane runs about once per pane, not per record.
+        hs.recv[topic] = self._now
+        if ts > hs.wms.get(topic, -inf):
+            hs.wms[topic] = ts
+            # Lateness is judged per record against its topic's watermark so far, so it does
+            # not depend on where batches start and end. The bound only moves when
+            # (ts - grace) enters a new pane: the scan runs about once per pane, not per record.
             key = int((ts - self.config.grace) // self.config.pane)
-            if key != hs.wm_key:
-                hs.wm_key = key
-                bound = self.config.min_open_pane(ts)
-                if bound > hs.min_pane:
-                    hs.min_pane = bound
+            if key != hs.wm_keys.get(topic):
+                hs.wm_keys[topic] = key
+                hs.topic_min[topic] = self.config.min_open_pane(ts)
+            if ts > hs.max_ts:
+                hs.max_ts = ts
+        if ts > hs.typed.get(typ, -inf):
+            hs.typed[typ] = ts
+        topics = hs.type_topics.get(typ)
+        if topics is None:
+            hs.type_topics[typ] = {topic}
+        elif topic not in topics:
+            topics.add(topic)
         self._dirty_hosts[hs.host] = hs
 
     def _pane_for(
@@ -271,7 +303,7 @@ class WindowEngine:
         """The pane to update, or ``None`` if the record is late or already applied there."""
         size = self._pane_size
         start = int(ts // size) * size
-        if start < hs.min_pane:
+        if start < hs.min_pane or start < hs.topic_min.get(topic, -inf):
             hs.late += 1
             self.late.append(Late(hs.host, hs.partition, series, ts, hs.mark))
             self._dirty_hosts[hs.host] = hs
@@ -284,7 +316,7 @@ class WindowEngine:
         elif offset <= pane.flushed.get(topic, -1):
             # Replayed after a crash that lost the host's state write: the pane has it already,
             # but the host clock must still move on as it did the first time.
-            self._note(hs, topic, offset, ts)
+            self._note(hs, topic, offset, ts, "l" if series.startswith(LOG_PREFIX + SEP) else "m")
             return None
         if offset > pane.hw.get(topic, -1):
             pane.hw[topic] = offset
@@ -333,7 +365,7 @@ class WindowEngine:
                 is_counter = f"{name}.{fname}" in counters
                 agg = aggs[sid] = CounterAgg() if is_counter else MetricAgg()
             agg.add(float(value), ts)  # type: ignore[union-attr]
-        self._note(hs, topic, offset, ts)
+        self._note(hs, topic, offset, ts, "m")
 
     def _log_agg(
         self, hs: HostState, topic: str, offset: int, service: str, ts: float
@@ -347,7 +379,7 @@ class WindowEngine:
             if not self._new_series_ok(hs, pane):
                 return None
             agg = pane.aggs[sid] = LogAgg()
-        self._note(hs, topic, offset, ts)
+        self._note(hs, topic, offset, ts, "l")
         return agg  # type: ignore[return-value]
 
     def add_request(
@@ -376,8 +408,14 @@ class WindowEngine:
 
     # ---- closing -----------------------------------------------------------------------------
     def close(self, hs: HostState, now: float) -> int:
-        """Close every window of ``hs`` whose end + grace the watermark has passed."""
-        mark = effective_watermark(hs.max_ts, hs.last_recv, now, self.config.idle)
+        """Close every window of ``hs`` whose end + grace every topic's watermark has passed."""
+        if not hs.wms:
+            return 0
+        idle = self.config.idle
+        mark = min(
+            effective_watermark(wm, hs.recv.get(topic, now), now, idle)
+            for topic, wm in hs.wms.items()
+        )
         if mark <= hs.mark or mark == -inf:
             return 0
         cfg = self.config
@@ -413,10 +451,12 @@ class WindowEngine:
         return len(series)
 
     def idle_hosts(self, now: float, partitions: set[int] | None = None) -> Iterator[HostState]:
-        """Hosts (of the given partitions) quiet for at least the idle allowance."""
+        """Hosts (of the given partitions) with a topic quiet for at least the idle allowance."""
         idle = self.config.idle
         for hs in self.hosts.values():
-            if now - hs.last_recv >= idle and (partitions is None or hs.partition in partitions):
+            if partitions is not None and hs.partition not in partitions:
+                continue
+            if hs.recv and now - min(hs.recv.values()) >= idle:
                 yield hs
 
     # ---- durability --------------------------------------------------------------------------
@@ -442,6 +482,11 @@ class WindowEngine:
             pane.flushed = dict(pane.hw)
         for hs in changes.hosts:
             hs.flushed = dict(hs.hw)
+
+    @property
+    def pending_finals(self) -> list[Final]:
+        """Final records produced since the last collect (not yet durable)."""
+        return self._finals
 
     def take_late(self) -> list[Late]:
         """Late records since the last call."""
@@ -471,18 +516,26 @@ class WindowEngine:
             del self.hosts[host]
 
     # ---- reads -------------------------------------------------------------------------------
-    def current(self, host: str, kind: str, now_ts: float | None = None) -> dict[str, Any]:
-        """The open window of ``kind`` holding the host's latest event time, per series."""
+    def current(self, host: str, kind: str) -> dict[str, Any]:
+        """The open window of ``kind`` at the host's latest event time, per series.
+
+        Metric series are read at the latest metric time, log series at the latest log time
+        (their topics progress separately); ``start``/``end`` are those of the metric window,
+        or of the log window when the host has only logs.
+        """
         hs = self.hosts.get(host)
         if hs is None or hs.max_ts == -inf:
             return {}
-        ts = hs.max_ts if now_ts is None else now_ts
-        size = self.config.size(kind)
-        step = self.config.tumbling if kind == KINDS[0] else self.config.step
-        start = int(ts // step) * step
-        if kind != KINDS[0]:
-            start = start - size + step
-        return self.window(hs, kind, start)
+        out: dict[str, Any] = {}
+        for typ in ("l", "m"):
+            start = self.current_start(host, kind, typ)
+            if start is None:
+                continue
+            win = self.window(hs, kind, start)
+            keep = {s: v for s, v in win["series"].items() if _typ(s) == typ}
+            out.update({k: v for k, v in win.items() if k != "series"})
+            out.setdefault("series", {}).update(keep)
+        return out
 
     def window(self, hs: HostState, kind: str, start: int) -> dict[str, Any]:
         """Results of window ``(kind, start)`` of a host, per series (open or not yet expired)."""
@@ -500,12 +553,64 @@ class WindowEngine:
                 out[sid] = _result(merged, size)
         return {"kind": kind, "start": start, "end": start + size, "series": out}
 
+    def clock(self, hs: HostState, typ: str) -> float | None:
+        """Event time up to which the host's metric (``m``) or log (``l``) series are complete.
+
+        The smallest watermark of the topics that feed that type of series (nginx and app logs
+        both feed log series and progress separately), leaving out topics quiet for the idle
+        allowance; None before any record of that type.
+        """
+        topics = hs.type_topics.get(typ)
+        if not topics:
+            return hs.typed.get(typ)
+        idle = self.config.idle
+        now = self._now
+        marks = [hs.wms[t] for t in topics if t in hs.wms and now - hs.recv.get(t, now) < idle]
+        if not marks:
+            marks = [hs.wms[t] for t in topics if t in hs.wms]
+        return min(marks) if marks else None
+
+    def current_start(self, host: str, kind: str, typ: str = "m") -> int | None:
+        """Start of the open window of ``kind`` at the host's metric (or log) clock."""
+        hs = self.hosts.get(host)
+        if hs is None:
+            return None
+        ts = self.clock(hs, typ)
+        if ts is None:
+            return None
+        size = self.config.size(kind)
+        step = self.config.tumbling if kind == KINDS[0] else self.config.step
+        start = int(ts // step) * step
+        return start if kind == KINDS[0] else start - size + step
+
+    def results(self, host: str, kind: str, start: int, sids: Iterable[str]) -> dict[str, Any]:
+        """Results of window ``(kind, start)`` of a host for the given series only."""
+        hs = self.hosts.get(host)
+        if hs is None:
+            return {}
+        size = self.config.size(kind)
+        panes = [hs.panes[p] for p in self.config.panes_of(kind, start) if p in hs.panes]
+        out = {}
+        for sid in sids:
+            merged = merge_aggs(a for pane in panes if (a := pane.aggs.get(sid)) is not None)
+            if merged is not None:
+                out[sid] = _result(merged, size)
+        return out
+
     def series_of(self, host: str) -> set[str]:
         """Series ids with data in the host's open panes."""
         hs = self.hosts.get(host)
         if hs is None:
             return set()
         return {sid for pane in hs.panes.values() for sid in pane.aggs}
+
+
+def series_type(sid: str) -> str:
+    """``l`` for log series, ``m`` for metric series."""
+    return "l" if sid.startswith(LOG_PREFIX + SEP) else "m"
+
+
+_typ = series_type
 
 
 def _result(agg: Agg, length: float) -> dict[str, Any]:

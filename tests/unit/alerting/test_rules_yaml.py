@@ -51,7 +51,7 @@ def test_default_rules_load_with_the_default_settings() -> None:
     e = by_name["nginx_5xx_error_rate"]
     assert (e.source, e.aggregate, e.window, e.op, e.threshold, e.recovery, e.for_s) == (
         Source.LOG,
-        "error_rate",
+        "http_error_rate",
         "hopping",
         Comparison.GT,
         0.05,
