@@ -20,7 +20,7 @@ Format (a file holds ``rules:`` with a list, or just the list)::
         match:                          # label matchers, all must hold (Prometheus semantics)
           service: "=~shop|api"         #   "x" or "=x" equal, "!=x", "=~regex", "!~regex"
           host: "!=canary-1"            #   (regexes are fully anchored)
-        aggregate: error_rate           # a key of the window result (see below)
+        aggregate: http_error_rate      # a key of the window result (see below)
         window: hopping                 # tumbling | hopping (sizes: LOOKOUT_*_SIZE settings)
         window_size: 5m                 # optional; checked against the configured size
         op: ">"                         # > (default) | >= | < | <=
@@ -73,6 +73,7 @@ Durations: a number of seconds or ``90s``, ``5m``, ``1h``, ``1m30s``. Aggregates
 count sum min max mean last p50 p95 p99 (gauges) or increase rate samples resets intervals
 rate_min rate_max rate_mean rate_p95 (counter fields, ``LOOKOUT_COUNTER_FIELDS``); logs
 requests s2xx s3xx s4xx s5xx other bytes log_lines error_lines warn_lines error_rate
+http_error_rate (5xx / requests, no data without requests) log_error_rate (error lines / lines)
 client_error_rate req_rate latency_p50/p95/p99 upstream_p50/p95/p99. ``evaluate: open`` judges
 the open window each time it changes; ``closed`` judges final records only. The default is
 ``closed`` for rate_of_change, anomaly and aggregates that grow while a window fills (count,
