@@ -159,9 +159,14 @@ class WindowStore:
         alerts: list[tuple[str, Any]] = []
         if self.alerting is not None:
             self.alerting.clear()
+        # Live objects (str keys) belong to partitions this worker kept through the rebalance
+        # and are at least as new as anything in the changelog; Faust may re-apply changelog
+        # records of those partitions under bytes keys, possibly short of the true end (Tansu
+        # understates end offsets), so a changelog copy never overrides a live object.
+        live = {k for k, v in items if isinstance(k, str) and not isinstance(v, dict)}
         for raw_key, value in items:
             key = raw_key.decode() if isinstance(raw_key, bytes) else raw_key
-            if value is None:
+            if value is None or (isinstance(raw_key, bytes) and key in live):
                 continue
             if key.startswith("a|"):
                 alerts.append((key, value))
