@@ -23,6 +23,8 @@ Lookout commands:
   migrate      apply PostgreSQL migrations (infra/migrations)
   simulate     send Telegraf-format metrics and nginx/app logs with incident scenarios
   bench        benchmark the pipeline against its baselines (see docs/BENCHMARKS.md)
+  sinks        run only the PostgreSQL / Elasticsearch sinks (LOOKOUT_SINKS picks which)
+  seed-demo    fill the business tables with demo data that joins to the simulated hosts
   settings     print every setting with its current value (secrets masked)
 
 Faust commands (run a worker):
@@ -49,6 +51,8 @@ def main(argv: Sequence[str] | None = None) -> None:
             "migrate": _cmd_migrate,
             "simulate": _cmd_simulate,
             "bench": _cmd_bench,
+            "sinks": _cmd_sinks,
+            "seed-demo": _cmd_seed_demo,
             "settings": _cmd_settings,
         }
         if command in ours:
@@ -83,6 +87,10 @@ def _faust(settings: Settings, args: list[str]) -> None:
         if not any(a in ("-l", "--loglevel") or a.startswith("--loglevel=") for a in args):
             args = [*args, "-l", settings.log_level]
     lk = create_app(settings, services.broker_url, services.postgres_dsn)
+    if args[0] == "worker":
+        from sinks.service import attach
+
+        attach(lk.app, settings, services, lk.stats)  # LOOKOUT_SINKS picks which (or none)
     sys.argv = ["lookout", *args]
     lk.app.main()
 
@@ -184,6 +192,47 @@ def _cmd_simulate(settings: Settings, args: list[str]) -> int:
     except (OptionsError, SimulatorError) as exc:
         print(f"lookout simulate: {exc}", file=sys.stderr)
         return 2
+    return 0
+
+
+def _cmd_sinks(settings: Settings, args: list[str]) -> int:
+    _parser(
+        "sinks",
+        "Run the sinks without a worker: each sink is its own consumer group that writes\n"
+        "raw data and window results to PostgreSQL and logs to Elasticsearch, committing\n"
+        "offsets only after the store has the data. LOOKOUT_SINKS picks which.",
+    ).parse_args(args)
+    from app.stack import resolve_services
+    from sinks.service import run_sinks
+
+    asyncio.run(run_sinks(settings, resolve_services(settings)))
+    return 0
+
+
+def _cmd_seed_demo(settings: Settings, args: list[str]) -> int:
+    p = _parser(
+        "seed-demo",
+        "Fill the business tables (teams, servers, applications, costs, ...) with demo data\n"
+        "that joins to the simulator's hosts and services. Safe to run again.",
+    )
+    p.add_argument("--hosts", type=int, default=10, help="simulated hosts (default 10)")
+    p.add_argument("--services", type=int, default=3, help="simulated services (default 3)")
+    p.add_argument("--seed", type=int, default=42, help="random seed (default 42)")
+    ns = p.parse_args(args)
+    from app.stack import resolve_services
+    from sinks.service import seed_demo_command
+
+    counts = asyncio.run(
+        seed_demo_command(
+            settings,
+            resolve_services(settings),
+            hosts=ns.hosts,
+            service_count=ns.services,
+            seed=ns.seed,
+        )
+    )
+    for table, rows in counts.items():
+        print(f"{table}: {rows} rows")
     return 0
 
 

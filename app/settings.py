@@ -171,6 +171,12 @@ class Settings(BaseSettings):
         le=365,
         description="Embedded osmem only: daily log indices kept (it holds every doc in memory).",
     )
+    es_local_max_docs: int = Field(
+        20_000,
+        ge=100,
+        le=10_000_000,
+        description="Embedded osmem only: newest log docs kept (memory grows with every doc).",
+    )
 
     @field_validator("sinks")
     @classmethod

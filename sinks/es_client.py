@@ -9,6 +9,8 @@ needs no adapter, so :func:`make_es_client` applies it only for the embedded ser
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
+from typing import Any
 
 from elastic_transport import AiohttpHttpNode, HttpHeaders, NodeConfig
 from elastic_transport._node import NodeApiResponse
@@ -60,10 +62,40 @@ class PlainMimetypeNode(AiohttpHttpNode):
         )
 
 
-def make_es_client(url: str, *, embedded: bool, api_key: str | None = None) -> AsyncElasticsearch:
-    """Async client for ``url``; ``embedded`` (osmem-server) adds the media-type adapter."""
+def make_es_client(
+    url: str,
+    *,
+    embedded: bool,
+    api_key: str | None = None,
+    request_timeout: float | None = None,
+    max_retries: int | None = None,
+) -> AsyncElasticsearch:
+    """Async client for ``url``; ``embedded`` (osmem-server) adds the media-type adapter.
+
+    ``request_timeout`` and ``max_retries`` default to the client's own (10 s, 3 retries).
+    """
+    options: dict[str, Any] = {}
+    if request_timeout is not None:
+        options["request_timeout"] = request_timeout
+    if max_retries is not None:
+        options["max_retries"] = max_retries
     return AsyncElasticsearch(
         url,
         node_class=PlainMimetypeNode if embedded else AiohttpHttpNode,
         api_key=api_key,
+        **options,
     )
+
+
+def is_osmem(info: Mapping[str, Any]) -> bool:
+    """True if a root ``GET /`` answer comes from osmem-server (in-memory, loses data on exit)."""
+    version = info.get("version") or {}
+    return info.get("cluster_name") == "osmem" or version.get("build_hash") == "osmem"
+
+
+def flavour(info: Mapping[str, Any]) -> str:
+    """``opensearch`` (osmem, OpenSearch) or ``elasticsearch``, from a root ``GET /`` answer."""
+    version = info.get("version") or {}
+    if is_osmem(info) or version.get("distribution") == "opensearch":
+        return "opensearch"
+    return "elasticsearch"

@@ -106,6 +106,9 @@ def worker_env(services: Any, topic_prefix: str, **extra: str) -> dict[str, str]
         "LOOKOUT_ELASTICSEARCH_URL": services.elasticsearch_url,
         "LOOKOUT_TOPIC_PREFIX": topic_prefix,
         "LOOKOUT_APP_ID": f"lookout-{topic_prefix.strip('.')}",
+        # Tests that exercise the sinks ask for them; the others keep the session database and
+        # the shared osmem out of it.
+        "LOOKOUT_SINKS": "none",
     }
     env.update({f"LOOKOUT_{k.upper()}": v for k, v in extra.items()})
     return env

@@ -1,0 +1,193 @@
+"""Kafka messages -> Elasticsearch documents (pure: no I/O, no clock).
+
+* ``logs.nginx``: every access and error entry -> ``{prefix}logs-nginx-YYYY.MM.DD`` of its event
+  day (UTC), with ``type`` ``access`` or ``error`` (errors also get the ``category`` of
+  sinks.classify).
+* ``logs.app``: every record -> ``{prefix}logs-app-YYYY.MM.DD``.
+
+``_id`` = ``{topic}-{partition}-{offset}-{item}`` (``item``: the record's index among the
+message's decoded records), so writing a message again overwrites its documents instead of adding
+copies. A record without its own time takes the Kafka message timestamp (a replay reproduces it).
+Parts the decoders reject are skipped: the worker dead-letters them already. A record with a
+time outside years 1..9999 is refused (dead letter).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+
+from app.formats.decode import decode_app, decode_nginx
+from app.formats.points import AccessLog, AppLog, ErrorLog
+from app.topics import TopicNames
+from sinks.batch import Mapped, Message
+from sinks.classify import classify
+from sinks.es_templates import APP, NGINX, daily_index
+
+_MIN_TIME = -62_135_596_800.0
+_MAX_TIME = 253_402_300_799.0
+
+
+@dataclass(frozen=True, slots=True)
+class Doc:
+    """One document: target index, ``_id``, item index in its message, JSON source."""
+
+    index: str
+    id: str
+    item: int
+    source: bytes
+
+
+def doc_id(topic: str, partition: int, offset: int, item: int) -> str:
+    """Deterministic ``_id`` of a record: its Kafka position and index in the message."""
+    return f"{topic}-{partition}-{offset}-{item}"
+
+
+def timestamp(ts: float) -> tuple[str, str]:
+    """``@timestamp`` (ISO 8601, milliseconds, UTC) and the daily index suffix ``YYYY.MM.DD``."""
+    if not _MIN_TIME <= ts <= _MAX_TIME:
+        raise ValueError(f"time {ts!r} is outside the years 1..9999")
+    when = datetime.fromtimestamp(ts, UTC)
+    iso = when.strftime("%Y-%m-%dT%H:%M:%S.") + f"{when.microsecond // 1000:03d}Z"
+    return iso, when.strftime("%Y.%m.%d")
+
+
+def access_doc(rec: AccessLog, at: str) -> dict[str, Any]:
+    """Document of an nginx access entry."""
+    doc: dict[str, Any] = {
+        "@timestamp": at,
+        "type": "access",
+        "host": rec.host,
+        "service": rec.service,
+        "client_ip": rec.client_ip,
+        "status": rec.status,
+        "status_class": f"{rec.status // 100}xx",
+        "bytes": rec.bytes,
+    }
+    optional = (
+        ("method", rec.method),
+        ("path", rec.path),
+        ("protocol", rec.protocol),
+        ("remote_user", rec.remote_user),
+        ("referrer", rec.referrer),
+        ("agent", rec.agent),
+        ("request_time", rec.request_time),
+        ("upstream_time", rec.upstream_time),
+    )
+    doc.update((k, v) for k, v in optional if v is not None)
+    if rec.forwarded_for:
+        doc["forwarded_for"] = rec.forwarded_for
+    return doc
+
+
+def error_doc(rec: ErrorLog, at: str) -> dict[str, Any]:
+    """Document of an nginx error entry (with its category)."""
+    doc: dict[str, Any] = {
+        "@timestamp": at,
+        "type": "error",
+        "host": rec.host,
+        "service": rec.service,
+        "level": rec.level,
+        "category": classify(rec.message),
+        "message": rec.message,
+    }
+    optional = (
+        ("client_ip", rec.client),
+        ("server", rec.server),
+        ("request", rec.request),
+        ("upstream", rec.upstream),
+        ("vhost", rec.vhost),
+        ("pid", rec.pid),
+        ("tid", rec.tid),
+        ("connection", rec.connection),
+    )
+    doc.update((k, v) for k, v in optional if v is not None)
+    return doc
+
+
+def app_doc(rec: AppLog, at: str) -> dict[str, Any]:
+    """Document of an application log record."""
+    doc: dict[str, Any] = {
+        "@timestamp": at,
+        "host": rec.host,
+        "service": rec.service,
+        "level": rec.level,
+        "message": rec.message,
+    }
+    if rec.extra:
+        doc["extra"] = rec.extra
+    return doc
+
+
+class EsMapper:
+    """Maps messages of the Elasticsearch sink's topics to documents."""
+
+    def __init__(self, topics: TopicNames, *, prefix: str = "") -> None:
+        self.prefix = prefix
+        self._by_topic: dict[str, Callable[[Message], Mapped[list[Doc]]]] = {
+            topics.logs_nginx: self._nginx,
+            topics.logs_app: self._app,
+        }
+        self.topics = tuple(self._by_topic)
+
+    def __call__(self, msg: Message) -> Mapped[list[Doc]]:
+        """Documents of one message (payload None when it holds none)."""
+        handler = self._by_topic.get(msg.topic)
+        if handler is None or not msg.value:
+            return Mapped(None)
+        mapped = handler(msg)
+        if not mapped.payload:
+            mapped.payload = None
+        return mapped
+
+    def _docs(
+        self,
+        msg: Message,
+        family: str,
+        records: list[Any],
+        rejected: int,
+        build: Callable[[Any, str], dict[str, Any]],
+    ) -> Mapped[list[Doc]]:
+        docs: list[Doc] = []
+        mapped: Mapped[list[Doc]] = Mapped(docs, skipped=rejected)
+        fallback = msg.timestamp / 1000.0
+        for item, rec in enumerate(records):
+            try:
+                at, day = timestamp(rec.time if rec.time is not None else fallback)
+            except ValueError as exc:
+                mapped.rejected.append((item, str(exc)))
+                continue
+            source = orjson.dumps(build(rec, at), default=str)
+            index = daily_index(self.prefix, family, day)
+            docs.append(
+                Doc(index, doc_id(msg.topic, msg.partition, msg.offset, item), item, source)
+            )
+        return mapped
+
+    def _nginx(self, msg: Message) -> Mapped[list[Doc]]:
+        key = msg.key.decode("utf-8", "replace") if msg.key else None
+        records, rejected = decode_nginx(msg.value or b"", default_host=key or "unknown")
+        return self._docs(msg, NGINX, records, len(rejected), _nginx_doc)
+
+    def _app(self, msg: Message) -> Mapped[list[Doc]]:
+        key = msg.key.decode("utf-8", "replace") if msg.key else None
+        records, rejected = decode_app(msg.value or b"", default_host=key or "unknown")
+        return self._docs(msg, APP, records, len(rejected), app_doc)
+
+
+def _nginx_doc(rec: AccessLog | ErrorLog, at: str) -> dict[str, Any]:
+    return access_doc(rec, at) if isinstance(rec, AccessLog) else error_doc(rec, at)
+
+
+def bulk_body(docs: list[Doc]) -> bytes:
+    """NDJSON ``_bulk`` body: an ``index`` action and the source per document."""
+    parts: list[bytes] = []
+    for doc in docs:
+        parts.append(orjson.dumps({"index": {"_index": doc.index, "_id": doc.id}}))
+        parts.append(doc.source)
+    parts.append(b"")
+    return b"\n".join(parts)

@@ -1,0 +1,323 @@
+"""Kafka messages -> PostgreSQL rows (pure: no I/O, no clock).
+
+One mapper for the four topics the Postgres sink reads:
+
+* ``telegraf.metrics`` -> ``server_metrics``: one row per numeric field of every metric (ints,
+  floats and booleans as 0/1, finite values only; strings are skipped, as the window engine
+  skips them). Key: source topic, partition, offset, ``item`` (the metric's index in the
+  message) and field.
+* ``logs.nginx`` -> ``error_logs``: error entries with a category from :mod:`sinks.classify`;
+  access entries are not stored in Postgres (they go to Elasticsearch and are counted in the
+  windows). ``item`` is the entry's index among the message's decoded records.
+* ``logs.app`` -> ``application_logs``.
+* ``lookout.windows`` -> ``aggregated_metrics`` (metric series) or ``error_rates`` (labels
+  type ``log``), keyed on their natural keys and upserted.
+
+A record without its own time gets the Kafka message timestamp, which a replay reproduces (the
+worker's processing-time fallback would not). Text loses NUL characters (PostgreSQL refuses
+them). Parts the decoders reject are skipped: the worker already dead-letters them. A window
+record that is not valid JSON, or a time PostgreSQL cannot hold, is refused (dead letter).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+
+from app.formats.decode import decode_app, decode_metrics, decode_nginx
+from app.formats.points import ErrorLog
+from app.topics import TopicNames
+from sinks.batch import Mapped, Message
+from sinks.classify import classify
+
+PgRows = dict[str, list[tuple[Any, ...]]]
+
+SRC = ("src_topic", "src_partition", "src_offset", "item")
+COLUMNS: dict[str, tuple[str, ...]] = {
+    "server_metrics": ("time", "host", "measurement", "field", "tags", "value", *SRC),
+    "error_logs": (
+        "time", "host", "service", "level", "category", "message", "client", "server",
+        "request", "upstream", *SRC,
+    ),
+    "application_logs": ("time", "service", "host", "level", "message", "extra", *SRC),
+    "aggregated_metrics": (
+        "series_id", "window_kind", "window_start", "window_end", "host", "measurement", "field",
+        "tags", "count", "sum", "min", "max", "mean", "last", "p50", "p95", "p99", "rate",
+        "increase", "closed_at",
+    ),
+    "error_rates": (
+        "service", "host", "window_kind", "window_start", "window_end", "requests", "s2xx",
+        "s3xx", "s4xx", "s5xx", "error_lines", "error_rate", "latency_p50", "latency_p95",
+        "latency_p99", "bytes", "closed_at",
+    ),
+}  # fmt: skip
+# Natural keys (the primary keys of migration 0001).
+KEYS: dict[str, tuple[str, ...]] = {
+    "server_metrics": ("src_topic", "src_partition", "src_offset", "item", "field"),
+    "error_logs": SRC,
+    "application_logs": SRC,
+    "aggregated_metrics": ("series_id", "window_kind", "window_start"),
+    "error_rates": ("service", "host", "window_kind", "window_start"),
+}
+# Raw tables take new rows only (ON CONFLICT DO NOTHING); window tables are upserted.
+RAW_TABLES = ("server_metrics", "error_logs", "application_logs")
+WINDOW_TABLES = ("aggregated_metrics", "error_rates")
+
+_MIN_TIME = -62_135_596_800.0  # 0001-01-01T00:00:00Z, the first instant datetime holds
+_MAX_TIME = 253_402_300_799.0  # 9999-12-31T23:59:59Z
+
+
+class RowError(ValueError):
+    """A record cannot become a row (the message says which field and why)."""
+
+
+def key_indexes(table: str) -> tuple[int, ...]:
+    """Positions of the natural-key columns inside a row of ``table``."""
+    cols = COLUMNS[table]
+    return tuple(cols.index(k) for k in KEYS[table])
+
+
+def to_time(ts: float) -> datetime:
+    """Epoch seconds -> aware UTC datetime; :class:`RowError` outside years 1..9999."""
+    if not _MIN_TIME <= ts <= _MAX_TIME:
+        raise RowError(f"time {ts!r} is outside the years 1..9999")
+    return datetime.fromtimestamp(ts, UTC)
+
+
+def clean(text: str | None) -> str | None:
+    """``text`` without NUL characters (PostgreSQL text cannot hold them)."""
+    if text is None or "\x00" not in text:
+        return text
+    return text.replace("\x00", "")
+
+
+def to_json(obj: Any) -> str:
+    """Compact JSON text for a jsonb column (NUL escapes removed, unknown types as strings)."""
+    text = orjson.dumps(obj, default=str).decode()
+    return text.replace("\\u0000", "") if "\\u0000" in text else text
+
+
+def number(value: Any) -> float | None:
+    """A finite float of a metric field, or None (strings, NaN, infinities)."""
+    if value.__class__ is str:
+        return None
+    try:
+        out = float(value)
+    except (TypeError, ValueError):
+        return None
+    return out if math.isfinite(out) else None
+
+
+def series_name(labels: dict[str, Any]) -> str:
+    """Readable series id, as the HTTP API names it: ``cpu,cpu=cpu-total,host=h1 usage_active``."""
+    tags = labels.get("tags") or {}
+    tagtext = ",".join(f"{k}={tags[k]}" for k in sorted(tags))
+    return f"{labels['measurement']}{',' + tagtext if tagtext else ''} {labels['field']}"
+
+
+class PgMapper:
+    """Maps messages of the Postgres sink's topics to rows per table."""
+
+    def __init__(self, topics: TopicNames, *, timestamp_unit: str = "auto") -> None:
+        self.unit = timestamp_unit
+        self._by_topic: dict[str, Callable[[Message, PgRows], Mapped[PgRows]]] = {
+            topics.metrics: self._metrics,
+            topics.logs_nginx: self._nginx,
+            topics.logs_app: self._app,
+            topics.windows: self._window,
+        }
+        self.topics = tuple(self._by_topic)
+
+    def __call__(self, msg: Message) -> Mapped[PgRows]:
+        """Rows of one message (payload None when it holds nothing for Postgres)."""
+        handler = self._by_topic.get(msg.topic)
+        if handler is None or not msg.value:
+            return Mapped(None)
+        rows: PgRows = {}
+        mapped = handler(msg, rows)
+        mapped.payload = rows if any(rows.values()) else None
+        return mapped
+
+    # ---- raw records ---------------------------------------------------------------------
+    def _metrics(self, msg: Message, rows: PgRows) -> Mapped[PgRows]:
+        key = msg.key.decode("utf-8", "replace") if msg.key else None
+        metrics, rejected = decode_metrics(msg.value or b"", unit=self.unit, default_host=key)
+        out = rows.setdefault("server_metrics", [])
+        src = (msg.topic, msg.partition, msg.offset)
+        fallback = msg.timestamp / 1000.0
+        mapped: Mapped[PgRows] = Mapped(None, skipped=len(rejected))
+        last_ts: float | None = None
+        when: datetime | None = None
+        for item, m in enumerate(metrics):
+            host = m.tags.get("host") or key
+            if host is None:
+                mapped.skipped += 1  # the worker counts these (lookout_missing_host_total)
+                continue
+            ts = m.time if m.time is not None else fallback
+            try:
+                if ts != last_ts:
+                    when, last_ts = to_time(ts), ts
+            except RowError as exc:
+                mapped.rejected.append((item, f"metric {m.name}: {exc}"))
+                continue
+            tags = to_json({k: v for k, v in m.tags.items() if k != "host"})
+            name, host = clean(m.name), clean(host)
+            for fname, raw in m.fields.items():
+                value = number(raw)
+                if value is not None:
+                    out.append((when, host, name, clean(fname), tags, value, *src, item))
+        return mapped
+
+    def _nginx(self, msg: Message, rows: PgRows) -> Mapped[PgRows]:
+        key = msg.key.decode("utf-8", "replace") if msg.key else None
+        records, rejected = decode_nginx(msg.value or b"", default_host=key or "unknown")
+        out = rows.setdefault("error_logs", [])
+        src = (msg.topic, msg.partition, msg.offset)
+        mapped: Mapped[PgRows] = Mapped(None, skipped=len(rejected))
+        for item, rec in enumerate(records):
+            if not isinstance(rec, ErrorLog):
+                continue
+            try:
+                when = to_time(rec.time if rec.time is not None else msg.timestamp / 1000.0)
+            except RowError as exc:
+                mapped.rejected.append((item, f"nginx error entry: {exc}"))
+                continue
+            message = clean(rec.message) or ""
+            out.append(
+                (
+                    when,
+                    clean(rec.host),
+                    clean(rec.service),
+                    clean(rec.level),
+                    classify(message),
+                    message,
+                    clean(rec.client),
+                    clean(rec.server),
+                    clean(rec.request),
+                    clean(rec.upstream),
+                    *src,
+                    item,
+                )
+            )
+        return mapped
+
+    def _app(self, msg: Message, rows: PgRows) -> Mapped[PgRows]:
+        key = msg.key.decode("utf-8", "replace") if msg.key else None
+        records, rejected = decode_app(msg.value or b"", default_host=key or "unknown")
+        out = rows.setdefault("application_logs", [])
+        src = (msg.topic, msg.partition, msg.offset)
+        mapped: Mapped[PgRows] = Mapped(None, skipped=len(rejected))
+        for item, rec in enumerate(records):
+            try:
+                when = to_time(rec.time if rec.time is not None else msg.timestamp / 1000.0)
+            except RowError as exc:
+                mapped.rejected.append((item, f"app log: {exc}"))
+                continue
+            out.append(
+                (
+                    when,
+                    clean(rec.service),
+                    clean(rec.host),
+                    clean(rec.level),
+                    clean(rec.message) or "",
+                    to_json(rec.extra),
+                    *src,
+                    item,
+                )
+            )
+        return mapped
+
+    # ---- final windows -------------------------------------------------------------------
+    def _window(self, msg: Message, rows: PgRows) -> Mapped[PgRows]:
+        try:
+            record = orjson.loads(msg.value or b"")
+            table, row = window_row(record)
+        except (orjson.JSONDecodeError, RowError, KeyError, TypeError, ValueError) as exc:
+            return Mapped(None, rejected=[(None, f"window record: {type(exc).__name__}: {exc}")])
+        rows[table] = [row]
+        return Mapped(None)
+
+
+def window_row(record: dict[str, Any]) -> tuple[str, tuple[Any, ...]]:
+    """Table and row of one final window record (``lookout.windows``, see Final.to_record)."""
+    labels = record["labels"]
+    value = record["value"]
+    kind = record["kind"]
+    if kind not in ("tumbling", "hopping"):
+        raise RowError(f"unknown window kind {kind!r}")
+    start, end = to_time(float(record["start"])), to_time(float(record["end"]))
+    closed = to_time(float(record.get("closed_at") or record["end"]))
+    if labels.get("type") == "log":
+        return "error_rates", (
+            clean(labels["service"]),
+            clean(labels["host"]),
+            kind,
+            start,
+            end,
+            int(value.get("requests") or 0),
+            int(value.get("s2xx") or 0),
+            int(value.get("s3xx") or 0),
+            int(value.get("s4xx") or 0),
+            int(value.get("s5xx") or 0),
+            int(value.get("error_lines") or 0),
+            _float(value.get("error_rate")),
+            _float(value.get("latency_p50")),
+            _float(value.get("latency_p95")),
+            _float(value.get("latency_p99")),
+            int(value.get("bytes") or 0),
+            closed,
+        )
+    host = labels.get("tags", {}).get("host") or record["host"]
+    tags = {k: v for k, v in (labels.get("tags") or {}).items() if k != "host"}
+    stats: tuple[Any, ...]
+    if "rate" in value:  # a counter: the stats columns describe its per-second rates
+        stats = (
+            int(value.get("samples") or 0),
+            None,
+            _float(value.get("rate_min")),
+            _float(value.get("rate_max")),
+            _float(value.get("rate_mean")),
+            None,
+            None,
+            _float(value.get("rate_p95")),
+            None,
+            _float(value.get("rate")),
+            _float(value.get("increase")),
+        )
+    else:
+        stats = (
+            int(value.get("count") or 0),
+            _float(value.get("sum")),
+            _float(value.get("min")),
+            _float(value.get("max")),
+            _float(value.get("mean")),
+            _float(value.get("last")),
+            _float(value.get("p50")),
+            _float(value.get("p95")),
+            _float(value.get("p99")),
+            None,
+            None,
+        )
+    return "aggregated_metrics", (
+        clean(series_name(labels)),
+        kind,
+        start,
+        end,
+        clean(host),
+        clean(labels["measurement"]),
+        clean(labels["field"]),
+        to_json(tags),
+        *stats,
+        closed,
+    )
+
+
+def _float(value: Any) -> float | None:
+    if value is None:
+        return None
+    out = float(value)
+    return out if math.isfinite(out) else None
