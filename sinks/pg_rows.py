@@ -12,6 +12,8 @@ One mapper for the four topics the Postgres sink reads:
 * ``logs.app`` -> ``application_logs``.
 * ``lookout.windows`` -> ``aggregated_metrics`` (metric series) or ``error_rates`` (labels
   type ``log``), keyed on their natural keys and upserted.
+* ``lookout.alerts`` -> ``alert_history``, ``incidents``, ``downtime_logs`` (see
+  :mod:`sinks.alert_rows`: ordered idempotent statements).
 
 A record without its own time gets the Kafka message timestamp, which a replay reproduces (the
 worker's processing-time fallback would not). Text loses NUL characters (PostgreSQL refuses
@@ -129,6 +131,7 @@ class PgMapper:
             topics.logs_nginx: self._nginx,
             topics.logs_app: self._app,
             topics.windows: self._window,
+            topics.alerts: self._alerts,
         }
         self.topics = tuple(self._by_topic)
 
@@ -239,6 +242,16 @@ class PgMapper:
         except (orjson.JSONDecodeError, RowError, KeyError, TypeError, ValueError) as exc:
             return Mapped(None, rejected=[(None, f"window record: {type(exc).__name__}: {exc}")])
         rows[table] = [row]
+        return Mapped(None)
+
+    # ---- alert transitions and acks -----------------------------------------------------------
+    def _alerts(self, msg: Message, rows: PgRows) -> Mapped[PgRows]:
+        from sinks.alert_rows import OPS, alert_ops
+
+        try:
+            rows[OPS] = alert_ops(msg.value or b"")
+        except RowError as exc:
+            return Mapped(None, rejected=[(None, str(exc))])
         return Mapped(None)
 
 

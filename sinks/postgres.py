@@ -24,6 +24,8 @@ import asyncpg
 from aiokafka.structs import TopicPartition
 
 from app.topics import TopicNames
+from sinks.alert_rows import OPS
+from sinks.alert_rows import SQL as ALERT_SQL
 from sinks.batch import Batch, Mapped, Message, WriteResult
 from sinks.pg_rows import COLUMNS, KEYS, RAW_TABLES, WINDOW_TABLES, PgMapper, PgRows, key_indexes
 
@@ -152,6 +154,8 @@ class PostgresWriter:
                         stage_name(table), records=rows, columns=COLUMNS[table]
                     )
                     await conn.execute(upsert_sql(table))
+            for op, *params in tables.get(OPS, ()):
+                await conn.execute(ALERT_SQL[op], *params)  # in record order
         return WriteResult(written={table: len(rows) for table, rows in tables.items()})
 
     async def _insert_raw(self, conn: Any, table: str, rows: list[tuple[Any, ...]]) -> None:

@@ -166,8 +166,11 @@ async def test_a_graceful_restart_mid_spike_changes_no_transition(
 
 
 async def test_host_down_fires_and_resolves_with_duration(
-    stack_services: Services, tmp_path: Path
+    stack_services: Services, pg_dsn: str, tmp_path: Path
 ) -> None:
+    from sinks.migrations import migrate
+
+    await migrate(pg_dsn, progress=lambda line: None)
     rules = tmp_path / "rules.yaml"
     rules.write_text(
         "rules:\n"
@@ -179,7 +182,15 @@ async def test_host_down_fires_and_resolves_with_duration(
         "      summary: '{labels.host} is down'\n"
     )
     prefix = f"h{int(time.time() * 1000) % 10**8}."
-    env = worker_env(stack_services, prefix, rules=str(rules), api_token=TOKEN)
+    env = worker_env(
+        stack_services,
+        prefix,
+        rules=str(rules),
+        api_token=TOKEN,
+        postgres_dsn=pg_dsn,
+        sinks="postgres",
+        sink_linger="0.2",
+    )
     settings = load_settings(env)
     await ensure_topics(settings, stack_services.bootstrap_servers)
     worker = Worker(env, tmp_path, name="absence")
@@ -197,14 +208,37 @@ async def test_host_down_fires_and_resolves_with_duration(
         stop.set()
         await task
         records = await alerts(stack_services, TopicNames.from_settings(settings).alerts)
+        down = [r for r in records if r.get("rule") == "host_down"]
+        assert [r["labels"]["host"] for r in down] == ["host-002", "host-002"], down
+        firing, resolved = down
+        assert (firing["to_state"], resolved["to_state"]) == ("firing", "resolved")
+        assert 10 <= resolved["down_for_s"] <= 16, resolved
+        assert resolved["down_at"] == firing["down_at"]
+
+        # the Postgres sink (inside the worker) records the downtime and the incident
+        import asyncpg
+
+        row = None
+        for _ in range(60):
+            conn = await asyncpg.connect(pg_dsn)
+            try:
+                row = await conn.fetchrow(
+                    "SELECT host, duration_seconds FROM downtime_logs WHERE up_at IS NOT NULL"
+                )
+                incident = await conn.fetchrow("SELECT status, resolved_at FROM incidents")
+                history = await conn.fetchval("SELECT count(*) FROM alert_history")
+            finally:
+                await conn.close()
+            if row is not None and incident is not None and incident["status"] == "resolved":
+                break
+            await asyncio.sleep(0.5)
+        assert row is not None, "no downtime row"
+        assert row["host"] == "host-002"
+        assert abs(row["duration_seconds"] - resolved["down_for_s"]) < 0.01
+        assert incident is not None and incident["status"] == "resolved"
+        assert history == 2
     finally:
         await asyncio.to_thread(worker.stop)
-    down = [r for r in records if r.get("rule") == "host_down"]
-    assert [r["labels"]["host"] for r in down] == ["host-002", "host-002"], down
-    firing, resolved = down
-    assert (firing["to_state"], resolved["to_state"]) == ("firing", "resolved")
-    assert 10 <= resolved["down_for_s"] <= 16, resolved
-    assert resolved["down_at"] == firing["down_at"]
 
 
 async def test_ack_and_silences_through_the_api(stack_services: Services, tmp_path: Path) -> None:
