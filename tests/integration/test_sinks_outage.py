@@ -139,6 +139,19 @@ async def ride_out(
     return {"peak_rss": peak_rss}
 
 
+def alert_records(worker: Worker) -> float:
+    """Alert transitions (and acks) the worker has emitted so far, from its /metrics."""
+    import urllib.request
+
+    with urllib.request.urlopen(worker.url + "/metrics", timeout=5) as resp:
+        text = resp.read().decode()
+    return sum(
+        float(line.rsplit(" ", 1)[1])
+        for line in text.splitlines()
+        if line.startswith("lookout_alert_records_total")
+    )
+
+
 async def test_sink_outages_stall_only_that_sink_and_lose_nothing(
     own_stack: tuple[LocalStack, Services], tmp_path: Path
 ) -> None:
@@ -190,12 +203,16 @@ async def test_sink_outages_stall_only_that_sink_and_lose_nothing(
         await asyncio.to_thread(stack.stop_part, "postgres")
         before = sinks.stats()
         windows0 = (await asyncio.to_thread(worker.get, "/api/health"))["windows_closed"]
+        alerts0 = await asyncio.to_thread(alert_records, worker)
         burst_stats = await run(settings, burst, bootstrap)
         assert burst_stats.bytes > 8 * MB
         seen = await ride_out(sinks, worker, OUTAGE, down="postgres")
         during = sinks.stats()
         windows1 = (await asyncio.to_thread(worker.get, "/api/health"))["windows_closed"]
         assert windows1 > windows0, "the worker stopped closing windows during the outage"
+        # the simulator's scenarios (20x speed) keep alerts changing state: they still flow
+        alerts1 = await asyncio.to_thread(alert_records, worker)
+        assert alerts1 > alerts0, "no alert transition while Postgres was away"
         assert rows(during, "elasticsearch", "logs-nginx") > rows(
             before, "elasticsearch", "logs-nginx"
         )
@@ -218,10 +235,13 @@ async def test_sink_outages_stall_only_that_sink_and_lose_nothing(
         await asyncio.to_thread(stack.stop_part, "osmem")
         before = sinks.stats()
         windows0 = (await asyncio.to_thread(worker.get, "/api/health"))["windows_closed"]
+        alerts0 = await asyncio.to_thread(alert_records, worker)
         await ride_out(sinks, worker, OUTAGE, down="elasticsearch")
         during = sinks.stats()
         windows1 = (await asyncio.to_thread(worker.get, "/api/health"))["windows_closed"]
         assert windows1 > windows0, "the worker stopped closing windows during the outage"
+        alerts1 = await asyncio.to_thread(alert_records, worker)
+        assert alerts1 > alerts0, "no alert transition while osmem was away"
         assert rows(during, "postgres", "server_metrics") > rows(
             before, "postgres", "server_metrics"
         )
