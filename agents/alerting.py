@@ -79,6 +79,7 @@ class Alerting:
         self._deleted: dict[str, str] = {}
         self._records: list[tuple[str, dict[str, Any]]] = []
         self.ticks: dict[tuple[str, str], int] = {}
+        self._absent: dict[tuple[str, str], bool] = {}
         self.done: dict[tuple[str, str], float] = {}
         self.set_rules(rules)
 
@@ -90,6 +91,7 @@ class Alerting:
         self.absence = [r for r in self.rules if r.kind is RuleKind.ABSENCE]
         self.series_rules = [r for r in self.rules if r.kind is not RuleKind.ABSENCE]
         self._cache: dict[str, tuple[Rule, ...]] = {}
+        self._fps: dict[tuple[str, str], str] = {}
         for fp in [fp for fp, st in self.states.items() if st.rule not in self.by_name]:
             self._forget(fp)
 
@@ -102,13 +104,14 @@ class Alerting:
         return found
 
     # ---- evaluation --------------------------------------------------------------------------
-    def maybe_evaluate(self, hs: HostState, typ: str, ts: float, now: float) -> None:
-        """Before a record at ``ts`` is applied: evaluate if it enters a new evaluation tick.
+    def maybe_evaluate(self, hs: HostState, typ: str, now: float) -> None:
+        """Before a message's records of a host are applied: evaluate on a new tick.
 
         Rules see the host's windows each time its clock (the event time up to which all of the
         host's metric or log topics are complete) enters a new tick of ``EVAL_TICK`` seconds,
         whatever the batch boundaries, so transitions are the same in a live run, a replay and
-        after a restart. ``ts`` is the record's time (the clock is read before it is applied).
+        after a restart. Called once per (message, host), before its records are applied, so
+        the verdict depends on message boundaries only, which Kafka keeps.
         """
         if not self.series_rules:
             return
@@ -162,7 +165,9 @@ class Alerting:
             results = self.engine.results(hs.host, kind, start, {sid for sid, _ in pairs})
             for sid, rule in pairs:
                 desc = describe_series(sid)
-                self._evaluate(hs.host, rule, results.get(sid), desc, event_time, now, silences)
+                self._evaluate(
+                    hs.host, rule, results.get(sid), desc, event_time, now, silences, sid
+                )
 
     def on_finals(self, finals: Iterable[Final], now: float) -> None:
         """Evaluate closed-window rules on final window records."""
@@ -171,7 +176,19 @@ class Alerting:
             for rule in self.rules_for(final.series):
                 if rule.evaluate is Evaluate.CLOSED and rule.window == final.kind:
                     desc = describe_series(final.series)
-                    self._evaluate(final.host, rule, final.result, desc, final.end, now, silences)
+                    self._evaluate(
+                        final.host, rule, final.result, desc, final.end, now, silences, final.series
+                    )
+
+    def _fingerprint(self, rule: Rule, key: str, desc: dict[str, Any]) -> str:
+        """Fingerprint of (rule, series or host), cached: it hashes the label set."""
+        ck = (rule.name, key)
+        fp = self._fps.get(ck)
+        if fp is None:
+            if len(self._fps) > 500_000:
+                self._fps.clear()
+            fp = self._fps[ck] = fingerprint(alert_labels(rule, desc))
+        return fp
 
     def _evaluate(
         self,
@@ -182,8 +199,9 @@ class Alerting:
         event_time: float,
         now: float,
         silences: list[Silence],
+        sid: str = "",
     ) -> None:
-        fp = fingerprint(alert_labels(rule, desc))
+        fp = self._fingerprint(rule, sid, desc) if sid else fingerprint(alert_labels(rule, desc))
         old = self.states.get(fp)
         new, tr = evaluate(old, rule, result, desc, event_time, silences=silences, wall_now=now)
         self._apply(host, fp, old, new, tr)
@@ -194,11 +212,14 @@ class Alerting:
             return
         silences = list(self.silences.values())
         for hs in hosts:
+            quiet = now - hs.last_recv
             for rule in self.absence:
+                if quiet < rule.absent_for_s and not self._absent.get((rule.name, hs.host)):
+                    continue  # heard from recently and not down: nothing can change
                 if not select_host(rule, hs.host):
                     continue
                 labels = absence_labels(rule, hs.host)
-                fp = fingerprint(labels)
+                fp = self._fingerprint(rule, "host:" + hs.host, {"type": "host", "host": hs.host})
                 old = self.states.get(fp)
                 new, tr = step_absence(
                     old or AlertState.initial(rule.name, labels),
@@ -210,6 +231,9 @@ class Alerting:
                 )
                 if old is None and tr is None:
                     continue  # healthy host: nothing to keep
+                self._absent[(rule.name, hs.host)] = new.status is not Status.INACTIVE and (
+                    not forgettable(new)
+                )
                 self._apply(hs.host, fp, old, new, tr)
 
     def _apply(
@@ -304,13 +328,17 @@ class Alerting:
 
     def restore(self, host: str, fp: str, state: dict[str, Any]) -> None:
         """Load one alert state from the changelog."""
-        self.states[fp] = AlertState.from_state(state)
+        st = self.states[fp] = AlertState.from_state(state)
         self.host_of[fp] = host
+        rule = self.by_name.get(st.rule)
+        if rule is not None and rule.kind is RuleKind.ABSENCE and st.status is Status.FIRING:
+            self._absent[(rule.name, host)] = True
 
     def clear(self) -> None:
         """Forget everything (before a rebuild from the table)."""
         self.ticks.clear()
         self.done.clear()
+        self._absent.clear()
         self.states.clear()
         self.host_of.clear()
         self._dirty, self._deleted, self._records = {}, {}, []

@@ -54,12 +54,17 @@ class FaustOutput:
         return self.table.send_changelog(partition, key, value, None, "raw")  # type: ignore[no-any-return]
 
     async def window(self, key: bytes, value: bytes, partition: int) -> Awaitable[Any]:
-        """Send to ``lookout.windows``."""
-        return await self.windows_topic.send(key=key, value=value, partition=partition)  # type: ignore[no-any-return]
+        """Send to ``lookout.windows`` straight through the producer (raw bytes: no codec work).
+
+        Faust's ``Topic.send`` costs about 16% of a batch-format run at 0.3 finals per metric.
+        """
+        name = self.windows_topic.get_topic_name()
+        return await self.app.producer.send(name, key, value, partition, None, None)
 
     async def alert(self, key: bytes, value: bytes, partition: int) -> Awaitable[Any]:
-        """Send to ``lookout.alerts``."""
-        return await self.alerts_topic.send(key=key, value=value, partition=partition)  # type: ignore[no-any-return]
+        """Send to ``lookout.alerts`` straight through the producer."""
+        name = self.alerts_topic.get_topic_name()
+        return await self.app.producer.send(name, key, value, partition, None, None)
 
     async def dead_letter(self, key: bytes | None, value: bytes) -> None:
         """Send to ``lookout.deadletter``."""

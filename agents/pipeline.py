@@ -190,7 +190,6 @@ class Pipeline:
         hs: HostState | None = None
         last_host: str | None = None
         alerting = self.store.alerting
-        check = False
         for m in metrics:
             host = m.tags.get("host") or key
             if host is None:
@@ -199,11 +198,11 @@ class Pipeline:
             if host != last_host:
                 hs = self._host(host, msg, now, touched, foreign)
                 last_host = host
-                check = alerting is not None and hs is not None
+                if alerting is not None and hs is not None:
+                    # once per (message, host): the clock only moves between messages
+                    alerting.maybe_evaluate(hs, "m", now)
             if hs is not None:
                 ts = self._event_time(m.time, hs, topic, now)
-                if check:
-                    alerting.maybe_evaluate(hs, "m", ts, now)  # type: ignore[union-attr]
                 engine.add_metric(hs, topic, offset, m.name, m.tags, m.fields, ts)
 
     def _apply_logs(
@@ -217,13 +216,15 @@ class Pipeline:
         engine = self.engine
         topic, offset = msg.topic, msg.offset
         alerting = self.store.alerting
+        last_host: str | None = None
         for rec in records:
             hs = self._host(rec.host, msg, now, touched, foreign)
             if hs is None:
                 continue
             ts = self._event_time(rec.time, hs, topic, now)
-            if alerting is not None:
-                alerting.maybe_evaluate(hs, "l", ts, now)
+            if alerting is not None and hs.host != last_host:
+                alerting.maybe_evaluate(hs, "l", now)
+                last_host = hs.host
             if isinstance(rec, AccessLog):
                 engine.add_request(
                     hs, topic, offset, rec.service, ts, rec.status, rec.bytes, rec.request_time

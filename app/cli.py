@@ -85,7 +85,9 @@ def _faust(settings: Settings, args: list[str]) -> None:
     if args[0] == "worker":
         asyncio.run(ensure_topics(settings, services.bootstrap_servers))
         if not any(a in ("-l", "--loglevel") or a.startswith("--loglevel=") for a in args):
-            args = [*args, "-l", settings.log_level]
+            # Faust spells it "warn"; at warn/error its start-up spinner also sets the root
+            # logger to DEBUG (about 5% of the worker's time), so info is the default.
+            args = [*args, "-l", {"warning": "warn"}.get(settings.log_level, settings.log_level)]
     lk = create_app(settings, services.broker_url, services.postgres_dsn)
     if args[0] == "worker":
         from sinks.service import attach
