@@ -63,6 +63,7 @@ class Options:
     workloads: tuple[str, ...]
     drains: tuple[str, ...]
     skip_latency: bool
+    skip_sinks: bool
     json_only: bool
     timeout: float
     profile: Path | None
@@ -94,6 +95,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--skip-latency", action="store_true", help="skip the produce-to-visible latency run"
+    )
+    parser.add_argument(
+        "--skip-sinks",
+        action="store_true",
+        help="skip the sink figures (Postgres rows/s and Elasticsearch docs/s against a bare "
+        "COPY and a bare _bulk; they start the embedded Postgres and osmem)",
     )
     parser.add_argument(
         "--json-only",
@@ -137,6 +144,7 @@ def options_from_args(ns: argparse.Namespace) -> Options:
         workloads=_pick(ns.workloads, WORKLOADS, "workloads"),
         drains=_pick(ns.drains, DRAINS, "drains"),
         skip_latency=ns.skip_latency,
+        skip_sinks=ns.skip_sinks,
         json_only=ns.json_only,
         timeout=ns.timeout,
         profile=ns.profile,

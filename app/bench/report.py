@@ -54,7 +54,24 @@ def targets(results: Results) -> list[Target]:
     lat = results.latency
     p99 = lat.quantile(0.99) if lat is not None else None
     quix_gap = _ratio(eps(LOOKOUT, W2), eps(QUIX, W2))
+    sinks = results.sinks or {}
     return [
+        _target(
+            "pg_vs_ceiling",
+            "Postgres sink / bare COPY",
+            _ratio(sinks.get("pg_rows_s"), sinks.get("pg_ceiling_rows_s")),
+            ">= 0.50x",
+            lambda v: v >= 0.5,
+            ".2f",
+        ),
+        _target(
+            "es_vs_ceiling",
+            "Elasticsearch sink / bare _bulk",
+            _ratio(sinks.get("es_docs_s"), sinks.get("es_ceiling_docs_s")),
+            ">= 0.50x",
+            lambda v: v >= 0.5,
+            ".2f",
+        ),
         _target(
             "w1_lookout_vs_bare",
             "W1 (c)/(a')",
@@ -142,6 +159,15 @@ def table(results: Results) -> str:
         )
     elif results.latency_skipped:
         lines.append(f"  latency: skipped, {results.latency_skipped}")
+    if results.sinks:
+        s = results.sinks
+        lines.append(
+            f"  sinks: Postgres {s['pg_rows_s']:,.0f} rows/s (bare COPY "
+            f"{s['pg_ceiling_rows_s']:,.0f}), Elasticsearch {s['es_docs_s']:,.0f} docs/s "
+            f"(bare _bulk {s['es_ceiling_docs_s']:,.0f})"
+        )
+    elif results.sinks_skipped:
+        lines.append(f"  sinks: skipped, {results.sinks_skipped}")
     return "\n".join(lines)
 
 
@@ -167,6 +193,8 @@ def summary(
     lat = results.latency
     out["p50_visible_s"] = _round(lat.quantile(0.5) if lat else None, 3)
     out["p99_visible_s"] = _round(lat.quantile(0.99) if lat else None, 3)
+    for key in ("pg_rows_s", "pg_ceiling_rows_s", "es_docs_s", "es_ceiling_docs_s"):
+        out[key] = round(results.sinks[key]) if results.sinks else None
     out["n"] = results.count
     out["targets"] = {t.key: t.verdict for t in targets(results)}
     out["skipped"] = {f"{s.workload}_{JSON_NAMES[s.drain]}": s.reason for s in results.skipped}

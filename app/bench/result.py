@@ -76,6 +76,8 @@ class Results:
     skipped: list[Skipped] = field(default_factory=list)
     latency: LatencyResult | None = None
     latency_skipped: str | None = None
+    sinks: dict[str, float] | None = None
+    sinks_skipped: str | None = None
 
     def add(self, result: DrainResult) -> None:
         """Record a drain result."""

@@ -60,6 +60,10 @@ def bench(settings: Settings, ns: argparse.Namespace) -> int:
         results, failed = asyncio.run(
             _run(settings, opts, broker_url, run_id, workdir, children, progress)
         )
+        if opts.skip_sinks:
+            results.sinks_skipped = "--skip-sinks"
+        else:
+            _bench_sinks(settings, opts, workdir, results, failed, progress)
     finally:
         children.stop_all()
         if stack is not None:
@@ -69,6 +73,35 @@ def bench(settings: Settings, ns: argparse.Namespace) -> int:
         print(f"logs: {workdir / 'logs'}")
     print(json.dumps(summary(results, machine(), today(), revision())))
     return 1 if failed else 0
+
+
+def _bench_sinks(
+    settings: Settings,
+    opts: Options,
+    workdir: Path,
+    results: Results,
+    failed: list[str],
+    progress: Progress,
+) -> None:
+    """Sink figures on their own Postgres and osmem (embedded unless configured)."""
+    from sinks.bench import bench_sinks
+
+    n = min(results.count, 200_000)
+    progress.note(f"sinks: {n:,} rows into Postgres, Elasticsearch docs, against bare writes")
+    stack = LocalStack(
+        settings.model_copy(update={"stack_dir": workdir / "sink-stack"}),
+        detached=False,
+        log=lambda line: progress.note(f"  {line}"),
+    )
+    try:
+        services = stack.up()
+        results.sinks = asyncio.run(bench_sinks(services, n))
+    except Exception as exc:
+        results.sinks_skipped = f"failed: {exc}"
+        failed.append("sinks")
+        progress.note(f"sinks: FAILED: {exc}")
+    finally:
+        stack.down()
 
 
 def _broker_only(settings: Settings, stack_dir: Path) -> Settings:
