@@ -151,18 +151,33 @@ class WindowStore:
             self.rebuild()
 
     def rebuild(self) -> None:
-        """Rebuild the engine from the table after recovery (only owned partitions remain)."""
+        """Rebuild the engine from the table after recovery: active partitions only.
+
+        The table's store also holds *standby* copies of other workers' partitions (Faust reads
+        their changelogs in the background, possibly only part of them: Faust's memory store
+        drops standby keys whenever a recovery completes). Those must never become engine state
+        or "live" objects: when such a partition is later promoted to active, Faust re-reads its
+        whole changelog, and a stale standby copy stored as a live object would win over it and
+        lose the state written since (seen as lost final windows after a kill -9 while the dead
+        member was still in the group, and after a worker left a two-worker group).
+        """
         now = self.clock()
         store = self.table.data
-        items = list(store.items())
+        key_partition: dict[Any, int] = getattr(store, "_key_partition", None) or {}
+        active = self._active_or_none()
+        items = [
+            (k, v)
+            for k, v in list(store.items())
+            if active is None or key_partition.get(k, -1) in active
+        ]
         self.engine.hosts.clear()
         alerts: list[tuple[str, Any]] = []
         if self.alerting is not None:
             self.alerting.clear()
-        # Live objects (str keys) belong to partitions this worker kept through the rebalance
-        # and are at least as new as anything in the changelog; Faust may re-apply changelog
-        # records of those partitions under bytes keys, possibly short of the true end (Tansu
-        # understates end offsets), so a changelog copy never overrides a live object.
+        # Live objects (str keys) belong to active partitions this worker kept through the
+        # rebalance and are at least as new as anything in the changelog; Faust may re-apply
+        # changelog records of those partitions under bytes keys, possibly short of the true end
+        # (Tansu understates end offsets), so a changelog copy never overrides a live object.
         live = {k for k, v in items if isinstance(k, str) and not isinstance(v, dict)}
         for raw_key, value in items:
             key = raw_key.decode() if isinstance(raw_key, bytes) else raw_key
@@ -172,10 +187,11 @@ class WindowStore:
                 alerts.append((key, value))
                 continue
             state = value.to_state() if isinstance(value, (Pane, HostState)) else value
-            self.engine.restore(key, state, now)
+            self.engine.restore(key, state, now, key_partition.get(raw_key, -1))
         # Store live objects under str keys from now on.
         for raw_key, _ in items:
             del store[raw_key]
+            key_partition.pop(raw_key, None)
         for host, hs in self.engine.hosts.items():
             self._put(host_key(host), hs, hs.partition)
             for start, pane in hs.panes.items():
@@ -189,8 +205,29 @@ class WindowStore:
             self.alerting.restore(host, fp, state)
             self._put(key, self.alerting.states[fp], owner.partition)
         self.forget_hosts(set(self.engine.hosts))
+        if log.isEnabledFor(logging.DEBUG):  # `lookout worker -l debug`: recovery detail
+            for host, hs in sorted(self.engine.hosts.items()):
+                log.debug(
+                    "restored %s: partition %s, closed to %s, applied %s, panes %s",
+                    host,
+                    hs.partition,
+                    hs.mark,
+                    hs.hw,
+                    {start: pane.hw for start, pane in sorted(hs.panes.items())},
+                )
         self.stats.set("lookout_state_hosts", len(self.engine.hosts))
-        log.info("window state rebuilt: %d hosts", len(self.engine.hosts))
+        log.info(
+            "window state rebuilt: %d hosts (active partitions %s)",
+            len(self.engine.hosts),
+            "all" if active is None else sorted(active),
+        )
+
+    def _active_or_none(self) -> set[int] | None:
+        """Active partitions, or None where there is no assignment to ask (agent tests)."""
+        try:
+            return self.active_partitions()
+        except (AttributeError, RuntimeError):
+            return None
 
     def _put(self, key: str, value: Any, partition: int) -> None:
         store = self.table.data

@@ -494,8 +494,12 @@ class WindowEngine:
         return late
 
     # ---- recovery ----------------------------------------------------------------------------
-    def restore(self, key: str, state: Any, now: float) -> None:
-        """Load one changelog entry (``h|host`` or ``p|host|start``) into memory."""
+    def restore(self, key: str, state: Any, now: float, partition: int = -1) -> None:
+        """Load one changelog entry (``h|host`` or ``p|host|start``) into memory.
+
+        ``partition`` is the changelog partition the entry came from: a pane whose host state
+        was never written (a crash between the two) still belongs to that partition.
+        """
         kind, _, rest = key.partition("|")
         if kind == "h":
             hs = HostState.from_state(state, self.config, now)
@@ -507,7 +511,7 @@ class WindowEngine:
             host, _, start = rest.rpartition("|")
             owner = self.hosts.get(host)
             if owner is None:
-                owner = self.hosts[host] = HostState(host=host, partition=-1, last_recv=now)
+                owner = self.hosts[host] = HostState(host=host, partition=partition, last_recv=now)
             owner.panes[int(start)] = Pane.from_state(state)
 
     def drop_partitions(self, keep: set[int]) -> None:
