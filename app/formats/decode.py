@@ -4,16 +4,25 @@ None of these raise on bad input: every part that cannot be parsed becomes a ``R
 with a short reason code and the original bytes of that part. Reason codes: ``empty``,
 ``not_utf8``, ``not_json``, ``not_object``, ``bad_metric``, ``bad_line_protocol``,
 ``bad_access_line``, ``bad_error_line``, ``bad_timestamp``, ``missing_field``,
-``unknown_record`` (nginx JSON that is neither an access nor an error record).
+``unknown_record`` (nginx JSON that is neither an access nor an error record), ``bad_name``
+(a measurement, tag, field, service or host name holding a character the window engine reserves
+for series ids: U+001E, U+001F).
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TypeVar
 
 from app.formats import app_log, line_protocol, nginx_access, nginx_error, telegraf_json
 from app.formats.points import AccessLog, AppLog, ErrorLog, Metric, ParseError, Rejected
 from app.formats.text import decode_lines, is_blank
 
+R = TypeVar("R")
 _JSON_STARTS = (ord("{"), ord("["))
+# The window engine joins series ids with these (tables.engine SEP / TAG_SEP): a name holding
+# one would make an id that cannot be split back (it once crashed the worker on every restart).
+_RESERVED = ("\x1e", "\x1f")
 _ERROR_KEYS = frozenset(("level", "severity", "loglevel"))
 
 
@@ -30,8 +39,14 @@ def decode_metrics(
     if first is None:
         return [], [Rejected("empty", "empty message", payload)]
     if first in _JSON_STARTS:
-        return telegraf_json.parse_metrics(payload, unit=unit, default_host=default_host)
-    return line_protocol.parse_lines(payload, unit="auto", default_host=default_host)
+        metrics, rejected = telegraf_json.parse_metrics(
+            payload, unit=unit, default_host=default_host
+        )
+    else:
+        metrics, rejected = line_protocol.parse_lines(
+            payload, unit="auto", default_host=default_host
+        )
+    return _named(metrics, rejected, _metric_names)
 
 
 def decode_nginx(
@@ -47,15 +62,41 @@ def decode_nginx(
     if first is None:
         return [], [Rejected("empty", "empty message", payload)]
     if first in _JSON_STARTS:
-        return _nginx_json(payload, default_host, default_service, tz_offset)
-    return _nginx_text(payload, default_host, default_service, tz_offset)
+        records, rejected = _nginx_json(payload, default_host, default_service, tz_offset)
+    else:
+        records, rejected = _nginx_text(payload, default_host, default_service, tz_offset)
+    return _named(records, rejected, _log_names)
 
 
 def decode_app(payload: bytes, *, default_host: str) -> tuple[list[AppLog], list[Rejected]]:
     """Application JSON logs: one object, an array or NDJSON; ``default_host`` if none is given."""
     if _first_byte(payload) is None:
         return [], [Rejected("empty", "empty message", payload)]
-    return app_log.parse_app_logs(payload, default_host=default_host)
+    logs, rejected = app_log.parse_app_logs(payload, default_host=default_host)
+    return _named(logs, rejected, _log_names)
+
+
+def _metric_names(m: Metric) -> str:
+    return "".join((m.name, *m.tags, *m.tags.values(), *m.fields))
+
+
+def _log_names(r: AccessLog | ErrorLog | AppLog) -> str:
+    return r.service + r.host
+
+
+def _named(
+    records: list[R], rejected: list[Rejected], names: Callable[[R], str]
+) -> tuple[list[R], list[Rejected]]:
+    """Move records whose names hold a reserved character to the rejected parts."""
+    keep = []
+    for rec in records:
+        text = names(rec)
+        if _RESERVED[0] in text or _RESERVED[1] in text:
+            detail = "a name holds a reserved control character (U+001E or U+001F)"
+            rejected.append(Rejected("bad_name", detail, repr(rec)[:500].encode()))
+        else:
+            keep.append(rec)
+    return keep, rejected
 
 
 def _first_byte(payload: bytes) -> int | None:

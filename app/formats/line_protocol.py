@@ -17,7 +17,7 @@ from math import isfinite
 
 from app.formats.points import FieldValue, Metric, ParseError, Rejected
 from app.formats.text import decode_lines
-from app.formats.timestamps import divisor, infer_divisor
+from app.formats.timestamps import checked, divisor, infer_divisor
 
 _BOOLS: dict[str, bool] = {
     "t": True,
@@ -108,7 +108,8 @@ def parse_line(
     number = int(stamp)
     if not _INT_MIN <= number <= _INT_MAX:
         raise ParseError("bad_timestamp", f"timestamp is not an int64: {stamp[:30]!r}")
-    return Metric(name, tags, fields, number / (infer_divisor(number) if div is None else div))
+    seconds = checked(number / (infer_divisor(number) if div is None else div), stamp)
+    return Metric(name, tags, fields, seconds)
 
 
 _Parsed = tuple[str, dict[str, str], dict[str, FieldValue], str | None]

@@ -14,7 +14,7 @@ from typing import Any
 import orjson
 
 from app.formats.points import Metric, ParseError, Rejected
-from app.formats.timestamps import divisor, infer_divisor, parse_time_value
+from app.formats.timestamps import checked, divisor, infer_divisor, parse_time_value
 
 _FIELD_TYPES = frozenset((int, float, bool, str))
 
@@ -107,7 +107,7 @@ def _metric(obj: Any, div: int | None, unit: str, default_host: str | None) -> M
     stamp: Any = obj.get("timestamp")
     kind = type(stamp)
     if kind is int or kind is float:
-        time: float | None = stamp / (infer_divisor(stamp) if div is None else div)
+        time: float | None = checked(stamp / (infer_divisor(stamp) if div is None else div), stamp)
     elif stamp is None:
         time = None
     else:

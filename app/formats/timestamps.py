@@ -9,6 +9,10 @@ from app.formats.points import ParseError
 UNITS = ("auto", "s", "ms", "us", "ns")
 
 _DIVISORS: dict[str, int] = {"s": 1, "ms": 1_000, "us": 1_000_000, "ns": 1_000_000_000}
+# Event times are kept within years -9999..9999 (|t| < 253402300800 s). Beyond that a float
+# cannot step through windows (a one-pane step is lost in rounding) and a record could stall the
+# window engine; such a time is a bad record, not data.
+MAX_ABS_SECONDS = 253_402_300_800.0
 
 
 def divisor(unit: str) -> int | None:
@@ -35,12 +39,21 @@ def infer_divisor(value: float) -> int:
     return 1_000_000_000
 
 
+def checked(seconds: float, raw: object) -> float:
+    """``seconds`` when it is a usable event time, else ParseError ``bad_timestamp``."""
+    if -MAX_ABS_SECONDS < seconds < MAX_ABS_SECONDS:
+        return seconds
+    raise ParseError(
+        "bad_timestamp", f"time {str(raw)[:40]!r} is outside the years -9999..9999 or not finite"
+    )
+
+
 def epoch_seconds(value: float, unit: str = "auto") -> float:
     """Seconds since the epoch for a number in ``unit`` (``auto`` infers it)."""
     div = divisor(unit)
     if div is None:
         div = infer_divisor(value)
-    return value / div
+    return checked(value / div, value)
 
 
 def parse_iso8601(text: str, *, tz_offset: float = 0.0) -> float:

@@ -22,6 +22,7 @@ REASONS = {
     "bad_timestamp",
     "missing_field",
     "unknown_record",
+    "bad_name",
 }
 ACCESS = '10.0.0.1 - - [10/Oct/2023:13:55:36 +0200] "GET /x HTTP/1.1" 200 12 "-" "curl/8.4.0"'
 ERROR = "2023/10/10 13:55:36 [error] 7#7: *3 boom, client: 10.0.0.1, server: shop"
@@ -289,3 +290,28 @@ def test_decoders_never_raise_and_use_known_reasons(payload: bytes) -> None:
         for item in rejected:
             assert item.reason in REASONS
             assert isinstance(item.original, bytes)
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        b'{"name":"cpu\\u001e","fields":{"v":1}}',
+        b'{"name":"cpu","tags":{"host":"a\\u001eb"},"fields":{"v":1}}',
+        b'{"name":"cpu","tags":{"\\u001f":"x"},"fields":{"v":1}}',
+        b'{"name":"cpu","fields":{"v\\u001f":1}}',
+    ],
+)
+def test_names_with_the_engines_separators_are_rejected(payload: bytes) -> None:
+    # Such a name made a series id the engine could not split back: the worker crashed.
+    good = b'{"name":"ok","fields":{"v":1}}'
+    metrics, rejected = decode_metrics(b"[" + payload + b"," + good + b"]")
+    assert [m.name for m in metrics] == ["ok"]
+    assert [r.reason for r in rejected] == ["bad_name"]
+
+
+def test_log_services_and_hosts_with_the_engines_separators_are_rejected() -> None:
+    bad = {"level": "error", "service": "pay\u001fx", "host": "a", "message": "m"}
+    logs, rejected = decode_app(orjson.dumps(bad), default_host="h")
+    assert logs == [] and [r.reason for r in rejected] == ["bad_name"]
+    logs, rejected = decode_nginx(ACCESS.encode(), default_host="web\u001e1")
+    assert logs == [] and [r.reason for r in rejected] == ["bad_name"]

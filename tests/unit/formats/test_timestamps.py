@@ -87,3 +87,24 @@ def test_parse_time_value_rejects(value: object) -> None:
     with pytest.raises(ParseError) as info:
         parse_time_value(value)
     assert info.value.reason == "bad_timestamp"
+
+
+@pytest.mark.parametrize(
+    ("value", "unit"),
+    [(1e300, "auto"), (-1e300, "auto"), (1e300, "s"), (253_402_300_800, "s"), (2**63 - 1, "s")],
+)
+def test_times_outside_years_9999_are_bad_records(value: float, unit: str) -> None:
+    # Such a time once stalled the window engine (a one-pane step is lost in float rounding).
+    with pytest.raises(ParseError) as info:
+        epoch_seconds(value, unit)
+    assert info.value.reason == "bad_timestamp"
+
+
+def test_huge_times_in_telegraf_json_and_line_protocol_are_rejected() -> None:
+    from app.formats.line_protocol import parse_line
+    from app.formats.telegraf_json import metric_from_object
+
+    with pytest.raises(ParseError, match="outside the years"):
+        metric_from_object({"name": "m", "fields": {"v": 1}, "timestamp": 1e300})
+    with pytest.raises(ParseError, match="outside the years"):
+        parse_line("m v=1 9000000000000000000", div=1)

@@ -225,8 +225,9 @@ def test_times_outside_what_postgres_and_python_hold_are_refused() -> None:
     )
     seconds = PgMapper(NAMES, timestamp_unit="s")  # 1e13 s: year 318857
     mapped = seconds(msg(NAMES.metrics, value))  # type: ignore[arg-type]
+    # The decoder already refuses it (bad_timestamp, dead-lettered by the worker): skipped here.
     assert mapped.payload is None
-    assert mapped.rejected and mapped.rejected[0][0] == 0
+    assert mapped.skipped == 1 and not mapped.rejected
 
 
 def test_helpers() -> None:
