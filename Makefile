@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 N ?= 1000000
 
-.PHONY: install run test lint typecheck unit agents integration bench clean help
+.PHONY: install browser run test lint typecheck unit agents integration bench clean help
 
 help:
 	@echo "make run    - install, start the embedded stack, migrations, a worker and the simulator"
@@ -20,6 +20,16 @@ $(STAMP): pyproject.toml
 	@touch $(STAMP)
 
 install: $(STAMP)
+
+# The browser test drives Debian's Chromium with playwright-core (never a downloaded browser).
+BROWSER := tests/browser/node_modules/.package-lock.json
+
+$(BROWSER): tests/browser/package.json tests/browser/package-lock.json
+	@test -x /usr/bin/chromium || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium)
+	npm ci --prefix tests/browser --no-audit --no-fund
+	@touch $(BROWSER)
+
+browser: $(BROWSER)
 
 run: install
 	$(BIN)/lookout run
@@ -37,10 +47,10 @@ unit: install
 agents: install
 	$(BIN)/pytest -q tests/agents
 
-integration: install
+integration: install browser
 	$(BIN)/pytest -q tests/integration
 
-test: install lint typecheck
+test: install lint typecheck browser
 	$(BIN)/pytest -q -p no:cacheprovider tests/unit tests/agents tests/integration
 
 bench: install
@@ -48,4 +58,4 @@ bench: install
 	$(BIN)/lookout bench --count $(N)
 
 clean:
-	rm -rf $(VENV) .lookout lookout-data .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .lookout lookout-data .pytest_cache .mypy_cache .ruff_cache tests/browser/node_modules tests/artifacts

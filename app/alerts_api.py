@@ -8,50 +8,51 @@ has the alert. Silences are written to the ``lookout.silences`` topic, which eve
 from __future__ import annotations
 
 import contextlib
-import hmac
 import signal
 import time
-import uuid
 from typing import TYPE_CHECKING, Any
 
-import aiohttp
 import orjson
 from faust import web
 
+from app import auth
+from app.alert_requests import ack_from, silence_from
+from app.peers import Peers
 from app.rules import RuleError
-from tables.alert_rules import Matcher, expression
-from tables.alert_state import AckResult, Silence
+from app.web import is_local
+from tables.alert_rules import expression
+from tables.alert_state import AckResult
 
 if TYPE_CHECKING:
     from agents.alerting import Alerting
     from app.faust_app import Lookout
 
-
-def token_ok(expected: str | None, headers: Any) -> bool:
-    """Constant-time check of ``Authorization: Bearer TOKEN``."""
-    if not expected:
-        return False
-    auth = headers.get("Authorization", "")
-    if not auth.lower().startswith("bearer "):
-        return False
-    return hmac.compare_digest(auth[7:].strip().encode(), expected.encode())
+REFUSALS = {
+    auth.Denied.DISABLED: "write endpoints are disabled: set LOOKOUT_API_TOKEN",
+    auth.Denied.MISSING: "missing bearer token (Authorization: Bearer TOKEN)",
+    auth.Denied.WRONG: "wrong bearer token",
+}
+STATUSES = ("pending", "firing", "resolved")
 
 
 def register_alert_views(lk: Lookout) -> None:
     """Add the alerting views to the worker's web server."""
     app, store, settings, stats = lk.app, lk.store, lk.settings, lk.stats
-    token = settings.api_token.get_secret_value() if settings.api_token else None
+    keys = auth.single_key(settings.api_token)
     silences_topic = app.topic(lk.topics.silences, key_serializer="raw", value_serializer="raw")
+    peers = Peers(app, stats)
 
     def refuse(view: web.View, request: Any) -> web.Response | None:
-        if token is None:
-            return view.json(
-                {"error": "write endpoints are disabled: set LOOKOUT_API_TOKEN"}, status=401
-            )
-        if not token_ok(token, request.headers):
+        _, denied = auth.check(keys, request.headers)
+        if denied is None:
+            return None
+        if denied is not auth.Denied.DISABLED:
             stats.inc("lookout_api_unauthorized_total")
-            return view.json({"error": "missing or wrong bearer token"}, status=401)
-        return None
+        return view.json(
+            {"error": REFUSALS[denied]},
+            status=401,
+            headers={"WWW-Authenticate": 'Bearer realm="lookout"'},
+        )
 
     async def body_json(request: Any) -> dict[str, Any] | None:
         raw = await request.content.read(65536)
@@ -63,27 +64,6 @@ def register_alert_views(lk: Lookout) -> None:
             return None
         return doc if isinstance(doc, dict) else None
 
-    def others() -> list[str]:
-        me = str(app.conf.canonical_url).rstrip("/")
-        try:
-            urls = {str(u).rstrip("/") for u in app.router.tables_metadata()}
-        except Exception:
-            return []
-        return sorted(u for u in urls if u != me)
-
-    async def fan_get(path: str) -> list[Any]:
-        out: list[Any] = []
-        timeout = aiohttp.ClientTimeout(total=3)
-        async with aiohttp.ClientSession(timeout=timeout) as session:
-            for url in others():
-                try:
-                    async with session.get(url + path, params={"local": "1"}) as resp:
-                        if resp.status == 200:
-                            out.append(await resp.json())
-                except (TimeoutError, aiohttp.ClientError):
-                    stats.inc("lookout_web_fanout_errors_total")
-        return out
-
     if store.alerting is None:
         return
     alerting: Alerting = store.alerting
@@ -92,11 +72,26 @@ def register_alert_views(lk: Lookout) -> None:
     class Alerts(web.View):
         async def get(self, request: web.Request) -> web.Response:
             status = request.query.get("status")
+            if status is not None and status not in STATUSES:
+                return self.error(400, f"status must be one of {', '.join(STATUSES)}")
             items = alerting.listing(status)
-            if request.query.get("local") != "1":
-                for other in await fan_get("/api/alerts" + (f"?status={status}" if status else "")):
+            if not is_local(request):
+                params = {"status": status} if status else {}
+                for other in await peers.get_all("/api/alerts", params):
                     items.extend(other.get("alerts", []))
             return self.json({"alerts": items})
+
+    @app.page("/api/alerts/{fingerprint}")
+    class AlertOne(web.View):
+        async def get(self, request: web.Request, fingerprint: str) -> web.Response:
+            local = is_local(request)
+            for item in alerting.listing():
+                if item["fingerprint"] == fingerprint:
+                    return self.json(item)
+            if not local:
+                for other in await peers.get_all(f"/api/alerts/{fingerprint}"):
+                    return self.json(other)
+            return self.error(404, f"no alert {fingerprint!r}")
 
     @app.page("/api/alerts/{fingerprint}/ack")
     class Ack(web.View):
@@ -104,48 +99,52 @@ def register_alert_views(lk: Lookout) -> None:
             refusal = refuse(self, request)
             if refusal is not None:
                 return refusal
+            local = is_local(request)
             doc = await body_json(request)
             if doc is None:
-                return self.json({"error": "body must be a JSON object"}, status=400)
-            by = str(doc.get("by") or "").strip()
-            if not by:
-                return self.json(
-                    {"error": "'by' (who acknowledges) is required", "field": "by"}, status=400
-                )
-            comment = str(doc.get("comment") or "")
+                return self.error(400, "body must be a JSON object")
+            try:
+                by, comment = ack_from(doc)
+            except ValueError as exc:
+                return self.error(400, str(exc))
             if fingerprint in alerting.states:
                 async with store.lock:
                     result = alerting.ack(fingerprint, by, comment, time.time())
                     await store.flush()
                 code = 200 if result is AckResult.ACKNOWLEDGED else 409
                 return self.json({"fingerprint": fingerprint, "result": result.value}, status=code)
-            if request.query.get("local") != "1":
-                timeout = aiohttp.ClientTimeout(total=5)
-                async with aiohttp.ClientSession(timeout=timeout) as session:
-                    for url in others():
-                        try:
-                            async with session.post(
-                                f"{url}/api/alerts/{fingerprint}/ack",
-                                params={"local": "1"},
-                                data=orjson.dumps(doc),
-                                headers={"Authorization": request.headers.get("Authorization", "")},
-                            ) as resp:
-                                if resp.status != 404:
-                                    return self.json(await resp.json(), status=resp.status)
-                        except (TimeoutError, aiohttp.ClientError):
-                            stats.inc("lookout_web_fanout_errors_total")
-            return self.json({"error": f"no alert {fingerprint!r}"}, status=404)
+            if not local:
+                found = await peers.post(
+                    f"/api/alerts/{fingerprint}/ack",
+                    body=orjson.dumps(doc),
+                    authorization=request.headers.get("Authorization", ""),
+                    until=lambda status: status != 404,
+                )
+                if found is not None:
+                    return self.json(found[1], status=found[0])
+            return self.error(404, f"no alert {fingerprint!r}")
 
     @app.page("/api/incidents")
     class Incidents(web.View):
         async def get(self, request: web.Request) -> web.Response:
-            records = list(alerting.recent)
-            if request.query.get("local") != "1":
-                for other in await fan_get("/api/incidents"):
-                    records.extend(other.get("records", []))
-            if request.query.get("local") == "1":
-                return self.json({"records": records})
-            return self.json({"incidents": incidents_from(records)})
+            if is_local(request):
+                return self.json({"records": list(alerting.recent)})
+            return self.json({"incidents": incidents_from(await all_records())})
+
+    async def all_records() -> list[dict[str, Any]]:
+        records = list(alerting.recent)
+        for other in await peers.get_all("/api/incidents"):
+            records.extend(other.get("records", []))
+        return records
+
+    @app.page("/api/incidents/{incident_id}")
+    class IncidentOne(web.View):
+        async def get(self, request: web.Request, incident_id: str) -> web.Response:
+            records = list(alerting.recent) if is_local(request) else await all_records()
+            for incident in incidents_from(records):
+                if incident["incident_id"] == incident_id:
+                    return self.json(incident)
+            return self.error(404, f"no incident {incident_id!r}")
 
     @app.page("/api/rules")
     class Rules(web.View):
@@ -183,23 +182,15 @@ def register_alert_views(lk: Lookout) -> None:
             refusal = refuse(self, request)
             if refusal is not None:
                 return refusal
+            local = is_local(request)
             try:
                 count = await reload_rules()
             except RuleError as exc:
-                return self.json({"error": str(exc)}, status=400)
-            if request.query.get("local") != "1":
-                timeout = aiohttp.ClientTimeout(total=5)
-                async with aiohttp.ClientSession(timeout=timeout) as session:
-                    for url in others():
-                        try:
-                            async with session.post(
-                                f"{url}/api/rules/reload",
-                                params={"local": "1"},
-                                headers={"Authorization": request.headers.get("Authorization", "")},
-                            ):
-                                pass
-                        except (TimeoutError, aiohttp.ClientError):
-                            stats.inc("lookout_web_fanout_errors_total")
+                return self.error(400, str(exc))
+            if not local:
+                await peers.post(
+                    "/api/rules/reload", authorization=request.headers.get("Authorization", "")
+                )
             return self.json({"rules": count})
 
     def on_sighup() -> None:
@@ -232,11 +223,11 @@ def register_alert_views(lk: Lookout) -> None:
                 return refusal
             doc = await body_json(request)
             if doc is None:
-                return self.json({"error": "body must be a JSON object"}, status=400)
+                return self.error(400, "body must be a JSON object")
             try:
                 silence = silence_from(doc, time.time())
             except ValueError as exc:
-                return self.json({"error": str(exc)}, status=400)
+                return self.error(400, str(exc))
             fut = await silences_topic.send(
                 key=silence.id.encode(), value=orjson.dumps(silence.to_state())
             )
@@ -255,7 +246,7 @@ def register_alert_views(lk: Lookout) -> None:
             if refusal is not None:
                 return refusal
             if silence_id not in alerting.silences:
-                return self.json({"error": f"no silence {silence_id!r}"}, status=404)
+                return self.error(404, f"no silence {silence_id!r}")
             fut = await silences_topic.send(key=silence_id.encode(), value=None)
             await fut
             async with store.lock:
@@ -263,34 +254,6 @@ def register_alert_views(lk: Lookout) -> None:
                 alerting.set_silences(current.values(), time.time())
                 await store.flush()
             return self.json({"deleted": silence_id})
-
-
-def silence_from(doc: dict[str, Any], now: float) -> Silence:
-    """A silence from an API body: matchers {label: spec}, and ends_at or duration (s)."""
-    raw = doc.get("matchers")
-    if not isinstance(raw, dict) or not raw:
-        raise ValueError(
-            "'matchers' must be a non-empty object of label: value (or !=x, =~re, !~re)"
-        )
-    matchers = tuple(Matcher.parse(str(k), str(v)) for k, v in raw.items())
-    starts = float(doc.get("starts_at") or now)
-    if doc.get("ends_at") is not None:
-        ends = float(doc["ends_at"])
-    elif doc.get("duration") is not None:
-        ends = starts + float(doc["duration"])
-    else:
-        raise ValueError("give 'ends_at' (epoch seconds) or 'duration' (seconds)")
-    created_by = str(doc.get("created_by") or "").strip()
-    if not created_by:
-        raise ValueError("'created_by' is required")
-    return Silence(
-        id=str(doc.get("id") or uuid.uuid4().hex[:12]),
-        matchers=matchers,
-        starts_at=starts,
-        ends_at=ends,
-        created_by=created_by,
-        comment=str(doc.get("comment") or ""),
-    )
 
 
 def incidents_from(records: list[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -105,6 +105,9 @@ def create_app(settings: Settings, broker_url: str, postgres_dsn: str | None = N
         logging_config=None,
         # Ingest bodies are read as a stream with their own limit (app/ingest.py).
         web_application_options={"client_max_size": settings.ingest_max_bytes + 1},
+        # Faust's own /router and /table views are undocumented and dump raw state: off.
+        web_router_enabled=False,
+        web_tables_enabled=False,
     )
     stats = Stats()
     engine = WindowEngine(
@@ -118,13 +121,20 @@ def create_app(settings: Settings, broker_url: str, postgres_dsn: str | None = N
     pipeline = Pipeline(app, settings, topics, store, stats)
     lk = Lookout(settings, app, topics, stats, store, pipeline, postgres_dsn=postgres_dsn)
     _register_agents(lk)
+    from app import middleware
     from app.alerts_api import register_alert_views
     from app.ingest import register_ingest
+    from app.live import register_live_page
     from app.web import register_views
 
     register_views(lk)
+    register_live_page(lk)
     register_ingest(lk)
     register_alert_views(lk)
+    from app.notify_api import register_notify_views
+
+    register_notify_views(lk)
+    middleware.install(app.web.web_app, settings.cors_origins)  # type: ignore[attr-defined]
     return lk
 
 

@@ -9,12 +9,12 @@ cost once per host, not per metric), and the answer 202 comes only after the bro
 them.
 
 Auth: ``Authorization: Bearer KEY`` or ``X-API-Key: KEY`` with a key from LOOKOUT_INGEST_KEYS
-(constant-time compare). Limits: body size (413), requests per key (429 with Retry-After).
+(constant-time compare, :mod:`app.auth`). Limits: body size (413), requests per key (429 with
+Retry-After).
 """
 
 from __future__ import annotations
 
-import hmac
 import time
 from collections import defaultdict
 from collections.abc import Sequence
@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 import orjson
 from faust import web
 
+from app import auth
 from app.formats.decode import decode_app, decode_metrics, decode_nginx
 from app.formats.points import AppLog, Metric, Rejected
 from app.ratelimit import RateLimiter
@@ -31,32 +32,6 @@ if TYPE_CHECKING:
     from app.faust_app import Lookout
 
 MAX_ERRORS_SHOWN = 20
-
-
-def api_keys(raw: str | None) -> list[bytes]:
-    """The configured ingest keys."""
-    return [k.strip().encode() for k in (raw or "").split(",") if k.strip()]
-
-
-def key_index(presented: str | None, keys: Sequence[bytes]) -> int | None:
-    """Index of the matching key (constant-time per key), or None."""
-    if not presented:
-        return None
-    given = presented.encode()
-    found = None
-    for i, key in enumerate(keys):
-        if hmac.compare_digest(given, key):
-            found = i
-    return found
-
-
-def presented_key(headers: Any) -> str | None:
-    """The API key a request carries, from ``Authorization: Bearer`` or ``X-API-Key``."""
-    auth = headers.get("Authorization", "")
-    if auth.lower().startswith("bearer "):
-        return str(auth[7:].strip())
-    key = headers.get("X-API-Key")
-    return str(key) if key else None
 
 
 def rejections(rejected: Sequence[Rejected]) -> list[dict[str, str]]:
@@ -97,8 +72,7 @@ def app_log_messages(records: Sequence[AppLog]) -> dict[str, bytes]:
 def register_ingest(lk: Lookout) -> None:
     """Add the ingest views to the worker's web server."""
     app, settings, stats = lk.app, lk.settings, lk.stats
-    raw_keys = settings.ingest_keys.get_secret_value() if settings.ingest_keys else None
-    keys = api_keys(raw_keys)
+    keys = auth.parse_keys(settings.ingest_keys)
     limiter = RateLimiter(settings.ingest_rate, settings.ingest_burst)
     topics = {
         "metrics": app.topic(lk.topics.metrics, key_serializer="raw", value_serializer="raw"),
@@ -107,11 +81,11 @@ def register_ingest(lk: Lookout) -> None:
     }
 
     async def guard(view: web.View, request: Any) -> tuple[bytes | None, web.Response | None]:
-        if not keys:
+        idx, denied = auth.check(keys, request.headers, api_key_header=True)
+        if denied is auth.Denied.DISABLED:
             return None, view.json(
                 {"error": "ingest is disabled: set LOOKOUT_INGEST_KEYS"}, status=401
             )
-        idx = key_index(presented_key(request.headers), keys)
         if idx is None:
             stats.inc("lookout_ingest_rejected_total", reason="auth")
             return None, view.json({"error": "missing or wrong API key"}, status=401)
@@ -144,6 +118,8 @@ def register_ingest(lk: Lookout) -> None:
 
     def bad(view: web.View, rejected: Sequence[Rejected]) -> web.Response:
         stats.inc("lookout_ingest_rejected_total", reason="invalid")
+        if not rejected:
+            return view.json({"error": "no records in the body", "rejected": []}, status=400)
         return view.json(
             {"error": f"{len(rejected)} record(s) rejected", "rejected": rejections(rejected)},
             status=400,
@@ -159,7 +135,7 @@ def register_ingest(lk: Lookout) -> None:
             metrics, rejected = decode_metrics(
                 body, unit=settings.timestamp_unit, default_host=host
             )
-            if rejected:
+            if rejected or not metrics:
                 return bad(self, rejected)
             messages = metric_messages(metrics)
             await produce("metrics", messages)
@@ -180,13 +156,13 @@ def register_ingest(lk: Lookout) -> None:
                         {"error": "type=nginx needs ?host=NAME", "field": "host"}, status=400
                     )
                 nginx, rejected = decode_nginx(body, default_host=host)
-                if rejected:
+                if rejected or not nginx:
                     return bad(self, rejected)
                 await produce("nginx", {host: body})
                 count = len(nginx)
             elif kind == "app":
                 logs, rejected = decode_app(body, default_host=host or "unknown")
-                if rejected:
+                if rejected or not logs:
                     return bad(self, rejected)
                 await produce("app", app_log_messages(logs))
                 count = len(logs)

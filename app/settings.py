@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import difflib
 import os
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
@@ -17,6 +18,10 @@ from pydantic import Field, SecretStr, ValidationError, field_validator, model_v
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 PREFIX = "LOOKOUT_"
+# A browser origin: scheme://host[:port], host a name, an IPv4 address or a bracketed IPv6 one.
+_ORIGIN = re.compile(
+    r"https?://(\[[0-9a-f:.]+\]|[a-z0-9](?:[a-z0-9.-]*[a-z0-9])?)(:\d{1,5})?", re.IGNORECASE
+)
 
 DEFAULT_COUNTER_FIELDS = (
     "net.bytes_sent",
@@ -102,6 +107,11 @@ class Settings(BaseSettings):
         20.0, gt=0, description="Ingest requests per second allowed per API key (else 429)."
     )
     ingest_burst: int = Field(40, ge=1, description="Ingest requests a key may burst above rate.")
+    cors_origins: tuple[str, ...] = Field(
+        (),
+        description="Comma list of origins (`https://host[:port]`) allowed to call the API from "
+        "a browser (CORS). Unset: no CORS headers.",
+    )
 
     # --- windows ---
     tumbling_size: int = Field(60, ge=1, description="Tumbling window size, seconds.")
@@ -129,6 +139,18 @@ class Settings(BaseSettings):
     # --- alerting ---
     rules: Path = Field(
         Path("rules"), description="Alert rules: a YAML file or a folder of *.yaml files."
+    )
+
+    # --- notifications ---
+    notify_file: Path | None = Field(
+        None,
+        description="Notifications: receivers, routes and inhibit rules in YAML (example: "
+        "`notify/notify.yaml`). Unset: notifications are off.",
+    )
+    notify: Literal["auto", "on", "off"] = Field(
+        "auto",
+        description="Run the notifier and the sender in the worker: `auto` (when "
+        "LOOKOUT_NOTIFY_FILE is set), `on` (LOOKOUT_NOTIFY_FILE required) or `off`.",
     )
 
     # --- misc ---
@@ -211,6 +233,22 @@ class Settings(BaseSettings):
             return tuple(part.strip() for part in value.split(",") if part.strip())
         return value
 
+    @field_validator("cors_origins", mode="before")
+    @classmethod
+    def _check_origins(cls, value: Any) -> Any:
+        items = value.split(",") if isinstance(value, str) else list(value)
+        out = []
+        for item in (str(i).strip() for i in items):
+            if not item:
+                continue
+            if not _ORIGIN.fullmatch(item):
+                raise ValueError(
+                    f"{item!r} is not an origin: give scheme://host[:port] with no path or "
+                    "trailing slash, e.g. https://ops.example.com (no '*': list each origin)"
+                )
+            out.append(item.lower())
+        return tuple(dict.fromkeys(out))
+
     @field_validator("broker_url")
     @classmethod
     def _check_broker(cls, value: str | None) -> str | None:
@@ -230,6 +268,29 @@ class Settings(BaseSettings):
         if not value.startswith(("http://", "https://")):
             raise ValueError("expected http://host:port or https://host:port")
         return value.rstrip("/")
+
+    @field_validator("notify_file")
+    @classmethod
+    def _check_notify_file(cls, value: Path | None) -> Path | None:
+        if value is None or str(value) == "":
+            return None
+        if not value.is_file():
+            raise ValueError(
+                "no such file: point it at a notify YAML (see notify/notify.yaml), or unset it "
+                "to turn notifications off"
+            )
+        return value
+
+    @model_validator(mode="after")
+    def _check_notify(self) -> Settings:
+        if self.notify == "on" and self.notify_file is None:
+            raise ValueError("notify: 'on' needs LOOKOUT_NOTIFY_FILE (the notify YAML); set it")
+        return self
+
+    @property
+    def notify_enabled(self) -> bool:
+        """True if the worker runs the notifier and the sender."""
+        return self.notify != "off" and self.notify_file is not None
 
     @model_validator(mode="after")
     def _check_windows(self) -> Settings:
@@ -297,6 +358,6 @@ def settings_table() -> str:
         default = info.default
         if isinstance(default, tuple):
             default = ",".join(default) if len(default) < 4 else "(see below)"
-        shown = "unset" if default is None else f"`{default}`"
+        shown = "unset" if default is None or default == "" else f"`{default}`"
         rows.append(f"| `{_env_name(name)}` | {shown} | {info.description or ''} |")
     return "\n".join(rows)

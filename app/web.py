@@ -2,57 +2,27 @@
 
 Window values are read straight from the engine by window range (never Faust's ``.current()``,
 which raises outside a stream). A request for a host is answered by the worker that owns the
-host's partition, whichever worker is asked (Faust ``table_route``); lists fan out to all workers.
+host's partition, whichever worker is asked (Faust ``table_route``); lists fan out to all workers
+(:mod:`app.peers`). Unknown hosts, series and services answer 404 ``{"error": ...}``.
 """
 
 from __future__ import annotations
 
-import asyncio
 import time
 from typing import TYPE_CHECKING, Any
 
-import aiohttp
 import orjson
 from faust import web
 
 from app.openapi import spec as openapi_spec
+from app.peers import Peers
 from tables.engine import describe_series, log_series
-from tables.windows import HOPPING, KINDS, TUMBLING
+from tables.windows import KINDS, TUMBLING
 
 if TYPE_CHECKING:
     from app.faust_app import Lookout
 
-STATIC_PAGE = """<!doctype html><html><head><meta charset="utf-8"><title>Lookout</title>
-<style>body{font:14px system-ui,sans-serif;margin:2em;color:#222}table{border-collapse:collapse}
-td,th{padding:2px 10px;border-bottom:1px solid #ddd;text-align:right}td:first-child,th:first-child
-{text-align:left}h2{margin-top:1.5em}.muted{color:#888}</style></head><body>
-<h1>Lookout <span class="muted" id="at"></span></h1>
-<p class="muted">Live window state (tumbling window), refreshed every 2 s.
-API: <a href="/api/hosts">/api/hosts</a>, <a href="/api/health">/api/health</a>,
-<a href="/metrics">/metrics</a></p><div id="hosts">loading...</div>
-<script>
-const pick = (s) => s.labels.type === "log"
-  ? ["requests", "error_rate", "p95"] : ["count", "mean", "p95", "max", "rate"];
-function fmt(v){ if(v===null||v===undefined) return ""; if(typeof v!=="number") return v;
-  return Math.abs(v)>=1000? v.toFixed(0): v.toPrecision(4); }
-async function refresh(){
-  const hosts = (await (await fetch("/api/hosts")).json()).hosts;
-  let html = "";
-  for (const h of hosts.slice(0, 20)) {
-    const w = await (await fetch(`/api/hosts/${encodeURIComponent(h)}/windows`)).json();
-    html += `<h2>${h}</h2><table><tr><th>series</th><th>values</th></tr>`;
-    for (const s of w.series.slice(0, 40)) {
-      const vals = pick(s).filter(k => s.value[k] !== undefined && s.value[k] !== null)
-        .map(k => `${k}=${fmt(s.value[k])}`).join(" ");
-      html += `<tr><td>${s.name}</td><td>${vals}</td></tr>`;
-    }
-    html += "</table>";
-  }
-  document.getElementById("hosts").innerHTML = html || "no data yet";
-  document.getElementById("at").textContent = new Date().toLocaleTimeString();
-}
-refresh(); setInterval(refresh, 2000);
-</script></body></html>"""
+MAX_LIMIT = 100
 
 
 def series_name(sid: str) -> str:
@@ -64,17 +34,40 @@ def series_name(sid: str) -> str:
     return f"{labels['measurement']}{',' + tags if tags else ''} {labels['field']}"
 
 
+def query_kind(request: web.Request) -> str:
+    """The ``kind`` query parameter (tumbling by default); 400 for anything else."""
+    kind = request.query.get("kind", TUMBLING)
+    if kind not in KINDS:
+        raise web.exceptions.ValidationError(f"kind must be one of {', '.join(KINDS)}")
+    return kind
+
+
+def query_limit(request: web.Request, default: int = 5) -> int:
+    """The ``limit`` query parameter, 1..100; 400 for anything else."""
+    raw = request.query.get("limit")
+    try:
+        limit = default if raw is None else int(raw)
+    except ValueError:
+        limit = 0
+    if not 1 <= limit <= MAX_LIMIT:
+        raise web.exceptions.ValidationError(f"limit must be an integer from 1 to {MAX_LIMIT}")
+    return limit
+
+
+def is_local(request: web.Request) -> bool:
+    """True for a request a peer forwarded (``?local=1``): answer for this worker only."""
+    local = request.query.get("local")
+    if local not in (None, "1"):
+        raise web.exceptions.ValidationError("local must be 1 (or absent)")
+    return local == "1"
+
+
 def register_views(lk: Lookout) -> None:
-    """Add the API and live-page views to the worker's web server."""
+    """Add the window-state, health, metrics and OpenAPI views to the worker's web server."""
     app, store, engine, stats = lk.app, lk.store, lk.store.engine, lk.stats
+    peers = Peers(app, stats)
 
-    def _kind(request: web.Request) -> str:
-        kind = request.query.get("kind", TUMBLING)
-        if kind not in KINDS:
-            raise web.exceptions.ValidationError(f"kind must be one of {', '.join(KINDS)}")
-        return kind
-
-    def _series_out(series: dict[str, Any], match: str | None) -> list[dict[str, Any]]:
+    def series_out(series: dict[str, Any], match: str | None) -> list[dict[str, Any]]:
         out = []
         for sid, value in sorted(series.items()):
             name = series_name(sid)
@@ -83,35 +76,12 @@ def register_views(lk: Lookout) -> None:
             out.append({"name": name, "labels": describe_series(sid), "value": value})
         return out
 
-    async def _fan_out(request: web.Request, path: str) -> list[dict[str, Any]]:
-        """GET ``path?local=1`` on every other worker that owns partitions."""
-        me = str(app.conf.canonical_url).rstrip("/")
-        urls = set()
-        try:
-            for url in app.router.tables_metadata():
-                if str(url).rstrip("/") != me:
-                    urls.add(str(url).rstrip("/"))
-        except Exception:  # no assignment yet
-            return []
-        results = []
-        timeout = aiohttp.ClientTimeout(total=3)
-        async with aiohttp.ClientSession(timeout=timeout) as session:
+    def closed(host: str, sid: str, kind: str, limit: int) -> list[Any]:
+        ring = store.recent.get(host, {}).get((sid, kind), ())
+        return [orjson.loads(body) for body in list(ring)[-limit:]]
 
-            async def one(url: str) -> None:
-                try:
-                    async with session.get(f"{url}{path}", params={"local": "1"}) as resp:
-                        if resp.status == 200:
-                            results.append(await resp.json())
-                except (TimeoutError, aiohttp.ClientError):
-                    stats.inc("lookout_web_fanout_errors_total")
-
-            await asyncio.gather(*(one(u) for u in urls))
-        return results
-
-    @app.page("/")
-    class LivePage(web.View):
-        async def get(self, request: web.Request) -> web.Response:
-            return self.html(STATIC_PAGE)
+    def known(host: str) -> bool:
+        return host in engine.hosts or host in store.recent
 
     @app.page("/api/openapi.json")
     class OpenApi(web.View):
@@ -151,8 +121,8 @@ def register_views(lk: Lookout) -> None:
     class Hosts(web.View):
         async def get(self, request: web.Request) -> web.Response:
             hosts = set(engine.hosts)
-            if request.query.get("local") != "1":
-                for other in await _fan_out(request, "/api/hosts"):
+            if not is_local(request):
+                for other in await peers.get_all("/api/hosts"):
                     hosts.update(other.get("hosts", []))
             return self.json({"hosts": sorted(hosts)})
 
@@ -160,9 +130,9 @@ def register_views(lk: Lookout) -> None:
     class HostWindows(web.View):
         @app.table_route(table=store.table, match_info="host")  # type: ignore[arg-type]
         async def get(self, request: web.Request, host: str) -> web.Response:
-            kind = _kind(request)
+            kind = query_kind(request)
             if host not in engine.hosts:
-                return self.json({"error": f"unknown host {host!r}"}, status=404)
+                return self.error(404, f"unknown host {host!r}")
             result = engine.current(host, kind)
             if not result:
                 return self.json({"host": host, "kind": kind, "series": []})
@@ -173,7 +143,7 @@ def register_views(lk: Lookout) -> None:
                     "start": result["start"],
                     "end": result["end"],
                     "watermark": engine.hosts[host].max_ts,
-                    "series": _series_out(result["series"], request.query.get("match")),
+                    "series": series_out(result["series"], request.query.get("match")),
                 }
             )
 
@@ -181,26 +151,48 @@ def register_views(lk: Lookout) -> None:
     class HostRecent(web.View):
         @app.table_route(table=store.table, match_info="host")  # type: ignore[arg-type]
         async def get(self, request: web.Request, host: str) -> web.Response:
-            kind = _kind(request)
-            try:
-                limit = int(request.query.get("limit", "5"))
-            except ValueError:
-                return self.json({"error": "limit must be an integer"}, status=400)
-            limit = max(1, min(limit, 100))
+            kind, limit = query_kind(request), query_limit(request)
+            if not known(host):
+                return self.error(404, f"unknown host {host!r}")
             match = request.query.get("match")
             out = []
-            for (sid, k), ring in sorted(store.recent.get(host, {}).items()):
+            for sid, k in sorted(store.recent.get(host, {})):
                 name = series_name(sid)
                 if k != kind or (match and match not in name):
                     continue
-                windows = [orjson.loads(body) for body in list(ring)[-limit:]]
-                out.append({"name": name, "windows": windows})
+                out.append({"name": name, "windows": closed(host, sid, kind, limit)})
             return self.json({"host": host, "kind": kind, "series": out})
+
+    @app.page("/api/hosts/{host}/series/{series}")
+    class HostSeries(web.View):
+        @app.table_route(table=store.table, match_info="host")  # type: ignore[arg-type]
+        async def get(self, request: web.Request, host: str, series: str) -> web.Response:
+            kind, limit = query_kind(request), query_limit(request)
+            if not known(host):
+                return self.error(404, f"unknown host {host!r}")
+            sids = engine.series_of(host) | {sid for sid, _ in store.recent.get(host, {})}
+            sid = next((s for s in sids if series_name(s) == series), None)
+            if sid is None:
+                return self.error(404, f"unknown series {series!r} of host {host!r}")
+            current = engine.current(host, kind)
+            value = current.get("series", {}).get(sid)
+            return self.json(
+                {
+                    "host": host,
+                    "kind": kind,
+                    "name": series,
+                    "labels": describe_series(sid),
+                    "current": None
+                    if value is None
+                    else {"start": current["start"], "end": current["end"], "value": value},
+                    "recent": closed(host, sid, kind, limit),
+                }
+            )
 
     @app.page("/api/services/{service}/windows")
     class ServiceWindows(web.View):
         async def get(self, request: web.Request, service: str) -> web.Response:
-            kind = _kind(request)
+            kind = query_kind(request)
             rows = []
             for host in list(engine.hosts):
                 sid = log_series(service, host)
@@ -214,10 +206,12 @@ def register_views(lk: Lookout) -> None:
                             "value": result["series"][sid],
                         }
                     )
-            if request.query.get("local") != "1":
-                path = f"/api/services/{service}/windows?kind={kind}"
-                for other in await _fan_out(request, path):
+            if not is_local(request):
+                path = f"/api/services/{service}/windows"
+                for other in await peers.get_all(path, {"kind": kind}):
                     rows.extend(other.get("hosts", []))
+                if not rows:
+                    return self.error(404, f"no host has an open window of service {service!r}")
             rows.sort(key=lambda r: r["host"])
             return self.json({"service": service, "kind": kind, "hosts": rows})
 
@@ -225,11 +219,16 @@ def register_views(lk: Lookout) -> None:
     class Series(web.View):
         async def get(self, request: web.Request) -> web.Response:
             host = request.query.get("host")
-            hosts = [host] if host else list(engine.hosts)
-            names = sorted(series_name(s) for h in hosts for s in engine.series_of(h))
-            if request.query.get("local") != "1" and not host:
-                for other in await _fan_out(request, "/api/series"):
-                    names.extend(other.get("series", []))
-            return self.json({"series": sorted(set(names))})
-
-    _ = HOPPING  # both kinds are served through ?kind=
+            if host is not None and not is_local(request) and not known(host):
+                found = await peers.get_all("/api/series", {"host": host})
+                if not found:
+                    return self.error(404, f"unknown host {host!r}")
+                return self.json({"series": sorted({n for f in found for n in f["series"]})})
+            if host is not None and not known(host):
+                return self.error(404, f"unknown host {host!r}")
+            hosts = [host] if host is not None else list(engine.hosts)
+            names = {series_name(s) for h in hosts for s in engine.series_of(h)}
+            if not is_local(request) and host is None:
+                for other in await peers.get_all("/api/series"):
+                    names.update(other.get("series", []))
+            return self.json({"series": sorted(names)})

@@ -1,0 +1,376 @@
+// Lookout live page: polls the worker's API and draws hosts, services, alerts and incidents.
+// No framework, no build step, nothing loaded from elsewhere. Every value from the API goes into
+// the page as text (textContent / text nodes), never as HTML.
+"use strict";
+
+(() => {
+  const POLL_MS = 3000;
+  const TOKEN_KEY = "lookout.token";
+  const WHO_KEY = "lookout.who";
+  const SVG_NS = "http://www.w3.org/2000/svg";
+  const $ = (id) => document.getElementById(id);
+  let timer = null;
+  let lastOk = null;
+
+  // ---- DOM helpers (text only) ----------------------------------------------------------------
+  function el(tag, props, ...children) {
+    const node = document.createElement(tag);
+    for (const [key, value] of Object.entries(props || {})) {
+      if (value === undefined || value === null) continue;
+      if (key === "class") node.className = value;
+      else if (key.startsWith("data-")) node.setAttribute(key, String(value));
+      else node[key] = value; // textContent, title, type, disabled, ...
+    }
+    for (const child of children) {
+      if (child === undefined || child === null) continue;
+      node.append(child instanceof Node ? child : String(child));
+    }
+    return node;
+  }
+
+  function emptyRow(tbody, columns, text) {
+    tbody.replaceChildren(el("tr", {}, el("td", { class: "empty", colSpan: columns }, text)));
+  }
+
+  // ---- formatting -----------------------------------------------------------------------------
+  function num(value, digits = 1) {
+    if (value === null || value === undefined || !Number.isFinite(value)) return "–";
+    const abs = Math.abs(value);
+    if (abs >= 1e9) return (value / 1e9).toFixed(digits) + "G";
+    if (abs >= 1e6) return (value / 1e6).toFixed(digits) + "M";
+    if (abs >= 1e4) return (value / 1e3).toFixed(digits) + "k";
+    if (abs >= 100 || digits === 0) return value.toFixed(0);
+    return value.toFixed(abs >= 10 ? 1 : 2);
+  }
+
+  function withUnit(value, unit) {
+    if (value === null || value === undefined) return "–";
+    if (unit === "%") return value.toFixed(1) + " %";
+    if (unit === "B/s") return num(value) + "B/s";
+    return num(value);
+  }
+
+  function pct(value) {
+    return value === null || value === undefined ? "–" : (value * 100).toFixed(2) + " %";
+  }
+
+  function clock(epochSeconds) {
+    if (!epochSeconds) return "–";
+    return new Date(epochSeconds * 1000).toLocaleTimeString([], { hour12: false });
+  }
+
+  function ago(epochSeconds) {
+    if (!epochSeconds) return "–";
+    const s = Math.max(0, Date.now() / 1000 - epochSeconds);
+    if (s < 90) return Math.round(s) + " s ago";
+    if (s < 5400) return Math.round(s / 60) + " min ago";
+    return Math.round(s / 3600) + " h ago";
+  }
+
+  // ---- sparkline: inline SVG polyline, last point marked (the open window) -------------------
+  function sparkline(points, title, bad) {
+    const width = 120;
+    const height = 24;
+    const svg = document.createElementNS(SVG_NS, "svg");
+    svg.setAttribute("viewBox", `0 0 ${width} ${height}`);
+    svg.setAttribute("class", bad ? "spark bad" : "spark");
+    const t = document.createElementNS(SVG_NS, "title");
+    t.textContent = title;
+    svg.append(t);
+    const values = points.map((p) => p[1]).filter((v) => Number.isFinite(v));
+    if (values.length === 0) return svg;
+    const min = Math.min(...values);
+    const max = Math.max(...values);
+    const span = max - min || 1;
+    const step = values.length > 1 ? (width - 4) / (values.length - 1) : 0;
+    const coords = values.map((v, i) => {
+      const x = values.length > 1 ? 2 + i * step : width / 2;
+      const y = height - 3 - ((v - min) / span) * (height - 6);
+      return [x.toFixed(1), y.toFixed(1)];
+    });
+    const line = document.createElementNS(SVG_NS, "polyline");
+    line.setAttribute("points", coords.map((c) => c.join(",")).join(" "));
+    svg.append(line);
+    const [lx, ly] = coords[coords.length - 1];
+    const dot = document.createElementNS(SVG_NS, "circle");
+    dot.setAttribute("cx", lx);
+    dot.setAttribute("cy", ly);
+    dot.setAttribute("r", "2.2");
+    svg.append(dot);
+    return svg;
+  }
+
+  // ---- token (kept in sessionStorage for this tab only) --------------------------------------
+  const token = () => sessionStorage.getItem(TOKEN_KEY);
+  const who = () => sessionStorage.getItem(WHO_KEY) || "";
+
+  function showAuth() {
+    const signedIn = Boolean(token());
+    $("token-form").hidden = signedIn;
+    $("signed-in").hidden = !signedIn;
+    $("who").textContent = who();
+  }
+
+  function message(text, isError) {
+    const m = $("action-msg");
+    m.textContent = text;
+    m.className = isError ? "message error" : "message";
+    m.hidden = !text;
+  }
+
+  async function write(method, path, body) {
+    const response = await fetch(path, {
+      method,
+      headers: { "Authorization": "Bearer " + token(), "Content-Type": "application/json" },
+      body: JSON.stringify(body),
+      cache: "no-store",
+    });
+    let doc = {};
+    try {
+      doc = await response.json();
+    } catch (err) {
+      doc = {};
+    }
+    if (response.status === 401) {
+      sessionStorage.removeItem(TOKEN_KEY);
+      showAuth();
+    }
+    if (!response.ok) throw new Error(doc.error || `HTTP ${response.status}`);
+    return doc;
+  }
+
+  async function ack(alert) {
+    try {
+      await write("POST", `/api/alerts/${encodeURIComponent(alert.fingerprint)}/ack`, {
+        by: who(),
+        comment: "acknowledged on the live page",
+      });
+      message(`${alert.rule} on ${alert.host || "?"} acknowledged by ${who()}`, false);
+    } catch (err) {
+      message(`ack failed: ${err.message}`, true);
+    }
+    refreshSoon();
+  }
+
+  async function silence(alert) {
+    const matchers = {};
+    for (const [label, value] of Object.entries(alert.labels || {})) matchers[label] = "=" + value;
+    try {
+      const s = await write("POST", "/api/silences", {
+        matchers,
+        duration: 3600,
+        created_by: who(),
+        comment: "silenced for 1 h on the live page",
+      });
+      message(`${alert.rule} on ${alert.host || "?"} silenced for 1 h (silence ${s.id})`, false);
+    } catch (err) {
+      message(`silence failed: ${err.message}`, true);
+    }
+    refreshSoon();
+  }
+
+  // ---- sections -------------------------------------------------------------------------------
+  function renderAlerts(alerts) {
+    const tbody = $("alerts").tBodies[0];
+    const shown = alerts.filter((a) => a.status !== "resolved");
+    const firing = shown.filter((a) => a.status === "firing").length;
+    $("alert-count").textContent = `${firing} firing, ${shown.length - firing} pending`;
+    if (shown.length === 0) return emptyRow(tbody, 7, "no alerts");
+    const canAct = Boolean(token());
+    const rows = shown.map((a) => {
+      const labels = Object.entries(a.labels || {})
+        .filter(([k]) => !["alertname", "host", "severity"].includes(k))
+        .map(([k, v]) => `${k}=${v}`)
+        .join(" ");
+      const handled = [];
+      if (a.acknowledged) handled.push(el("span", { class: "badge acked ack-state" }, `acked by ${a.ack_by}`));
+      if ((a.silenced_by || []).length) handled.push(el("span", { class: "badge acked" }, "silenced"));
+      const ackButton = el("button", {
+        type: "button",
+        class: "ack",
+        textContent: "Ack",
+        disabled: !canAct || a.acknowledged,
+        title: canAct ? "acknowledge" : "enter the API token above first",
+      });
+      ackButton.addEventListener("click", () => ack(a));
+      const silenceButton = el("button", {
+        type: "button",
+        class: "silence",
+        textContent: "Silence 1 h",
+        disabled: !canAct || (a.silenced_by || []).length > 0,
+        title: canAct ? "silence this alert for one hour" : "enter the API token above first",
+      });
+      silenceButton.addEventListener("click", () => silence(a));
+      return el(
+        "tr",
+        { class: "alert", "data-fingerprint": a.fingerprint, "data-status": a.status },
+        el("td", {}, el("span", { class: `badge ${a.status}` }, a.status)),
+        el("td", {}, el("div", {}, `${a.rule} (${a.severity || "-"})`), el("div", { class: "labels" }, labels)),
+        el("td", {}, a.host || "–"),
+        el("td", { class: "num" }, num(a.value, 2)),
+        el("td", { title: clock(a.since) }, ago(a.since)),
+        el("td", {}, ...handled),
+        el("td", { class: "actions" }, ackButton, silenceButton),
+      );
+    });
+    tbody.replaceChildren(...rows);
+  }
+
+  function hostErrorPoints(host) {
+    const byStart = new Map();
+    for (const svc of host.services) {
+      for (const p of svc.points) {
+        const slot = byStart.get(p.start) || { requests: 0, s5xx: 0, error_lines: 0, log_lines: 0 };
+        for (const k of Object.keys(slot)) slot[k] += p[k];
+        byStart.set(p.start, slot);
+      }
+    }
+    return [...byStart.entries()]
+      .sort((a, b) => a[0] - b[0])
+      .map(([start, c]) => [start, c.requests ? c.s5xx / c.requests : c.log_lines ? c.error_lines / c.log_lines : 0]);
+  }
+
+  function renderHosts(hosts, alerts) {
+    const firingHosts = new Set(alerts.filter((a) => a.status === "firing").map((a) => a.host));
+    $("host-count").textContent = String(hosts.length);
+    if (hosts.length === 0) {
+      $("hosts").replaceChildren(el("p", { class: "muted" }, "no host has sent data yet"));
+      return;
+    }
+    const cards = hosts.map((h) => {
+      const rows = h.metrics.map((m) =>
+        el(
+          "div",
+          { class: "metric", "data-metric": m.key },
+          el("span", { class: "name" }, m.label),
+          sparkline(m.points, `${m.label}: ${m.points.length} windows`, false),
+          el("span", { class: "value" }, withUnit(m.value, m.unit)),
+        ),
+      );
+      if (h.services.length) {
+        rows.push(
+          el(
+            "div",
+            { class: "metric", "data-metric": "error_rate" },
+            el("span", { class: "name", title: "5xx share of requests (else error log lines)" }, `errors · ${num(h.requests, 0)} req`),
+            sparkline(hostErrorPoints(h), "error rate per window", h.error_rate > 0.05),
+            el("span", { class: "value" }, pct(h.error_rate)),
+          ),
+        );
+      }
+      const alerting = firingHosts.has(h.host);
+      return el(
+        "div",
+        { class: alerting ? "card alerting" : "card", "data-host": h.host },
+        el("h3", {}, el("span", {}, h.host), alerting ? el("span", { class: "badge firing" }, "firing") : null),
+        el("div", { class: "window" }, `window ${clock(h.start)}–${clock(h.end)} · data up to ${clock(h.watermark)}`),
+        ...rows,
+      );
+    });
+    $("hosts").replaceChildren(...cards);
+  }
+
+  function renderServices(services) {
+    const tbody = $("services").tBodies[0];
+    if (services.length === 0) return emptyRow(tbody, 6, "no service logs yet");
+    tbody.replaceChildren(
+      ...services.map((s) =>
+        el(
+          "tr",
+          { "data-service": s.service },
+          el("td", {}, s.service),
+          el("td", { class: "labels" }, s.hosts.join(", ")),
+          el("td", { class: "num" }, num(s.requests, 0)),
+          el("td", { class: "num" }, pct(s.error_rate)),
+          el("td", {}, sparkline(s.points, "error rate per window", s.error_rate > 0.05)),
+          el("td", { class: "num" }, s.latency_p95 === null ? "–" : num(s.latency_p95, 3) + " s"),
+        ),
+      ),
+    );
+  }
+
+  function renderIncidents(incidents) {
+    const tbody = $("incidents").tBodies[0];
+    if (incidents.length === 0) return emptyRow(tbody, 7, "no incidents");
+    tbody.replaceChildren(
+      ...incidents.slice(0, 15).map((i) =>
+        el(
+          "tr",
+          { "data-incident": i.incident_id },
+          el("td", {}, clock(i.opened_at)),
+          el("td", {}, el("span", { class: `badge ${i.status}` }, i.status)),
+          el("td", {}, i.rule || "–"),
+          el("td", {}, i.host || "–"),
+          el("td", {}, i.acknowledged_by ? `${i.acknowledged_by} at ${clock(i.acknowledged_at)}` : "–"),
+          el("td", {}, i.resolved_at ? clock(i.resolved_at) : "–"),
+          el("td", {}, i.summary || ""),
+        ),
+      ),
+    );
+  }
+
+  // ---- polling --------------------------------------------------------------------------------
+  async function getJson(path) {
+    const response = await fetch(path, { cache: "no-store" });
+    if (!response.ok) throw new Error(`${path}: HTTP ${response.status}`);
+    return response.json();
+  }
+
+  async function refresh() {
+    const kind = $("kind").value;
+    try {
+      const [overview, alerts, incidents] = await Promise.all([
+        getJson(`/api/overview?kind=${encodeURIComponent(kind)}`),
+        getJson("/api/alerts"),
+        getJson("/api/incidents"),
+      ]);
+      renderAlerts(alerts.alerts);
+      renderHosts(overview.hosts, alerts.alerts);
+      renderServices(overview.services);
+      renderIncidents(incidents.incidents);
+      lastOk = Date.now();
+      $("status").textContent =
+        `updated ${new Date(lastOk).toLocaleTimeString([], { hour12: false })} · ` +
+        `${overview.hosts.length} hosts · ${overview.workers} worker(s) · every ${POLL_MS / 1000} s`;
+      document.body.dataset.updated = String(lastOk);
+    } catch (err) {
+      const since = lastOk ? ` (last update ${Math.round((Date.now() - lastOk) / 1000)} s ago)` : "";
+      $("status").textContent = `cannot reach the worker: ${err.message}${since}; retrying`;
+    }
+  }
+
+  function schedule(delay) {
+    clearTimeout(timer);
+    timer = setTimeout(async () => {
+      await refresh();
+      schedule(POLL_MS);
+    }, delay);
+  }
+
+  function refreshSoon() {
+    schedule(150);
+  }
+
+  document.addEventListener("DOMContentLoaded", () => {
+    $("token-form").addEventListener("submit", (event) => {
+      event.preventDefault();
+      const name = $("name-input").value.trim();
+      const value = $("token-input").value.trim();
+      if (!name || !value) return;
+      sessionStorage.setItem(TOKEN_KEY, value);
+      sessionStorage.setItem(WHO_KEY, name);
+      $("token-input").value = "";
+      showAuth();
+      message("", false);
+      refreshSoon();
+    });
+    $("token-forget").addEventListener("click", () => {
+      sessionStorage.removeItem(TOKEN_KEY);
+      showAuth();
+      refreshSoon();
+    });
+    $("kind").addEventListener("change", refreshSoon);
+    showAuth();
+    schedule(0);
+  });
+})();

@@ -1,0 +1,147 @@
+// Drives Debian's chromium through the Lookout live page (run by tests/integration/test_browser.py).
+//
+//   node live_page.mjs --url http://127.0.0.1:PORT --token TOKEN --who NAME --out shot.png
+//
+// Opens the page, waits for values, sees a value change between two polls, enters the token,
+// acknowledges a firing alert, sees it acknowledged and saves a screenshot. Fails (exit 1) on any
+// page error, console error or request to another origin. Prints one JSON line on success.
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { parseArgs } from "node:util";
+import { chromium } from "playwright-core";
+
+const CHROMIUM = "/usr/bin/chromium";
+const { values: opts } = parseArgs({
+  options: {
+    url: { type: "string" },
+    token: { type: "string" },
+    who: { type: "string", default: "browser-test" },
+    out: { type: "string" },
+    timeout: { type: "string", default: "60" },
+  },
+});
+for (const name of ["url", "token", "out"]) {
+  if (!opts[name]) {
+    console.error(`live_page.mjs: --${name} is required`);
+    process.exit(2);
+  }
+}
+const base = opts.url.replace(/\/$/, "");
+const timeout = Number(opts.timeout) * 1000;
+const log = (text) => console.error(`[live_page] ${text}`);
+
+const profile = mkdtempSync(join(tmpdir(), "lookout-chromium-"));
+const problems = [];
+let context;
+let page;
+try {
+  context = await chromium.launchPersistentContext(profile, {
+    executablePath: CHROMIUM,
+    headless: true,
+    args: [
+      "--headless",
+      "--no-sandbox",
+      "--disable-gpu",
+      "--disable-quic",
+      "--no-first-run",
+      "--disable-background-networking",
+      "--disable-component-update",
+      "--disable-sync",
+    ],
+    viewport: { width: 1280, height: 900 },
+  });
+  page = context.pages()[0] ?? (await context.newPage());
+  page.setDefaultTimeout(timeout);
+  page.on("request", (req) => {
+    const url = req.url();
+    if (!url.startsWith(base + "/") && !url.startsWith("data:")) {
+      problems.push(`request to another origin: ${url}`);
+    }
+  });
+  page.on("response", (res) => {
+    if (res.status() >= 400) problems.push(`HTTP ${res.status()} for ${res.url()}`);
+  });
+  page.on("console", (msg) => {
+    if (msg.type() === "error") problems.push(`console error: ${msg.text()}`);
+  });
+  page.on("pageerror", (err) => problems.push(`page error: ${err.message}`));
+
+  log(`open ${base}/`);
+  await page.goto(base + "/");
+
+  log("wait for values");
+  const cpu = page.locator('[data-host] [data-metric="cpu"] .value');
+  await page.waitForFunction(
+    () =>
+      [...document.querySelectorAll('[data-host] [data-metric="cpu"] .value')].some((e) =>
+        /\d/.test(e.textContent),
+      ),
+  );
+  const snapshot = () =>
+    page.evaluate(() => ({
+      updated: document.body.dataset.updated,
+      values: [...document.querySelectorAll("[data-host] .metric .value")].map((e) => e.textContent),
+    }));
+  const before = await snapshot();
+  log(`first values: ${before.values.slice(0, 6).join(" | ")}`);
+
+  log("wait for a value to change between two polls");
+  await page.waitForFunction(
+    (first) => {
+      const now = [...document.querySelectorAll("[data-host] .metric .value")].map((e) => e.textContent);
+      return document.body.dataset.updated !== first.updated && now.join("|") !== first.values.join("|");
+    },
+    before,
+  );
+  const after = await snapshot();
+  log(`later values: ${after.values.slice(0, 6).join(" | ")}`);
+  const cpuText = await cpu.first().textContent();
+
+  log("enter the token");
+  await page.fill("#name-input", opts.who);
+  await page.fill("#token-input", opts.token);
+  await page.click("#token-save");
+  await page.locator("#signed-in").waitFor({ state: "visible" });
+
+  log("ack a firing alert");
+  const ackButton = page.locator('tr.alert[data-status="firing"] button.ack:not([disabled])').first();
+  await ackButton.waitFor({ state: "visible" });
+  const fingerprint = await ackButton
+    .locator("xpath=ancestor::tr[1]")
+    .getAttribute("data-fingerprint");
+  await ackButton.click();
+
+  log(`wait until alert ${fingerprint} shows as acknowledged`);
+  await page
+    .locator(`tr.alert[data-fingerprint="${fingerprint}"] .ack-state`)
+    .filter({ hasText: opts.who })
+    .waitFor({ state: "visible" });
+  const messageText = await page.locator("#action-msg").textContent();
+
+  await page.screenshot({ path: opts.out, fullPage: true });
+  log(`screenshot ${opts.out}`);
+  if (problems.length) throw new Error(problems.join("\n"));
+  console.log(
+    JSON.stringify({
+      fingerprint,
+      before: before.values,
+      after: after.values,
+      cpu: cpuText,
+      message: messageText,
+      screenshot: opts.out,
+    }),
+  );
+} catch (err) {
+  console.error(`live_page.mjs failed: ${err.message}`);
+  if (problems.length) console.error(problems.join("\n"));
+  if (page) {
+    const failed = opts.out.replace(/\.png$/, "") + "-failed.png";
+    await page.screenshot({ path: failed, fullPage: true }).catch(() => {});
+    console.error(`screenshot of the failure: ${failed}`);
+  }
+  process.exitCode = 1;
+} finally {
+  if (context) await context.close();
+  rmSync(profile, { recursive: true, force: true });
+}
