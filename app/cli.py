@@ -25,6 +25,7 @@ Lookout commands:
   bench        benchmark the pipeline against its baselines (see docs/BENCHMARKS.md)
   sinks        run only the PostgreSQL / Elasticsearch sinks (LOOKOUT_SINKS picks which)
   seed-demo    fill the business tables with demo data that joins to the simulated hosts
+  notify       notifications: `lookout notify test RECEIVER` sends a test message
   settings     print every setting with its current value (secrets masked)
 
 Faust commands (run a worker):
@@ -53,6 +54,7 @@ def main(argv: Sequence[str] | None = None) -> None:
             "bench": _cmd_bench,
             "sinks": _cmd_sinks,
             "seed-demo": _cmd_seed_demo,
+            "notify": _cmd_notify,
             "settings": _cmd_settings,
         }
         if command in ours:
@@ -93,6 +95,9 @@ def _faust(settings: Settings, args: list[str]) -> None:
         from sinks.service import attach
 
         attach(lk.app, settings, services, lk.stats)  # LOOKOUT_SINKS picks which (or none)
+        from sinks.notify.service import attach as attach_notify
+
+        attach_notify(lk.app, settings, services, lk.stats)  # LOOKOUT_NOTIFY_FILE (or off)
     sys.argv = ["lookout", *args]
     lk.app.main()
 
@@ -236,6 +241,46 @@ def _cmd_seed_demo(settings: Settings, args: list[str]) -> int:
     for table, rows in counts.items():
         print(f"{table}: {rows} rows")
     return 0
+
+
+def _cmd_notify(settings: Settings, args: list[str]) -> int:
+    from pathlib import Path
+
+    p = _parser(
+        "notify",
+        "Notifications (Slack and email; receivers and routes in LOOKOUT_NOTIFY_FILE).",
+    )
+    actions = p.add_subparsers(dest="action", required=True, metavar="ACTION")
+    test = actions.add_parser(
+        "test",
+        help="send a test message to one receiver",
+        description=(
+            "Send a test message (kind: test) to RECEIVER now, straight from this process\n"
+            "(no worker, no outbox), and print what the receiver answered. Exit code 0 when\n"
+            "it was accepted (Slack 2xx, SMTP 250), 1 when not (the error names the cause),\n"
+            "2 for a bad notify file or an unknown receiver. Secrets are never printed.\n\n"
+            "  lookout notify test ops-slack\n"
+            "  lookout notify test ops-email --file notify/notify.yaml\n"
+            "  lookout notify test ops-slack --outbox   # let a running worker send it"
+        ),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    test.add_argument("receiver", metavar="RECEIVER", help="a receiver name from the notify file")
+    test.add_argument(
+        "--file",
+        type=Path,
+        metavar="PATH",
+        help="the notify file (default: LOOKOUT_NOTIFY_FILE)",
+    )
+    test.add_argument(
+        "--outbox",
+        action="store_true",
+        help="queue the message in the outbox (Postgres) for a running worker to send",
+    )
+    ns = p.parse_args(args)
+    from sinks.notify.probe import notify_test_command
+
+    return notify_test_command(settings, ns.receiver, file=ns.file, via_outbox=ns.outbox)
 
 
 def _cmd_run(settings: Settings, args: list[str]) -> int:

@@ -180,14 +180,14 @@ def _text(value: Any) -> Any:
     return str(value) if isinstance(value, int | float) else value
 
 
-def _text_values(value: Any) -> Any:
+def label_texts(value: Any) -> Any:
     """YAML scalars as label text (``port: 8080`` means "8080"); other shapes fail later."""
     if isinstance(value, Mapping):
         return {k: _text(v) for k, v in value.items()}
     return value
 
 
-Labels = Annotated[dict[str, str], BeforeValidator(_text_values)]
+Labels = Annotated[dict[str, str], BeforeValidator(label_texts)]
 
 
 class RuleSpec(BaseModel):

@@ -27,6 +27,7 @@ from app.topics import TopicNames
 from sinks.alert_rows import OPS
 from sinks.alert_rows import SQL as ALERT_SQL
 from sinks.batch import Batch, Mapped, Message, WriteResult
+from sinks.pg_pool import open_pool
 from sinks.pg_rows import COLUMNS, KEYS, RAW_TABLES, WINDOW_TABLES, PgMapper, PgRows, key_indexes
 
 log = logging.getLogger(__name__)
@@ -115,18 +116,12 @@ class PostgresWriter:
     async def setup(self) -> None:
         """Create the pool (connections open lazily, so a server that is down does not stop us)."""
         if self._pool is None:
-            self._pool = await asyncpg.create_pool(
+            self._pool = await open_pool(
                 self._dsn,
-                min_size=0,
-                max_size=self.pool_size,
-                timeout=10.0,
-                command_timeout=self.timeout + 5.0,
-                max_inactive_connection_lifetime=300.0,
+                name="lookout-sink-postgres",
+                size=self.pool_size,
+                statement_timeout=self.timeout,
                 init=self._init_connection,
-                server_settings={
-                    "application_name": "lookout-sink-postgres",
-                    "statement_timeout": str(int(self.timeout * 1000)),
-                },
             )
 
     async def _init_connection(self, conn: Any) -> None:

@@ -12,12 +12,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import signal
 import time
 from collections.abc import Callable
 from typing import Any
 
 from app.settings import Settings
+from app.signals import stop_on_signals
 from app.stack import Services
 from app.stats import Stats
 from app.topics import TopicNames, ensure_topics
@@ -192,23 +192,16 @@ async def run_sinks(
     stats: Stats | None = None,
 ) -> None:
     """Run the configured sinks until ``stop`` is set (or SIGINT/SIGTERM when not given)."""
-    loop = asyncio.get_running_loop()
-    installed: list[signal.Signals] = []
-    if stop is None:
-        stop = asyncio.Event()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
-                loop.add_signal_handler(sig, stop.set)
-                installed.append(sig)
-    await ensure_topics(settings, services.bootstrap_servers)
-    service = SinkService(settings, services, stats or Stats())
-    try:
-        await service.start()
-        await stop.wait()
-    finally:
-        await service.stop()
-        for sig in installed:
-            loop.remove_signal_handler(sig)
+    with contextlib.ExitStack() as stack:
+        if stop is None:
+            stop = stack.enter_context(stop_on_signals(asyncio.Event()))
+        await ensure_topics(settings, services.bootstrap_servers)
+        service = SinkService(settings, services, stats or Stats())
+        try:
+            await service.start()
+            await stop.wait()
+        finally:
+            await service.stop()
 
 
 def attach(app: Any, settings: Settings, services: Services, stats: Stats) -> SinkService:

@@ -24,13 +24,15 @@ from sinks.migrations import LOCK_KEY, MIGRATIONS_DIR, MigrationError, migrate, 
 
 pytestmark = pytest.mark.integration
 
-FILES = ["0001_core.sql", "0002_business.sql", "0003_views.sql"]
+# Every shipped migration, in order (a new file in infra/migrations is added here too).
+FILES = ["0001_core.sql", "0002_business.sql", "0003_views.sql", "0005_notify_groups.sql"]
 TABLES = {
     "server_metrics", "aggregated_metrics", "error_rates", "error_logs", "application_logs",
     "downtime_logs", "alert_configuration", "alert_history", "incidents", "silences",
     "notifications", "applications", "location", "users", "members", "team_management",
     "team_members", "team_server_assignment", "user_access_logs", "cost_data",
     "resource_allocation", "incident_response_logs", "servers", "schema_migrations",
+    "notify_alerts", "notify_groups", "notify_group_alerts",
 }  # fmt: skip
 VIEWS = {"v_daily_uptime", "v_incident_mtta_mttr", "v_error_rate_trend", "v_cost_vs_usage"}
 TODAY = datetime.now(UTC).date()
@@ -83,7 +85,7 @@ def folder(tmp_path: Path) -> Path:
 async def test_migrate_applies_every_file_and_creates_every_table_and_view(db: str) -> None:
     lines: list[str] = []
     assert await migrate(db, progress=lines.append) == FILES
-    assert len(lines) == 3
+    assert len(lines) == len(FILES)
     for line, name in zip(lines, FILES, strict=True):
         assert re.fullmatch(rf"migrate: applying {re.escape(name)} \.\.\. ok \(\d+ ms\)", line)
     rows = await fetch(
@@ -94,22 +96,20 @@ async def test_migrate_applies_every_file_and_creates_every_table_and_view(db: s
     assert {r["table_name"] for r in rows if r["table_type"] == "BASE TABLE"} == TABLES
     assert {r["table_name"] for r in rows if r["table_type"] == "VIEW"} == VIEWS
     ledger = await fetch(db, "SELECT version, name, checksum FROM schema_migrations ORDER BY 1")
-    assert [(r["version"], r["name"]) for r in ledger] == [
-        ("0001", FILES[0]), ("0002", FILES[1]), ("0003", FILES[2]),
-    ]  # fmt: skip
+    assert [(r["version"], r["name"]) for r in ledger] == [(f[:4], f) for f in FILES]
     assert all(len(r["checksum"]) == 64 for r in ledger)
 
 
 async def test_second_migrate_applies_nothing_and_says_so(migrated: str) -> None:
     lines: list[str] = []
     assert await migrate(migrated, progress=lines.append) == []
-    assert lines == ["migrate: nothing to apply, 3 migrations already applied"]
+    assert lines == [f"migrate: nothing to apply, {len(FILES)} migrations already applied"]
 
 
 async def test_new_file_is_applied_on_top(db: str, folder: Path) -> None:
     await migrate(db, folder=folder, progress=lambda line: None)
-    (folder / "0004_extra.sql").write_text("CREATE TABLE extra (id int PRIMARY KEY);\n")
-    assert await migrate(db, folder=folder, progress=lambda line: None) == ["0004_extra.sql"]
+    (folder / "9999_extra.sql").write_text("CREATE TABLE extra (id int PRIMARY KEY);\n")
+    assert await migrate(db, folder=folder, progress=lambda line: None) == ["9999_extra.sql"]
     assert await fetch(db, "SELECT * FROM extra") == []
 
 
@@ -119,7 +119,7 @@ async def test_changed_checksum_is_refused_before_anything_is_applied(
     await migrate(db, folder=folder, progress=lambda line: None)
     changed = folder / "0002_business.sql"
     changed.write_text(changed.read_text() + "\nCREATE TABLE sneaky (id int);\n")
-    (folder / "0004_extra.sql").write_text("CREATE TABLE extra (id int);\n")
+    (folder / "9999_extra.sql").write_text("CREATE TABLE extra (id int);\n")
     with pytest.raises(MigrationError) as caught:
         await migrate(db, folder=folder, progress=lambda line: None)
     message = str(caught.value)
@@ -129,21 +129,21 @@ async def test_changed_checksum_is_refused_before_anything_is_applied(
         db, "SELECT count(*) AS n FROM pg_tables WHERE tablename IN ('sneaky', 'extra')"
     )
     assert tables[0]["n"] == 0
-    assert len(await fetch(db, "SELECT * FROM schema_migrations")) == 3
+    assert len(await fetch(db, "SELECT * FROM schema_migrations")) == len(FILES)
 
 
 async def test_failing_file_rolls_back_and_names_the_line(db: str, folder: Path) -> None:
-    (folder / "0004_bad.sql").write_text(
+    (folder / "9999_bad.sql").write_text(
         "CREATE TABLE half_done (id int);\nSELECT 1;\nCREATE TABLE broken (id nosuchtype);\n"
     )
     lines: list[str] = []
     with pytest.raises(MigrationError) as caught:
         await migrate(db, folder=folder, progress=lines.append)
-    assert "0004_bad.sql line 3" in str(caught.value)
+    assert "9999_bad.sql line 3" in str(caught.value)
     assert 'type "nosuchtype" does not exist' in str(caught.value)
-    assert lines[-1] == "migrate: applying 0004_bad.sql ... failed"
+    assert lines[-1] == "migrate: applying 9999_bad.sql ... failed"
     assert not await fetch(db, "SELECT 1 FROM pg_tables WHERE tablename = 'half_done'")
-    assert len(await fetch(db, "SELECT * FROM schema_migrations")) == 3
+    assert len(await fetch(db, "SELECT * FROM schema_migrations")) == len(FILES)
 
 
 async def test_concurrent_migrates_apply_each_file_once(db: str) -> None:

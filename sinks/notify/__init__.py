@@ -1,0 +1,1 @@
+"""Notifications: route alert transitions to Slack and email through a Postgres outbox."""

@@ -1,0 +1,48 @@
+"""A fresh, migrated database per notification test (re-export the fixture in the test module).
+
+from tests.integration.notify_db import notify_db   # noqa: F401  (a pytest fixture)
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from urllib.parse import urlsplit, urlunsplit
+
+import asyncpg
+import pytest
+
+from sinks.migrations import migrate
+
+
+async def _admin(pg_dsn: str, sql: str) -> None:
+    conn = await asyncpg.connect(pg_dsn)
+    try:
+        await conn.execute(sql)
+    finally:
+        await conn.close()
+
+
+@pytest.fixture
+async def notify_db(pg_dsn: str) -> AsyncIterator[str]:
+    """The DSN of a new database on the session's Postgres, migrated; dropped afterwards."""
+    name = f"lookout_notify_{uuid.uuid4().hex[:10]}"
+    await _admin(pg_dsn, f'CREATE DATABASE "{name}"')
+    dsn = urlunsplit(urlsplit(pg_dsn)._replace(path=f"/{name}"))
+    await migrate(dsn, progress=lambda line: None)
+    yield dsn
+    await _admin(pg_dsn, f'DROP DATABASE "{name}" WITH (FORCE)')
+
+
+async def outbox_rows(dsn: str, where: str = "TRUE", *args: object) -> list[asyncpg.Record]:
+    """Outbox rows (oldest first) with their payload decoded into ``payload``."""
+    conn = await asyncpg.connect(dsn)
+    try:
+        return await conn.fetch(
+            "SELECT id, idempotency_key, group_key, receiver, status, reason, attempts,"
+            " next_attempt_at, transition_id, sent_at, payload::text AS payload"
+            f" FROM notifications WHERE {where} ORDER BY id",
+            *args,
+        )
+    finally:
+        await conn.close()
