@@ -122,7 +122,9 @@ def register_notify_views(lk: Lookout) -> None:
                 rows = await conn_pool.fetch(QUERY, status, receiver, limit)
             except Exception as exc:
                 log.warning("GET /api/notifications: %s", type(exc).__name__)
-                return self.json(
-                    {"error": f"PostgreSQL is not reachable ({type(exc).__name__})"}, status=503
-                )
+                if type(exc).__name__ == "UndefinedTableError":
+                    problem = "the notifications table is missing: run `lookout migrate`"
+                else:
+                    problem = f"PostgreSQL is not reachable ({type(exc).__name__})"
+                return self.json({"error": problem}, status=503)
             return self.json({"notifications": [row_out(r) for r in rows]})

@@ -119,6 +119,8 @@ async def _pg_settled(dsn: str, previous: list[Any]) -> bool:
             " (SELECT count(*) FROM alert_history) AS history,"
             " (SELECT count(*) FROM incidents WHERE acknowledged_at IS NOT NULL) AS acked,"
             " (SELECT count(*) FROM downtime_logs) AS downtime,"
+            # the run ends with every host silent: host_down must have fired and been stored
+            " (SELECT count(*) FROM incidents WHERE status <> 'resolved') AS open,"
             " (SELECT count(*) FROM alert_configuration) AS rules"
         )
     finally:

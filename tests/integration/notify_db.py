@@ -23,15 +23,26 @@ async def _admin(pg_dsn: str, sql: str) -> None:
         await conn.close()
 
 
-@pytest.fixture
-async def notify_db(pg_dsn: str) -> AsyncIterator[str]:
-    """The DSN of a new database on the session's Postgres, migrated; dropped afterwards."""
-    name = f"lookout_notify_{uuid.uuid4().hex[:10]}"
+async def migrated_database(pg_dsn: str, prefix: str = "lookout_notify") -> str:
+    """Create a new database on the server of ``pg_dsn``, apply every migration, return its DSN."""
+    name = f"{prefix}_{uuid.uuid4().hex[:10]}"
     await _admin(pg_dsn, f'CREATE DATABASE "{name}"')
     dsn = urlunsplit(urlsplit(pg_dsn)._replace(path=f"/{name}"))
     await migrate(dsn, progress=lambda line: None)
+    return dsn
+
+
+async def drop_database(pg_dsn: str, dsn: str) -> None:
+    """Drop the database ``dsn`` names (made by :func:`migrated_database`)."""
+    await _admin(pg_dsn, f'DROP DATABASE "{urlsplit(dsn).path.lstrip("/")}" WITH (FORCE)')
+
+
+@pytest.fixture
+async def notify_db(pg_dsn: str) -> AsyncIterator[str]:
+    """The DSN of a new database on the session's Postgres, migrated; dropped afterwards."""
+    dsn = await migrated_database(pg_dsn)
     yield dsn
-    await _admin(pg_dsn, f'DROP DATABASE "{name}" WITH (FORCE)')
+    await drop_database(pg_dsn, dsn)
 
 
 async def outbox_rows(dsn: str, where: str = "TRUE", *args: object) -> list[asyncpg.Record]:

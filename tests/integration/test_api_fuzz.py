@@ -26,6 +26,7 @@ from app.settings import load_settings
 from app.stack import Services
 from app.topics import ensure_topics
 from tests.integration.api_client import Reply, call
+from tests.integration.notify_db import migrated_database
 from tests.integration.workers import Worker, worker_env
 
 pytestmark = pytest.mark.integration
@@ -68,8 +69,11 @@ def wait_for(fn: Any, timeout: float, what: str) -> Any:
 
 
 @pytest.fixture(scope="module")
-def worker(stack_services: Services, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Worker]:
-    """A worker with host web-1 (a firing alert 'hot') and service shop."""
+def worker(
+    stack_services: Services, pg_dsn: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Worker]:
+    """A worker with host web-1 (a firing alert 'hot') and service shop, on a migrated database
+    (GET /api/notifications reads the outbox; a missing table would be a 503)."""
     tmp = tmp_path_factory.mktemp("fuzz")
     rules = tmp / "rules.yaml"
     rules.write_text(RULES)
@@ -83,6 +87,7 @@ def worker(stack_services: Services, tmp_path_factory: pytest.TempPathFactory) -
         ingest_rate="1000",
         ingest_burst="1000",
     )
+    env["LOOKOUT_POSTGRES_DSN"] = asyncio.run(migrated_database(pg_dsn, "lookout_fuzz"))
     asyncio.run(ensure_topics(load_settings(env), stack_services.bootstrap_servers))
     w = Worker(env, tmp, name="fuzz").start()
     try:
