@@ -41,7 +41,7 @@ class QueryError(ValueError):
 
 def parse_query(query: Mapping[str, str]) -> tuple[str | None, str | None, int]:
     """``(status, receiver, limit)`` from the query string; raises :class:`QueryError`."""
-    status = query.get("status") or None
+    status = query.get("status")  # given but empty is an error too, as the schema says
     if status is not None and status not in STATUSES:
         raise QueryError(f"status must be one of {', '.join(STATUSES)} (given {status!r})")
     receiver = query.get("receiver") or None

@@ -152,6 +152,18 @@ class Run:
             await consumer.stop()
         return by_id
 
+    def describe(self) -> str:
+        """Each worker's health (or why it did not answer) and the end of its log."""
+        parts = []
+        for w in self.workers:
+            try:
+                health = w.get("/api/health")
+                state = {k: health.get(k) for k in ("records_in", "partitions", "status")}
+            except Exception as exc:
+                state = {"error": repr(exc)}
+            parts.append(f"--- {w.name}: {state}\n{w.tail(15)}")
+        return "\n".join(parts)
+
     def stop(self) -> None:
         for w in self.workers:
             w.stop()
@@ -173,13 +185,14 @@ def assert_same(finals: dict[str, Any], baseline: dict[str, Any]) -> None:
     assert not diffs, f"{len(diffs)} windows differ, e.g. {diffs[:3]}"
 
 
-async def wait_for(cond: Any, timeout: float, what: str) -> None:
+async def wait_for(cond: Any, timeout: float, what: str, run: Run | None = None) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if cond():
             return
         await asyncio.sleep(0.2)
-    raise AssertionError(f"timed out waiting for {what}")
+    detail = "" if run is None else "\n" + run.describe()
+    raise AssertionError(f"timed out waiting for {what}{detail}")
 
 
 @pytest.fixture(scope="module")
@@ -234,7 +247,9 @@ async def kill_9_run(own_broker: Services, tmp_path: Path, expected: int) -> dic
         first = run.worker("victim")
         await asyncio.to_thread(first.start)
         producing = asyncio.create_task(run.produce(input_messages(), rate=400))
-        await wait_for(lambda: run.records_in() > EXPECTED_RECORDS // 4, 60, "a quarter of input")
+        await wait_for(
+            lambda: run.records_in() > EXPECTED_RECORDS // 4, 60, "a quarter of input", run
+        )
         first.kill9()
         await asyncio.sleep(1)
         second = run.worker("restarted")
@@ -288,7 +303,7 @@ async def rebalance_run(baseline: dict[str, Any], own_broker: Services, tmp_path
         # both workers answer for any host with the same values (routed to the owner)
         # every metric produced so far is processed (2 metrics per message), so the windows
         # are at rest when both workers are asked
-        await wait_for(lambda: run.records_in() >= 2 * cut * 2, 120, "two thirds of input")
+        await wait_for(lambda: run.records_in() >= 2 * cut * 2, 120, "two thirds of input", run)
         for host in HOSTS:
             a = one.get(f"/api/hosts/{host}/windows?kind=hopping")
             b = two.get(f"/api/hosts/{host}/windows?kind=hopping")

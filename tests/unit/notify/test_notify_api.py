@@ -17,13 +17,14 @@ def test_query_defaults_and_filters() -> None:
         "ops-slack",
         5,
     )
-    assert parse_query({"status": "", "receiver": ""}) == (None, None, DEFAULT_LIMIT)
+    assert parse_query({"receiver": ""}) == (None, None, DEFAULT_LIMIT)
 
 
 @pytest.mark.parametrize(
     ("query", "message"),
     [
         ({"status": "done"}, "status must be one of pending, sent, failed, suppressed"),
+        ({"status": ""}, "status must be one of pending, sent, failed, suppressed"),
         ({"limit": "0"}, "limit must be an integer from 1 to 500"),
         ({"limit": "501"}, "limit must be an integer from 1 to 500"),
         ({"limit": "ten"}, "limit must be an integer from 1 to 500"),
