@@ -9,11 +9,9 @@ fires through the HTTP API. When the simulator stops every host falls silent, so
 with ``host_down`` firing: open incidents and open downtime, as a dashboard would show them.
 Then the business catalogue is seeded (``sinks.demo_data.seed_demo``).
 
-Nothing writes ``notifications`` yet (the notifier, issue #5, is not wired into the worker):
-:func:`outbox_rows` puts in the rows the outbox would hold for the recorded transitions, in the
-shape of the notification contract, so the notification panels have something to count. Every
-other row and document comes from the pipeline. Once the worker runs the notifier, replace it
-with a notify file whose receivers point at local servers.
+The worker also runs the notifier with a notify file whose receivers are local webhooks:
+``ops-slack`` takes every alert and answers 200 (sent), ``ops-pager`` takes the critical ones and
+answers 400 (failed at once), so the notification panels count real outbox rows.
 """
 
 from __future__ import annotations
@@ -23,13 +21,12 @@ import contextlib
 import time
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 import asyncpg
-import orjson
 import yaml
 
 from app.settings import load_settings
@@ -39,6 +36,7 @@ from app.stack import Services
 from app.topics import ensure_topics
 from sinks.demo_data import seed_demo
 from sinks.es_templates import index_prefix
+from tests.integration.notify_servers import Reply, WebhookServer
 from tests.integration.test_sinks_support import es_counts, fresh_database, wait_for
 from tests.integration.workers import Worker, worker_env
 
@@ -58,8 +56,24 @@ SHORT_WINDOWS = {
     "grace": "2",
     "idle_timeout": "2",
 }
-# Receivers of the outbox stand-in (see outbox_rows).
-RECEIVERS = ("ops-slack", "ops-email")
+# Local webhooks as Slack receivers: every alert is sent to ops-slack (200), critical ones also
+# to ops-pager, whose webhook refuses them (400: failed at once, no retries).
+NOTIFY = """
+receivers:
+  - name: ops-slack
+    slack: {webhook_url: "${GRAFANA_TEST_SLACK}", rate: 50, burst: 50}
+  - name: ops-pager
+    slack: {webhook_url: "${GRAFANA_TEST_PAGER}", rate: 50, burst: 50}
+route:
+  receiver: ops-slack
+  group_by: [rule, host]
+  group_wait: 1s
+  group_interval: 2s
+  repeat_interval: 1h
+  routes:
+    - {match: {severity: critical}, receiver: ops-pager, continue: true}
+    - {receiver: ops-slack}
+"""
 
 
 @dataclass(frozen=True)
@@ -120,7 +134,10 @@ async def _pg_settled(dsn: str, previous: list[Any]) -> bool:
             " (SELECT count(*) FROM incidents WHERE acknowledged_at IS NOT NULL) AS acked,"
             " (SELECT count(*) FROM downtime_logs) AS downtime,"
             # the run ends with every host silent: host_down must have fired and been stored
-            " (SELECT count(*) FROM incidents WHERE status <> 'resolved') AS open,"
+            " (SELECT count(*) FROM incidents WHERE status <> 'resolved'"
+            "   AND rule = 'host_down') AS open,"
+            " (SELECT count(*) FROM notifications WHERE status = 'sent') AS sent,"
+            " (SELECT count(*) FROM notifications WHERE status = 'failed') AS failed,"
             " (SELECT count(*) FROM alert_configuration) AS rules"
         )
     finally:
@@ -131,90 +148,17 @@ async def _pg_settled(dsn: str, previous: list[Any]) -> bool:
     return ready
 
 
-async def outbox_rows(dsn: str) -> int:
-    """Outbox rows for the recorded firing/resolved transitions (see the module docstring).
-
-    The shape is the notification contract's (docs/NOTIFY-CONTRACT.md): one row per (group,
-    transition, receiver), grouped by rule and host; ``ops-slack`` takes every alert and its
-    webhook answers 2xx (sent), ``ops-email`` takes critical ones and its server refuses them
-    with a 5xx reply (failed at once).
-    """
-    conn = await asyncpg.connect(dsn)
-    try:
-        transitions = await conn.fetch(
-            "SELECT h.transition_id, h.fingerprint, h.rule, h.labels, h.to_state, h.value,"
-            " h.event_time, c.severity, i.incident_id, i.opened_at, i.resolved_at,"
-            " i.acknowledged_at IS NOT NULL AND i.acknowledged_at <= h.event_time AS acked"
-            " FROM alert_history AS h"
-            " JOIN alert_configuration AS c ON c.rule = h.rule"
-            " LEFT JOIN LATERAL (SELECT * FROM incidents AS i WHERE i.fingerprint = h.fingerprint"
-            "   AND i.opened_at <= h.event_time ORDER BY i.opened_at DESC LIMIT 1) AS i ON true"
-            " WHERE h.to_state IN ('firing', 'resolved')"
-            " ORDER BY h.event_time, h.transition_id"
-        )
-        rows = []
-        for tr in transitions:
-            labels = orjson.loads(tr["labels"])
-            group_labels = {"rule": tr["rule"], "host": labels.get("host", "")}
-            for receiver in RECEIVERS:
-                if receiver == "ops-email" and tr["severity"] != "critical":
-                    continue
-                group = f"{receiver}|rule={tr['rule']},host={group_labels['host']}"
-                failed = receiver == "ops-email"
-                alert = {
-                    "fingerprint": tr["fingerprint"],
-                    "rule": tr["rule"],
-                    "severity": tr["severity"],
-                    "labels": labels,
-                    "annotations": {},
-                    "value": tr["value"],
-                    "threshold": None,
-                    "state": tr["to_state"],
-                    "starts_at": tr["opened_at"].timestamp() if tr["opened_at"] else None,
-                    "ends_at": tr["resolved_at"].timestamp() if tr["resolved_at"] else None,
-                    "incident_id": tr["incident_id"],
-                    "acknowledged": bool(tr["acked"]),
-                }
-                payload = {
-                    "version": 1,
-                    "receiver": receiver,
-                    "group_key": group,
-                    "group_labels": group_labels,
-                    "status": tr["to_state"],
-                    "kind": tr["to_state"],
-                    "alerts": [alert],
-                    "truncated": 0,
-                }
-                rows.append(
-                    (
-                        f"{group}|{tr['transition_id']}",
-                        group,
-                        tr["transition_id"],
-                        receiver,
-                        "failed" if failed else "sent",
-                        f"new {tr['to_state']}",
-                        1,
-                        "ops-email: SMTP 554 5.7.1 relay access denied" if failed else None,
-                        orjson.dumps(payload).decode(),
-                        tr["event_time"],
-                        None if failed else tr["event_time"] + timedelta(seconds=1),
-                    )
-                )
-        await conn.executemany(
-            "INSERT INTO notifications (idempotency_key, group_key, transition_id, receiver,"
-            " status, reason, attempts, last_error, payload, created_at, sent_at)"
-            " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9::jsonb, $10, $11)"
-            " ON CONFLICT (idempotency_key) DO NOTHING",
-            rows,
-        )
-        return len(rows)
-    finally:
-        await conn.close()
-
-
 async def produce_pipeline_data(services: Services, workdir: Path) -> PipelineData:
     """Run the worker and the simulator live (see the module docstring); return where it went."""
+    async with WebhookServer() as hook:
+        hook.script(*[Reply(400, "invalid_token")] * 1000, path="/pager")
+        return await _produce(services, workdir, hook)
+
+
+async def _produce(services: Services, workdir: Path, hook: WebhookServer) -> PipelineData:
     dsn = await fresh_database(services.postgres_dsn)
+    notify = workdir / "notify.yaml"
+    notify.write_text(NOTIFY)
     topic_prefix = f"g{uuid.uuid4().hex[:8]}."
     env = worker_env(
         services,
@@ -224,8 +168,11 @@ async def produce_pipeline_data(services: Services, workdir: Path) -> PipelineDa
         sink_linger="0.2",
         rules=str(short_rules(workdir / "rules.yaml")),
         api_token=TOKEN,
+        notify_file=str(notify),
         **SHORT_WINDOWS,
     )
+    env["GRAFANA_TEST_SLACK"] = hook.url
+    env["GRAFANA_TEST_PAGER"] = hook.url_for("/pager")
     settings = load_settings(env)
     await ensure_topics(settings, services.bootstrap_servers)
     worker = Worker(env, workdir, name="grafana")
@@ -263,5 +210,4 @@ async def produce_pipeline_data(services: Services, workdir: Path) -> PipelineDa
     finally:
         await asyncio.to_thread(worker.stop)
     await seed_demo(dsn, hosts=HOSTS, services=SERVICES, seed=8, today=end.date())
-    await outbox_rows(dsn)
     return PipelineData(dsn, services.elasticsearch_url, prefix, start, end)

@@ -184,9 +184,14 @@ async def test_sql_panel(
 ) -> None:
     tr = time_range(data, target["datasource"]["uid"])
     chosen_all, chosen_one = selections(variables[dashboard])
-    columns, rows = await run_sql(data.dsn, expand_sql(target["rawSql"], tr, chosen_all))
+    text = expand_sql(target["rawSql"], tr, chosen_all)
+    columns, rows = await run_sql(data.dsn, text)
     names = [name for name, _ in columns]
-    assert rows, f"no rows for {names}"
+    if not rows:
+        _, incidents = await run_sql(data.dsn, "SELECT rule, status, host, service FROM incidents")
+        raise AssertionError(
+            f"no rows for {names}\nquery: {text}\nincidents: {[tuple(r) for r in incidents]}"
+        )
     if target["format"] == "time_series":
         types = dict(columns)
         # a timestamp, or epoch seconds ($__timeGroupAlias); Grafana takes both
