@@ -12,6 +12,7 @@ from collections.abc import Awaitable
 from typing import Any, Protocol
 
 import faust
+from faust.types import TP
 
 
 class Output(Protocol):
@@ -34,6 +35,12 @@ class Output(Protocol):
 
     async def barrier(self) -> None:
         """Wait until everything queued so far is acknowledged by the broker."""
+
+    async def seek(self, topic: str, partition: int, offset: int) -> None:
+        """Re-read an input partition from ``offset`` (a hole in delivery: tables/ordering.py)."""
+
+    def read_offsets(self) -> dict[tuple[str, int], int]:
+        """Per (topic, partition): the consumer's read offset (last record handed out)."""
 
 
 class FaustOutput:
@@ -78,6 +85,16 @@ class FaustOutput:
         """Flush Faust's producer."""
         await self.app.producer.flush()
 
+    async def seek(self, topic: str, partition: int, offset: int) -> None:
+        """Faust's seek: moves the fetch position and the consumer's read offset."""
+        await self.app.consumer.seek(TP(topic, partition), offset)
+
+    def read_offsets(self) -> dict[tuple[str, int], int]:
+        """Faust's ``Consumer._read_offset`` (private; pinned faust-streaming 0.15): the last
+        offset its fetch loop put on a stream, or where it was last sought to."""
+        read = getattr(self.app.consumer, "_read_offset", None) or {}
+        return {(tp.topic, tp.partition): off for tp, off in list(read.items()) if off is not None}
+
 
 class RecordingOutput:
     """Keeps every write in memory, in order (agent tests)."""
@@ -88,6 +105,8 @@ class RecordingOutput:
         self.alerts: list[tuple[bytes, bytes, int]] = []
         self.dead_letters: list[tuple[bytes | None, bytes]] = []
         self.rekeyed: list[tuple[bytes | None, bytes, int]] = []
+        self.seeks: list[tuple[str, int, int]] = []
+        self.delivered: dict[tuple[str, int], int] = {}  # what read_offsets() answers
         self.barriers = 0
 
     def changelog(self, partition: int, key: bytes, value: bytes | None) -> Awaitable[Any]:
@@ -116,6 +135,14 @@ class RecordingOutput:
     async def barrier(self) -> None:
         """Count barriers."""
         self.barriers += 1
+
+    async def seek(self, topic: str, partition: int, offset: int) -> None:
+        """Record a seek."""
+        self.seeks.append((topic, partition, offset))
+
+    def read_offsets(self) -> dict[tuple[str, int], int]:
+        """What the test set in ``delivered``."""
+        return dict(self.delivered)
 
 
 def _done() -> asyncio.Future[None]:

@@ -100,9 +100,18 @@ class Pipeline:
         async with self.store.lock:
             self.store.rebuild_if_needed()
             now = self.clock()
+            self.store.last_batch_at = now
             touched: dict[str, HostState] = {}
+            order = self.store.order
+            holes = order.opened
             for event in events:
                 msg = event.message
+                if not order.admit((msg.topic, msg.partition), msg.offset):
+                    self.stats.inc("lookout_delivery_held_total", topic=msg.topic)
+                    if order.opened != holes:
+                        holes = order.opened
+                        self.stats.inc("lookout_delivery_holes_total", topic=msg.topic)
+                    continue
                 try:
                     await self._message(msg, defaults, now, touched)
                 except Exception as exc:  # a bug must not stop the stream: park the message
@@ -127,6 +136,7 @@ class Pipeline:
             if alerting is not None:
                 alerting.on_finals(engine.pending_finals, now)
             await self.store.flush()
+            await self.store.seek_holes()
 
     async def _message(
         self, msg: Any, defaults: dict[str, str], now: float, touched: dict[str, HostState]

@@ -16,6 +16,10 @@ embedded broker) reports the base offset of the last record *batch* + 1, so with
 a recovering worker silently missed the last batch of state writes (seen as lost records after a
 rebalance). A sentinel alone in the last batch makes the reported end exact. Real Kafka reports
 exact end offsets; there the sentinel costs one small record per partition per batch.
+
+The sentinel also carries, per input topic of its partition, the last record admitted in offset
+order (``tables/ordering.py``): a restarted worker resumes from there when Faust's committed
+offset is past it (Faust marks records it dropped as done).
 """
 
 from __future__ import annotations
@@ -48,6 +52,7 @@ from tables.engine import (
     host_key,
     pane_key,
 )
+from tables.ordering import OrderGuard, TPKey
 
 log = logging.getLogger(__name__)
 
@@ -94,7 +99,13 @@ class WindowStore:
         self.engine = engine
         self.stats = stats
         self.clock = clock
+        self.partitions = partitions
         self.lock = asyncio.Lock()
+        # Input records are applied in offset order per partition, holes re-read (ordering.py).
+        self.order = OrderGuard()
+        self.last_batch_at = clock()  # when the ingest agent last got a batch
+        self.idle_check = 2.0  # seconds without a batch before the tail-hole check
+        self._sought: set[tuple[str, int, int]] = set()  # seeks logged (once as a warning)
         table = StateTable(
             app,
             name="windows",
@@ -132,6 +143,7 @@ class WindowStore:
             self.alerts_topic,
         )
         self.alerting: Alerting | None = None
+        self.input_topics = {topics.metrics, topics.logs_nginx, topics.logs_app, topics.rekey}
         self._seq = 0
         # Last closed windows per host -> (series, kind), serialized: about 0.5 kB each, so
         # 10,000 series x 2 kinds x 5 windows stay near 50 MB.
@@ -179,9 +191,13 @@ class WindowStore:
         # changelog records of those partitions under bytes keys, possibly short of the true end
         # (Tansu understates end offsets), so a changelog copy never overrides a live object.
         live = {k for k, v in items if isinstance(k, str) and not isinstance(v, dict)}
+        prefixes: dict[TPKey, int] = {}
         for raw_key, value in items:
             key = raw_key.decode() if isinstance(raw_key, bytes) else raw_key
             if value is None or (isinstance(raw_key, bytes) and key in live):
+                continue
+            if key.startswith("s|"):
+                prefixes.update(sentinel_prefixes(key, value))
                 continue
             if key.startswith("a|"):
                 alerts.append((key, value))
@@ -205,6 +221,7 @@ class WindowStore:
             self.alerting.restore(host, fp, state)
             self._put(key, self.alerting.states[fp], owner.partition)
         self.forget_hosts(set(self.engine.hosts))
+        self.order.reset(prefixes, range(self.partitions) if active is None else active)
         if log.isEnabledFor(logging.DEBUG):  # `lookout worker -l debug`: recovery detail
             for host, hs in sorted(self.engine.hosts.items()):
                 log.debug(
@@ -310,7 +327,11 @@ class WindowStore:
         await self.out.barrier()
         self._seq += 1
         futs = [
-            self.out.changelog(p, f"s|{p}".encode(), orjson.dumps(self._seq))
+            self.out.changelog(
+                p,
+                f"s|{p}".encode(),
+                orjson.dumps({"seq": self._seq, "in": self.order.prefixes(p)}),
+            )
             for p in sorted(partitions)
         ]
         await self.out.barrier()
@@ -327,6 +348,41 @@ class WindowStore:
         """Drop recent windows of hosts no longer owned here."""
         for host in [h for h in self.recent if h not in keep]:
             del self.recent[host]
+
+    def check_tail_holes(self, partitions: set[int]) -> None:
+        """With the agent idle, records the consumer handed out but the agent never got are a
+        dropped tail (tables/ordering.py): open a hole so they are re-read."""
+        delivered = {
+            tp: off
+            for tp, off in self.out.read_offsets().items()
+            if tp[1] in partitions and tp[0] in self.input_topics
+        }
+        for tp in self.order.check_delivered(delivered):
+            self.stats.inc("lookout_delivery_holes_total", topic=tp[0])
+
+    async def seek_holes(self) -> None:
+        """Seek partitions with a hole in their delivery back to it (see tables/ordering.py)."""
+        for (topic, partition), offset in self.order.seeks_due(self.clock()):
+            self.stats.inc("lookout_delivery_seeks_total", topic=topic)
+            first = (topic, partition, offset) not in self._sought
+            if len(self._sought) > 10_000:
+                self._sought.clear()
+            self._sought.add((topic, partition, offset))
+            log.log(
+                logging.WARNING if first else logging.INFO,
+                "%s[%d]: hole in the consumer's delivery after offset %d; holding later "
+                "records and re-reading from offset %d%s",
+                topic,
+                partition,
+                offset - 1,
+                offset,
+                "" if first else " (again: nothing came back yet)",
+            )
+            try:
+                await self.out.seek(topic, partition, offset)
+            except Exception as exc:  # not assigned any more: the rebalance resets the guard
+                log.warning("%s[%d]: seek to %d failed: %r", topic, partition, offset, exc)
+                self.order.forget((topic, partition))
 
     # ---- dead letters --------------------------------------------------------------------------
     async def dead_letter(
@@ -395,4 +451,15 @@ class WindowStore:
                 self.alerting.tick(owned, now)
                 self.alerting.evaluate_quiet(owned, now)
             await self.flush()
+            if now - self.last_batch_at >= self.idle_check:
+                self.check_tail_holes(mine)
+            await self.seek_holes()
             return finals
+
+
+def sentinel_prefixes(key: str, value: Any) -> dict[TPKey, int]:
+    """The input prefixes a changelog sentinel ``s|p`` carries (older sentinels carry none)."""
+    partition = int(key[2:])
+    if not isinstance(value, dict):
+        return {}
+    return {(topic, partition): int(off) for topic, off in (value.get("in") or {}).items()}

@@ -10,7 +10,9 @@ back what changed since the last call, in the order the caller must make it dura
 Replay safety: every pane and host remembers, per source topic, the highest offset it had
 applied when it was last made durable (``flushed``). After a crash the worker re-reads from the
 committed offset; a record whose offset is at or below that mark is skipped, so recovery never
-counts a record twice, whichever prefix of the four steps above reached the changelog.
+counts a record twice, whichever prefix of the four steps above reached the changelog. This
+needs each partition's records in offset order without holes, which the caller ensures
+(``tables/ordering.py``: Faust can drop queued records at the end of a recovery).
 """
 
 from __future__ import annotations

@@ -46,7 +46,14 @@ class Worker:
         """Start the worker and wait until it has partitions assigned."""
         with open(self.log_path, "ab") as fh:
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "app.cli", "worker", "-l", "info"],
+                [
+                    sys.executable,
+                    "-m",
+                    "app.cli",
+                    "worker",
+                    "-l",
+                    os.environ.get("TEST_WORKER_LOG_LEVEL", "info"),
+                ],
                 env=self.env,
                 stdout=fh,
                 stderr=subprocess.STDOUT,
