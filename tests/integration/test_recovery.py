@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import re
 import time
 import uuid
 from pathlib import Path
@@ -239,8 +240,13 @@ def baseline(own_broker: Services, tmp_path_factory: pytest.TempPathFactory) -> 
     return result
 
 
-async def kill_9_run(own_broker: Services, tmp_path: Path, expected: int) -> dict[str, Any]:
-    """One run: a worker killed with SIGKILL a quarter into the input, then restarted."""
+async def kill_9_run(
+    own_broker: Services, tmp_path: Path, expected: int
+) -> tuple[dict[str, Any], str]:
+    """One run: a worker killed with SIGKILL a quarter into the input, then restarted.
+
+    Returns the final records and the workers' health and log tails (for a failure message).
+    """
     run = Run(own_broker, tmp_path)
     await run.setup()
     try:
@@ -255,32 +261,40 @@ async def kill_9_run(own_broker: Services, tmp_path: Path, expected: int) -> dic
         second = run.worker("restarted")
         await asyncio.to_thread(second.start)
         await producing
-        return await run.finals(expected=expected, timeout=60)
+        finals = await run.finals(expected=expected, timeout=60)
+        return finals, run.describe()
     finally:
         run.stop()
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="KNOWN BUG (issue #3): in full-suite runs the restarted worker still loses the final "
-    "records of one window in some partitions (e.g. tumbling +50 s for the hosts of 4 of 5 "
-    "partitions, one assignment, no standbys); root cause not found",
-)
 async def test_kill_9_mid_stream_gives_the_same_final_windows(
     baseline: dict[str, Any], own_broker: Services, tmp_path: Path
 ) -> None:
     """A worker killed with SIGKILL mid-stream and restarted loses and duplicates nothing.
 
-    KNOWN ISSUE (xfail above; the test still runs every time). Fixed so far: standby copies of
-    partitions rebuilt as live state (tests/agents/test_rebuild.py). Still open: in full-suite
-    runs one window's finals of some partitions go missing (a single assignment, no standbys).
+    Two causes of lost windows were found here: standby copies rebuilt as live state
+    (tests/agents/test_rebuild.py), and records Faust drops at the end of a recovery
+    (tables/ordering.py; under load about every other run hits such a hole, and the restarted
+    worker logs the re-read).
     """
-    finals = await kill_9_run(own_broker, tmp_path, len(baseline))
+    finals, workers = await kill_9_run(own_broker, tmp_path, len(baseline))
     missing = sorted(set(baseline) - set(finals))
-    assert not missing, (
-        f"{len(missing)} final windows lost, e.g. {[m.replace(chr(31), '|') for m in missing[:3]]}"
-    )
+    assert not missing, f"{len(missing)} final windows lost: {lost_windows(missing)}\n{workers}"
     assert_same(finals, baseline)
+
+
+def lost_windows(ids: list[str]) -> str:
+    """Lost final ids grouped by (kind, window start offset from T0): which hosts lost each."""
+    groups: dict[tuple[str, int], set[str]] = {}
+    for wid in ids:
+        parts = wid.split("\x1f")
+        found = re.search("host=([^\x1e\x1f]+)", wid)
+        host = found.group(1) if found else "?"
+        groups.setdefault((parts[-2], int(parts[-1]) - T0), set()).add(host)
+    return "; ".join(
+        f"{kind} +{start}s: {','.join(sorted(hosts))}"
+        for (kind, start), hosts in sorted(groups.items())
+    )
 
 
 async def rebalance_run(baseline: dict[str, Any], own_broker: Services, tmp_path: Path) -> None:
@@ -319,12 +333,6 @@ async def rebalance_run(baseline: dict[str, Any], own_broker: Services, tmp_path
     assert_same(finals, baseline)
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="KNOWN BUG (issue #3): in about one full-suite run of four, both workers stop "
-    "processing after the rebalance that adds the second worker (both log 'Worker ready', "
-    "records_in stays put); the timeout message shows each worker's health and log tail",
-)
 async def test_two_workers_and_rebalances_give_the_same_final_windows(
     baseline: dict[str, Any], own_broker: Services, tmp_path: Path
 ) -> None:
