@@ -8,7 +8,7 @@ this seam thin lets the agent tier run the real Faust stream path (``take_events
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Sequence
 from typing import Any, Protocol
 
 import faust
@@ -21,8 +21,9 @@ class Output(Protocol):
     def changelog(self, partition: int, key: bytes, value: bytes | None) -> Awaitable[Any]:
         """Queue a state write (``None``: delete) to the table changelog partition."""
 
-    async def window(self, key: bytes, value: bytes, partition: int) -> Awaitable[Any]:
-        """Queue a final window record; the returned awaitable resolves when it is stored."""
+    async def send_windows(self, records: Sequence[tuple[bytes, bytes, int]]) -> Awaitable[Any]:
+        """Queue final window records ``(key, value, partition)``; the returned awaitable
+        resolves when all are stored."""
 
     async def alert(self, key: bytes, value: bytes, partition: int) -> Awaitable[Any]:
         """Queue an alert transition or ack record; resolves when stored."""
@@ -60,13 +61,32 @@ class FaustOutput:
         """Explicit partition: the host's source partition, not the current event's."""
         return self.table.send_changelog(partition, key, value, None, "raw")  # type: ignore[no-any-return]
 
-    async def window(self, key: bytes, value: bytes, partition: int) -> Awaitable[Any]:
-        """Send to ``lookout.windows`` straight through the producer (raw bytes: no codec work).
+    async def send_windows(self, records: Sequence[tuple[bytes, bytes, int]]) -> Awaitable[Any]:
+        """Send final records to ``lookout.windows`` as one record batch per partition.
 
-        Faust's ``Topic.send`` costs about 16% of a batch-format run at 0.3 finals per metric.
+        Each final is still its own Kafka record; only the producer call is per batch
+        (aiokafka ``create_batch``/``send_batch``). One ``send`` per final cost about a fifth of
+        a batch-format run (a future, a metadata lookup and an accumulator append per record);
+        Faust's ``Topic.send`` cost more again.
         """
         name = self.windows_topic.get_topic_name()
-        return await self.app.producer.send(name, key, value, partition, None, None)
+        # the aiokafka producer behind Faust's (a private method; faust-streaming is pinned <0.16)
+        producer = self.app.producer._ensure_producer()  # type: ignore[attr-defined]
+        by_partition: dict[int, list[tuple[bytes, bytes]]] = {}
+        for key, value, partition in records:
+            by_partition.setdefault(partition, []).append((key, value))
+        futs = []
+        for partition, items in by_partition.items():
+            batch = producer.create_batch()
+            for key, value in items:
+                if batch.append(key=key, value=value, timestamp=None) is None:  # full
+                    futs.append(await producer.send_batch(batch, name, partition=partition))
+                    batch = producer.create_batch()
+                    if batch.append(key=key, value=value, timestamp=None) is None:
+                        raise ValueError(f"final record of {len(value)} bytes exceeds a batch")
+            batch.close()
+            futs.append(await producer.send_batch(batch, name, partition=partition))
+        return asyncio.gather(*futs)
 
     async def alert(self, key: bytes, value: bytes, partition: int) -> Awaitable[Any]:
         """Send to ``lookout.alerts`` straight through the producer."""
@@ -114,9 +134,9 @@ class RecordingOutput:
         self.changelogs.append((partition, key, value))
         return _done()
 
-    async def window(self, key: bytes, value: bytes, partition: int) -> Awaitable[Any]:
-        """Record a final window record."""
-        self.windows.append((key, value, partition))
+    async def send_windows(self, records: Sequence[tuple[bytes, bytes, int]]) -> Awaitable[Any]:
+        """Record final window records."""
+        self.windows.extend(records)
         return _done()
 
     async def alert(self, key: bytes, value: bytes, partition: int) -> Awaitable[Any]:

@@ -278,12 +278,12 @@ class WindowStore:
             send(hs.partition, key.encode(), orjson.dumps(pane.to_state()))
         if changes.finals:
             now = self.clock()
-            futs = []
+            records = []
             for final in changes.finals:
                 body = orjson.dumps(final.to_record(now))
-                futs.append(await self.out.window(final.host.encode(), body, final.partition))
+                records.append((final.host.encode(), body, final.partition))
                 self._remember(final.host, final.series, final.kind, body)
-            await asyncio.gather(*futs)
+            await (await self.out.send_windows(records))
             self.stats.inc("lookout_windows_closed_total", len(changes.finals))
         partitions = {hs.partition for hs in changes.hosts}
         if alerts:
