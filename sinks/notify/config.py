@@ -41,12 +41,13 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from app.rules import Duration, label_texts
 from app.settings import ConfigError, Settings
+from sinks.notify.delivery import RetryPolicy
 from sinks.notify.groups import Policy
 from sinks.notify.receivers import Receiver, expand_env
 from sinks.notify.stages import ALL_LABELS, InhibitRule, Route, RouteSpec, build
 from tables.alert_rules import Matcher, MatchOp, RuleInvalid
 
-TOP_LEVEL = ("defaults", "receivers", "route", "inhibit_rules")
+TOP_LEVEL = ("defaults", "receivers", "route", "inhibit_rules", "retry")
 _RECEIVER_ERROR = re.compile(r"^receiver '[^']*': ([A-Za-z_][\w.\[\]]*): (.*)$", re.DOTALL)
 
 
@@ -71,6 +72,7 @@ class NotifyConfig:
     inhibit_rules: tuple[InhibitRule, ...] = ()
     defaults: Defaults = field(default_factory=Defaults)
     path: Path | None = None
+    retry: RetryPolicy = field(default_factory=RetryPolicy)
 
     def receiver(self, name: str) -> Receiver | None:
         """The receiver called ``name``."""
@@ -123,6 +125,18 @@ class _InhibitDoc(BaseModel):
     _labels = field_validator(
         "source_match", "source_match_re", "target_match", "target_match_re", mode="before"
     )(label_texts)
+
+
+class _RetryDoc(BaseModel):
+    """``retry:``: backoff with full jitter between ``initial`` and ``max_delay``; a message is
+    given up (status failed) after ``max_attempts`` attempts or ``give_up_after`` in the outbox."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    initial: Duration = Field(1.0, gt=0, le=3600)
+    max_delay: Duration = Field(300.0, gt=0, le=86_400)
+    max_attempts: int = Field(8, ge=1, le=100)
+    give_up_after: Duration = Field(3600.0, gt=0, le=7 * 86_400)
 
 
 class _DefaultsDoc(BaseModel):
@@ -266,6 +280,21 @@ def _defaults(w: _Where, raw: Any, environ: Mapping[str, str]) -> Defaults:
     return Defaults(**values)
 
 
+def _retry(w: _Where, raw: Any) -> RetryPolicy:
+    try:
+        doc = _RetryDoc.model_validate(raw or {})
+    except ValidationError as exc:
+        raise w.pydantic("retry", exc, _RetryDoc) from None
+    if doc.max_delay < doc.initial:
+        raise w.error("retry.max_delay", "must be at least retry.initial")
+    return RetryPolicy(
+        base=float(doc.initial),
+        cap=float(doc.max_delay),
+        max_attempts=doc.max_attempts,
+        max_age=float(doc.give_up_after),
+    )
+
+
 def _inhibit(w: _Where, raw: Any) -> tuple[InhibitRule, ...]:
     if raw is None:
         return ()
@@ -330,6 +359,7 @@ def parse_notify_config(
         route=build(spec),
         inhibit_rules=_inhibit(w, doc.get("inhibit_rules")),
         defaults=_defaults(w, doc.get("defaults"), env),
+        retry=_retry(w, doc.get("retry")),
     )
 
 
@@ -342,7 +372,12 @@ def load_notify_config(path: str | Path, environ: Mapping[str, str] | None = Non
         raise NotifyConfigError(f"{file}: cannot read: {exc}") from None
     config = parse_notify_config(text, str(file), environ)
     return NotifyConfig(
-        config.receivers, config.route, config.inhibit_rules, config.defaults, path=file
+        config.receivers,
+        config.route,
+        config.inhibit_rules,
+        config.defaults,
+        path=file,
+        retry=config.retry,
     )
 
 

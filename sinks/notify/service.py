@@ -106,11 +106,7 @@ class Notifier:
         await self.runner.start()
         self._tasks.append(asyncio.create_task(self._start_flusher(), name="lookout-notify-wait"))
         if self.dispatch:
-            from sinks.notify.dispatcher import Dispatcher
-
-            self.dispatcher = Dispatcher(
-                self.dsn, self.config.receivers, self.stats, clock=self.clock
-            )
+            self.dispatcher = self.new_dispatcher()
             await self.dispatcher.start()
             self.flusher.on_pending = self.dispatcher.nudge
         log.info(
@@ -118,6 +114,18 @@ class Notifier:
             group_id(settings, NotifyWriter.name),
             self.config.path,
             ", ".join(r.name for r in self.config.receivers),
+        )
+
+    def new_dispatcher(self) -> Any:
+        """The dispatcher for this config: its receivers and the file's ``retry:`` policy."""
+        from sinks.notify.dispatcher import Dispatcher
+
+        return Dispatcher(
+            self.dsn,
+            self.config.receivers,
+            self.stats,
+            clock=self.clock,
+            policy=self.config.retry,
         )
 
     async def _start_flusher(self) -> None:

@@ -46,6 +46,8 @@ def test_the_shipped_example_loads() -> None:
     assert inhibit.equal == ("host",)
     assert config.defaults.live_url == "http://localhost:6066/"
     assert config.path == EXAMPLE
+    assert (config.retry.base, config.retry.cap, config.retry.max_attempts) == (1.0, 300.0, 8)
+    assert config.retry.max_age == 3600.0
     slack = config.receiver("ops-slack")
     assert slack is not None and slack.slack is not None
     assert slack.slack.webhook_url.get_secret_value() == ENV["SLACK_WEBHOOK_URL"]
@@ -56,6 +58,22 @@ def test_a_minimal_file() -> None:
     config = parse("route: {receiver: ops-slack}\n")
     assert config.route.group_wait == 30 and config.route.routes == ()
     assert config.inhibit_rules == () and config.defaults.live_url is None
+
+
+def test_the_retry_policy_defaults_and_can_be_set() -> None:
+    default = parse("route: {receiver: ops-slack}\n").retry
+    assert (default.base, default.cap, default.max_attempts, default.max_age) == (
+        1.0,
+        300.0,
+        8,
+        3600.0,
+    )
+    set_ = parse(
+        "route: {receiver: ops-slack}\n"
+        "retry: {initial: 2s, max_delay: 10m, max_attempts: 20, give_up_after: 6h}\n"
+    ).retry
+    assert (set_.base, set_.cap, set_.max_attempts, set_.max_age) == (2.0, 600.0, 20, 21_600.0)
+    assert set_.ceiling(1) == 2.0 and set_.ceiling(30) == 600.0
 
 
 def test_durations_and_matchers() -> None:
@@ -130,6 +148,22 @@ def test_durations_and_matchers() -> None:
             "n.yaml: defaults.live_url: expected an http:// or https:// URL",
         ),
         ("route: [\n", "n.yaml: not valid YAML at line"),
+        (
+            "route: {receiver: ops-slack}\nretry: {max_attempt: 3}\n",
+            "n.yaml: retry.max_attempt: unknown field (did you mean 'max_attempts'?)",
+        ),
+        (
+            "route: {receiver: ops-slack}\nretry: {initial: 10s, max_delay: 5s}\n",
+            "n.yaml: retry.max_delay: must be at least retry.initial",
+        ),
+        (
+            "route: {receiver: ops-slack}\nretry: {max_attempts: 0}\n",
+            "n.yaml: retry.max_attempts: Input should be greater than or equal to 1",
+        ),
+        (
+            "route: {receiver: ops-slack}\nretry: {give_up_after: later}\n",
+            "n.yaml: retry.give_up_after: expected a duration like 60s, 5m, 1h or 1m30s",
+        ),
     ],
 )
 def test_mistakes_name_the_place_and_the_fix(text: str, message: str) -> None:
@@ -175,3 +209,15 @@ def test_settings_name_the_variable(tmp_path: Path) -> None:
         load_settings({"LOOKOUT_NOTIFY_FILE": str(tmp_path / "missing.yaml")})
     with pytest.raises(ConfigError, match="LOOKOUT_NOTIFY: 'on' needs LOOKOUT_NOTIFY_FILE"):
         load_settings({"LOOKOUT_NOTIFY": "on"})
+
+
+def test_the_notifier_s_dispatcher_uses_the_file_s_retry_policy() -> None:
+    from sinks.notify.service import Notifier
+
+    config = parse("route: {receiver: ops-slack}\nretry: {initial: 3s, max_attempts: 4}\n")
+    notifier = Notifier(
+        load_settings({}), config, bootstrap_servers="127.0.0.1:1", dsn="postgresql://x/y"
+    )
+    dispatcher = notifier.new_dispatcher()
+    assert dispatcher.policy == config.retry
+    assert (dispatcher.policy.base, dispatcher.policy.max_attempts) == (3.0, 4)
