@@ -688,6 +688,20 @@ def test_worker_environment_is_valid_lookout_settings(services: dict[str, Any]) 
     assert "@postgres:5432/lookout" in settings.postgres_dsn.get_secret_value()
 
 
+def test_workers_can_turn_notifications_on_with_the_example_file(services: dict[str, Any]) -> None:
+    worker = services["worker"]
+    mounts = dict(_volumes(worker))
+    assert mounts["./notify"] == "/app/notify"
+    assert (ROOT / "notify" / "notify.yaml").is_file()
+    env = _environment(worker)
+    # passed through from the shell (valueless): off unless the operator sets them
+    assert "LOOKOUT_NOTIFY_FILE" in env and env["LOOKOUT_NOTIFY_FILE"] is None
+    named = set(re.findall(r"\$\{([A-Z_]+)\}", (ROOT / "notify" / "notify.yaml").read_text()))
+    named.discard("VAR")  # the comment that explains ${VAR}
+    for variable in named:
+        assert variable in env and env[variable] is None, f"{variable} not passed through"
+
+
 def test_brokers_match_the_kafka_listener(services: dict[str, Any]) -> None:
     kafka = _environment(services["kafka"])
     internal = re.search(r"(?:^|,)PLAINTEXT://([^,]+)", kafka["KAFKA_ADVERTISED_LISTENERS"])
