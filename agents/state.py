@@ -342,7 +342,10 @@ class WindowStore:
         ring = rings.get((series, kind))
         if ring is None:
             ring = rings[(series, kind)] = deque(maxlen=self.recent_max)
-        ring.append(body)
+        # A copy of exactly the record's size: orjson 3.13 returns bytes that keep its whole
+        # output buffer (about 4 kB for a 0.6 kB record), which made these rings most of the
+        # worker's memory (about 390 MB per 100,000 kept windows instead of 65 MB).
+        ring.append(bytes(memoryview(body)))
 
     def forget_hosts(self, keep: set[str]) -> None:
         """Drop recent windows of hosts no longer owned here."""
