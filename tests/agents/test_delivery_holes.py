@@ -33,11 +33,16 @@ def lookout() -> tuple[Lookout, RecordingOutput]:
 
 
 def events(offsets: list[int]) -> list[Any]:
-    """Messages of host h1 on partition 0: offset i carries usage=i at T0+i."""
+    """Messages of host h1 on partition 0: offset i carries usage=i at event time T0+i."""
     out = []
     for i in offsets:
         value = orjson.dumps(
-            {"name": "cpu", "tags": {"host": "h1"}, "fields": {"usage": float(i)}, "time": T0 + i}
+            {
+                "name": "cpu",
+                "tags": {"host": "h1"},
+                "fields": {"usage": float(i)},
+                "timestamp": T0 + i,
+            }
         )
         msg = SimpleNamespace(topic=TOPIC, partition=0, offset=i, key=b"h1", value=value)
         out.append(SimpleNamespace(message=msg))
