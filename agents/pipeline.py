@@ -52,6 +52,7 @@ class Pipeline:
         self.partitions = settings.partitions
         self._host_partition: dict[str, int] = {}
         self._in: Counter[str] = Counter()  # records in per topic, counted once per batch
+        self._replay = False  # set by _host: the record was applied before (a re-read)
 
     def partition_of(self, host: str) -> int:
         """Partition a host's records belong to (Kafka's default murmur2 partitioner)."""
@@ -176,6 +177,7 @@ class Pipeline:
         if hs is None:
             hs = touched[host] = self.engine.host(host, p, now)
         if self.engine.seen(hs, msg.topic, msg.offset):
+            self._replay = True
             return None
         return hs
 
@@ -200,12 +202,14 @@ class Pipeline:
         hs: HostState | None = None
         last_host: str | None = None
         alerting = self.store.alerting
+        replayed = 0
         for m in metrics:
             host = m.tags.get("host") or key
             if host is None:
                 self.stats.inc("lookout_missing_host_total", topic=topic)
                 continue
             if host != last_host:
+                self._replay = False
                 hs = self._host(host, msg, now, touched, foreign)
                 last_host = host
                 if alerting is not None and hs is not None:
@@ -214,6 +218,10 @@ class Pipeline:
             if hs is not None:
                 ts = self._event_time(m.time, hs, topic, now)
                 engine.add_metric(hs, topic, offset, m.name, m.tags, m.fields, ts)
+            elif self._replay:
+                replayed += 1
+        # records_in counts a record once: not again when a re-read hands it out a second time
+        self._in[topic] -= replayed
 
     def _apply_logs(
         self,
@@ -228,8 +236,10 @@ class Pipeline:
         alerting = self.store.alerting
         last_host: str | None = None
         for rec in records:
+            self._replay = False
             hs = self._host(rec.host, msg, now, touched, foreign)
             if hs is None:
+                self._in[topic] -= self._replay  # counted once (see _apply_metrics)
                 continue
             ts = self._event_time(rec.time, hs, topic, now)
             if alerting is not None and hs.host != last_host:
