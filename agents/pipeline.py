@@ -52,7 +52,6 @@ class Pipeline:
         self.partitions = settings.partitions
         self._host_partition: dict[str, int] = {}
         self._in: Counter[str] = Counter()  # records in per topic, counted once per batch
-        self._replay = False  # set by _host: the record was applied before (a re-read)
 
     def partition_of(self, host: str) -> int:
         """Partition a host's records belong to (Kafka's default murmur2 partitioner)."""
@@ -166,20 +165,23 @@ class Pipeline:
 
     def _host(
         self, host: str, msg: Any, now: float, touched: dict[str, HostState], foreign: set[int]
-    ) -> HostState | None:
-        """The host's state if this message's partition owns it, else note where it belongs."""
+    ) -> tuple[HostState | None, bool]:
+        """(the host's state if this message applies to it here, whether it is a re-read).
+
+        None when another partition owns the host (noted in ``foreign``) or when the host has
+        applied this message already (a re-read: True).
+        """
         p = self.partition_of(host)
         if p != msg.partition:
             if msg.topic != self.topics.rekey:
                 foreign.add(p)
-            return None
+            return None, False
         hs = touched.get(host)
         if hs is None:
             hs = touched[host] = self.engine.host(host, p, now)
         if self.engine.seen(hs, msg.topic, msg.offset):
-            self._replay = True
-            return None
-        return hs
+            return None, True
+        return hs, False
 
     def _event_time(self, ts: float | None, hs: HostState, topic: str, now: float) -> float:
         if ts is not None:
@@ -202,6 +204,7 @@ class Pipeline:
         hs: HostState | None = None
         last_host: str | None = None
         alerting = self.store.alerting
+        replay = False
         replayed = 0
         for m in metrics:
             host = m.tags.get("host") or key
@@ -209,8 +212,7 @@ class Pipeline:
                 self.stats.inc("lookout_missing_host_total", topic=topic)
                 continue
             if host != last_host:
-                self._replay = False
-                hs = self._host(host, msg, now, touched, foreign)
+                hs, replay = self._host(host, msg, now, touched, foreign)
                 last_host = host
                 if alerting is not None and hs is not None:
                     # once per (message, host): the clock only moves between messages
@@ -218,7 +220,7 @@ class Pipeline:
             if hs is not None:
                 ts = self._event_time(m.time, hs, topic, now)
                 engine.add_metric(hs, topic, offset, m.name, m.tags, m.fields, ts)
-            elif self._replay:
+            elif replay:
                 replayed += 1
         # records_in counts a record once: not again when a re-read hands it out a second time
         self._in[topic] -= replayed
@@ -236,10 +238,9 @@ class Pipeline:
         alerting = self.store.alerting
         last_host: str | None = None
         for rec in records:
-            self._replay = False
-            hs = self._host(rec.host, msg, now, touched, foreign)
+            hs, replay = self._host(rec.host, msg, now, touched, foreign)
             if hs is None:
-                self._in[topic] -= self._replay  # counted once (see _apply_metrics)
+                self._in[topic] -= replay  # counted once (see _apply_metrics)
                 continue
             ts = self._event_time(rec.time, hs, topic, now)
             if alerting is not None and hs.host != last_host:

@@ -105,7 +105,6 @@ class WindowStore:
         self.order = OrderGuard()
         self.last_batch_at = clock()  # when the ingest agent last got a batch
         self.idle_check = 2.0  # seconds without a batch before the tail-hole check
-        self._sought: set[tuple[str, int, int]] = set()  # seeks logged (once as a warning)
         table = StateTable(
             app,
             name="windows",
@@ -143,7 +142,7 @@ class WindowStore:
             self.alerts_topic,
         )
         self.alerting: Alerting | None = None
-        self.input_topics = {topics.metrics, topics.logs_nginx, topics.logs_app, topics.rekey}
+        self.input_topics = set(topics.inputs())
         self._seq = 0
         # Last closed windows per host -> (series, kind), serialized: about 0.5 kB each, so
         # 10,000 series x 2 kinds x 5 windows stay near 50 MB.
@@ -365,12 +364,8 @@ class WindowStore:
 
     async def seek_holes(self) -> None:
         """Seek partitions with a hole in their delivery back to it (see tables/ordering.py)."""
-        for (topic, partition), offset in self.order.seeks_due(self.clock()):
+        for (topic, partition), offset, first in self.order.seeks_due(self.clock()):
             self.stats.inc("lookout_delivery_seeks_total", topic=topic)
-            first = (topic, partition, offset) not in self._sought
-            if len(self._sought) > 10_000:
-                self._sought.clear()
-            self._sought.add((topic, partition, offset))
             log.log(
                 logging.WARNING if first else logging.INFO,
                 "%s[%d]: hole in the consumer's delivery after offset %d; holding later "

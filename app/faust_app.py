@@ -141,10 +141,7 @@ def create_app(settings: Settings, broker_url: str, postgres_dsn: str | None = N
 def _register_agents(lk: Lookout) -> None:
     app, settings, topics = lk.app, lk.settings, lk.topics
     inputs = app.topic(
-        topics.metrics,
-        topics.logs_nginx,
-        topics.logs_app,
-        topics.rekey,
+        *topics.inputs(),
         key_serializer="raw",
         value_serializer="raw",
         partitions=settings.partitions,

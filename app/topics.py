@@ -50,6 +50,10 @@ class TopicNames:
             silences=t(SILENCES),
         )
 
+    def inputs(self) -> tuple[str, ...]:
+        """The topics the ingest agent consumes (window state is built from these)."""
+        return (self.metrics, self.logs_nginx, self.logs_app, self.rekey)
+
     def all(self) -> tuple[str, ...]:
         """Every topic Lookout reads or writes."""
         return (

@@ -135,15 +135,16 @@ class OrderGuard:
             opened.append(tp)
         return opened
 
-    def seeks_due(self, now: float) -> list[tuple[TPKey, int]]:
-        """(partition, offset) to seek to now: new holes, failed re-deliveries, slow ones."""
+    def seeks_due(self, now: float) -> list[tuple[TPKey, int, bool]]:
+        """(partition, offset, first) to seek to now: new holes, failed re-deliveries, slow
+        ones; ``first`` is True for a hole's first seek."""
         due = []
         for tp, gap in self._gaps.items():
             stale = gap.sought_at is not None and now - gap.sought_at >= self.retry
             if gap.seek_due or stale:
+                due.append((tp, gap.expected, gap.sought_at is None))
                 gap.seek_due = False
                 gap.sought_at = now
-                due.append((tp, gap.expected))
         return due
 
     def forget(self, tp: TPKey) -> None:

@@ -44,7 +44,7 @@ def test_a_hole_holds_later_records_until_it_is_re_delivered() -> None:
     g = OrderGuard()
     assert admitted(g, [10, 11, 15, 16, 17]) == [10, 11]
     assert g.held == 3 and g.opened == 1
-    assert g.seeks_due(100.0) == [(TP, 12)]
+    assert g.seeks_due(100.0) == [(TP, 12, True)]
     assert g.seeks_due(100.1) == []  # asked once
     assert admitted(g, [12, 13, 14, 15, 16, 17, 18]) == [12, 13, 14, 15, 16, 17, 18]
     assert g.gaps() == {}
@@ -70,27 +70,27 @@ def test_a_re_delivery_that_starts_inside_the_hole_is_held_and_sought_again() ->
     # 0 1 ~ 10 11 | ~ 5 6 (the consumer dropped 2..4 again) | ~ 2 3 4 ...
     g = OrderGuard()
     admitted(g, [0, 1, 10, 11])
-    assert g.seeks_due(0.0) == [(TP, 2)]
+    assert g.seeks_due(0.0) == [(TP, 2, True)]
     assert admitted(g, [5, 6]) == []
-    assert g.seeks_due(0.01) == [(TP, 2)]
+    assert g.seeks_due(0.01) == [(TP, 2, False)]
     assert admitted(g, [2, 3, 4, 5]) == [2, 3, 4, 5]
 
 
 def test_a_seek_that_brings_nothing_back_is_asked_again_after_the_retry_time() -> None:
     g = OrderGuard(retry=1.0)
     admitted(g, [0, 1, 10])
-    assert g.seeks_due(50.0) == [(TP, 2)]
+    assert g.seeks_due(50.0) == [(TP, 2, True)]
     assert g.seeks_due(50.9) == []
-    assert g.seeks_due(51.0) == [(TP, 2)]
+    assert g.seeks_due(51.0) == [(TP, 2, False)]  # asked again: not a new hole
 
 
 def test_a_hole_in_the_log_itself_is_accepted_after_two_re_deliveries() -> None:
     # 0 1 ~ 5 6 | ~ 5 6 | ~ 5 6 7     (offsets 2..4 do not exist: transaction markers)
     g = OrderGuard()
     assert admitted(g, [0, 1, 5, 6]) == [0, 1]
-    assert g.seeks_due(0.0) == [(TP, 2)]
+    assert g.seeks_due(0.0) == [(TP, 2, True)]
     assert admitted(g, [5, 6]) == []  # one confirmation: could still be the consumer
-    assert g.seeks_due(0.1) == [(TP, 2)]
+    assert g.seeks_due(0.1) == [(TP, 2, False)]
     assert admitted(g, [5, 6, 7]) == [5, 6, 7]
     assert g.accepted_holes == 1 and g.gaps() == {}
 
@@ -128,7 +128,7 @@ def test_a_restart_behind_the_durable_prefix_re_reads_and_one_ahead_seeks_back()
     g2 = OrderGuard()
     g2.reset({TP: 20}, keep_partitions={5})
     assert admitted(g2, [40, 41]) == []
-    assert g2.seeks_due(0.0) == [(TP, 21)]
+    assert g2.seeks_due(0.0) == [(TP, 21, True)]
 
 
 def test_forget_drops_a_partition() -> None:
@@ -175,7 +175,7 @@ def test_any_mix_of_dropped_runs_stale_batches_and_replays_applies_each_offset_o
         if guard.admit(TP, offset) and offset > hw:
             applied.append(offset)
             hw = offset
-        for _tp, target in guard.seeks_due(now):
+        for _tp, target, _first in guard.seeks_due(now):
             if rng.random() < 0.5:  # the consumer finishes the batch it had fetched first
                 stale = list(range(pos, pos + rng.randint(1, 5)))
             pos, faithful = target, True
@@ -190,7 +190,7 @@ def test_an_idle_agent_behind_the_consumer_s_read_offset_opens_a_hole() -> None:
     other = ("logs.app", 5)
     admitted(g, [0, 1], tp=other)
     assert g.check_delivered({TP: 9, other: 2, ("never.seen", 1): 7}) == [TP]
-    assert g.seeks_due(0.0) == [(TP, 5)]
+    assert g.seeks_due(0.0) == [(TP, 5, True)]
     assert g.check_delivered({TP: 9}) == []  # already open
     assert admitted(g, [5, 6, 7, 8, 9]) == [5, 6, 7, 8, 9]
     assert g.gaps() == {}
