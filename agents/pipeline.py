@@ -16,14 +16,14 @@ from typing import Any
 
 import faust
 from aiokafka.partitioner import DefaultPartitioner
+from formats.decode import decode_app, decode_metrics, decode_nginx
+from formats.points import AccessLog, AppLog, ErrorLog, Metric, Rejected
 
-from agents.state import WindowStore
-from app.formats.decode import decode_app, decode_metrics, decode_nginx
-from app.formats.points import AccessLog, AppLog, ErrorLog, Metric, Rejected
 from app.settings import Settings
 from app.stats import Stats
 from app.topics import TopicNames
 from tables.engine import HostState
+from tables.store import WindowStore
 
 _partitioner = DefaultPartitioner()
 log = logging.getLogger(__name__)

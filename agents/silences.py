@@ -14,7 +14,7 @@ from collections.abc import Callable
 import orjson
 from aiokafka import AIOKafkaConsumer
 
-from tables.alert_state import Silence
+from alerting.state import Silence
 
 log = logging.getLogger(__name__)
 

@@ -5,9 +5,14 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from importlib.metadata import entry_points
 
+from alerting.config import RuleError
+from app.services import ServiceError
 from app.settings import ConfigError, Settings, load_settings
+from app.topics import TopicError
+from sinks.migrations import MigrationError
 
 HELP = """\
 usage: lookout COMMAND [options]
@@ -16,18 +21,12 @@ Lookout: a monitoring hub on Kafka. Configuration comes from LOOKOUT_* environme
 (see README: Configuration); unset service URLs mean "use the embedded local stack".
 
 Lookout commands:
-  run          start everything locally: embedded stack, migrations, a worker and the
-               traffic simulator; prints where to look. Ctrl-C stops all of it.
-  stack        embedded local stack: `lookout stack up|down|status`
   topics       create Lookout's topics with LOOKOUT_PARTITIONS partitions
   migrate      apply PostgreSQL migrations (infra/migrations)
-  simulate     send Telegraf-format metrics and nginx/app logs with incident scenarios
-  bench        benchmark the pipeline against its baselines (see docs/BENCHMARKS.md)
   sinks        run only the PostgreSQL / Elasticsearch sinks (LOOKOUT_SINKS picks which)
-  seed-demo    fill the business tables with demo data that joins to the simulated hosts
   notify       notifications: `lookout notify test RECEIVER` sends a test message
   settings     print every setting with its current value (secrets masked)
-
+{plugins}
 Faust commands (run a worker):
   worker       start a Faust worker: `lookout worker -l info [--web-port 6067]`
   agents, tables, model, models, send, reset   Faust's own tools
@@ -35,28 +34,51 @@ Faust commands (run a worker):
 `lookout COMMAND --help` explains each command.
 """
 
+#: Entry-point group through which other distributions (and this project's developer tooling,
+#: ``devtools``) add commands: ``name = "module:function"``, the function taking
+#: ``(settings, args)`` and returning an exit code. Production code never imports them.
+PLUGIN_GROUP = "lookout.commands"
+
+Command = Callable[[Settings, list[str]], "int | None"]
+
+
+def plugin_commands() -> dict[str, Command]:
+    """Commands registered under :data:`PLUGIN_GROUP` (developer tooling when installed)."""
+    found: dict[str, Command] = {}
+    for ep in entry_points(group=PLUGIN_GROUP):
+        found[ep.name] = ep.load()
+    return found
+
+
+def _help() -> str:
+    plugins = plugin_commands()
+    if not plugins:
+        return HELP.format(plugins="")
+    lines = ["", "Developer tooling (devtools):"]
+    for name, fn in sorted(plugins.items()):
+        doc = (fn.__doc__ or "").strip().splitlines()
+        lines.append(f"  {name:<12} {doc[0] if doc else ''}")
+    return HELP.format(plugins="\n".join(lines) + "\n")
+
 
 def main(argv: Sequence[str] | None = None) -> None:
     """Entry point of the ``lookout`` console script."""
     args = list(sys.argv[1:] if argv is None else argv)
     if not args or args[0] in ("-h", "--help", "help"):
-        print(HELP)
+        print(_help())
         return
     try:
         settings = load_settings()
         command = args[0]
-        ours = {
-            "run": _cmd_run,
-            "stack": _cmd_stack,
+        ours: dict[str, Command] = {
             "topics": _cmd_topics,
             "migrate": _cmd_migrate,
-            "simulate": _cmd_simulate,
-            "bench": _cmd_bench,
             "sinks": _cmd_sinks,
-            "seed-demo": _cmd_seed_demo,
             "notify": _cmd_notify,
             "settings": _cmd_settings,
         }
+        if command not in ours and command not in FAUST_COMMANDS:
+            ours.update(plugin_commands())
         if command in ours:
             code = ours[command](settings, args[1:])
             raise SystemExit(code or 0)
@@ -66,22 +88,18 @@ def main(argv: Sequence[str] | None = None) -> None:
         raise SystemExit(2) from None
     except KeyboardInterrupt:
         raise SystemExit(130) from None
-    except Exception as exc:
-        from app.rules import RuleError
-        from app.stack import StackError
-        from app.topics import TopicError
-        from sinks.migrations import MigrationError
+    except (ServiceError, TopicError, MigrationError, RuleError) as exc:
+        print(f"lookout: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
 
-        if isinstance(exc, (StackError, TopicError, MigrationError, RuleError)):
-            print(f"lookout: {exc}", file=sys.stderr)
-            raise SystemExit(2) from None
-        raise
+
+FAUST_COMMANDS = ("worker", "agents", "tables", "model", "models", "send", "reset")
 
 
 def _faust(settings: Settings, args: list[str]) -> None:
-    from app.faust_app import create_app
-    from app.stack import resolve_services
+    from app.services import resolve_services
     from app.topics import ensure_topics
+    from app.worker import create_app
 
     services = resolve_services(settings)
     if args[0] == "worker":
@@ -95,14 +113,15 @@ def _faust(settings: Settings, args: list[str]) -> None:
         from sinks.service import attach
 
         attach(lk.app, settings, services, lk.stats)  # LOOKOUT_SINKS picks which (or none)
-        from sinks.notify.service import attach as attach_notify
+        from agents.notifier import attach as attach_notify
 
         attach_notify(lk.app, settings, services, lk.stats)  # LOOKOUT_NOTIFY_FILE (or off)
     sys.argv = ["lookout", *args]
     lk.app.main()
 
 
-def _parser(prog: str, description: str) -> argparse.ArgumentParser:
+def parser(prog: str, description: str) -> argparse.ArgumentParser:
+    """An argument parser for ``lookout PROG`` that keeps the description's line breaks."""
     return argparse.ArgumentParser(
         prog=f"lookout {prog}",
         description=description,
@@ -111,63 +130,37 @@ def _parser(prog: str, description: str) -> argparse.ArgumentParser:
 
 
 def _cmd_settings(settings: Settings, args: list[str]) -> int:
-    _parser("settings", "Print every setting and its value (secrets masked).").parse_args(args)
+    parser("settings", "Print every setting and its value (secrets masked).").parse_args(args)
     for name, value in settings.model_dump().items():
         print(f"LOOKOUT_{name.upper()}={value}")
     return 0
 
 
-def _cmd_stack(settings: Settings, args: list[str]) -> int:
-    p = _parser(
-        "stack",
-        "Manage the embedded local stack (Tansu broker, PostgreSQL, osmem-server).\n"
-        "Parts whose LOOKOUT_*_URL / DSN is set are not started: the real service is used.\n"
-        "Data and logs live under LOOKOUT_STACK_DIR (default .lookout/).",
-    )
-    p.add_argument("action", choices=["up", "down", "status"], help="what to do")
-    ns = p.parse_args(args)
-    from app.stack import LocalStack
-
-    stack = LocalStack(settings, detached=True)
-    if ns.action == "up":
-        services = stack.up()
-        asyncio.run(_topics(settings, services.bootstrap_servers))
-        print(f"broker:        {services.broker_url}")
-        print(f"postgres:      {services.postgres_dsn}")
-        print(f"elasticsearch: {services.elasticsearch_url}")
-        print("stop it with: lookout stack down")
-    elif ns.action == "down":
-        stack.down()
-    else:
-        for key, value in stack.status().items():
-            print(f"{key}: {value}")
-    return 0
-
-
-async def _topics(settings: Settings, bootstrap: str) -> None:
+async def create_topics(settings: Settings, bootstrap: str) -> None:
+    """Create Lookout's topics, printing what is done."""
     from app.topics import ensure_topics
 
     await ensure_topics(settings, bootstrap, log=print)
 
 
 def _cmd_topics(settings: Settings, args: list[str]) -> int:
-    _parser(
+    parser(
         "topics", "Create Lookout's topics (LOOKOUT_PARTITIONS partitions, prefix applied)."
     ).parse_args(args)
-    from app.stack import resolve_services
+    from app.services import resolve_services
 
     services = resolve_services(settings)
-    asyncio.run(_topics(settings, services.bootstrap_servers))
+    asyncio.run(create_topics(settings, services.bootstrap_servers))
     return 0
 
 
 def _cmd_migrate(settings: Settings, args: list[str]) -> int:
-    _parser(
+    parser(
         "migrate",
         "Apply pending SQL migrations from infra/migrations to LOOKOUT_POSTGRES_DSN\n"
         "(or the embedded cluster). Safe to run again: applied versions are skipped.",
     ).parse_args(args)
-    from app.stack import resolve_services
+    from app.services import resolve_services
     from sinks.migrations import MigrationError, migrate
 
     services = resolve_services(settings)
@@ -179,74 +172,24 @@ def _cmd_migrate(settings: Settings, args: list[str]) -> int:
     return 0
 
 
-def _cmd_simulate(settings: Settings, args: list[str]) -> int:
-    from app.simulator.cli import DESCRIPTION, EPILOG, add_arguments, options_from_args
-    from app.simulator.options import OptionsError
-    from app.simulator.runner import SimulatorError, run
-    from app.stack import resolve_bootstrap
-
-    p = _parser("simulate", DESCRIPTION)
-    p.epilog = EPILOG
-    add_arguments(p)
-    try:
-        opts = options_from_args(p.parse_args(args))
-        bootstrap = resolve_bootstrap(settings)
-
-        def progress(line: str) -> None:
-            print(line, end="", file=sys.stderr, flush=True)
-
-        asyncio.run(run(settings, opts, bootstrap, progress=progress))
-    except (OptionsError, SimulatorError) as exc:
-        print(f"lookout simulate: {exc}", file=sys.stderr)
-        return 2
-    return 0
-
-
 def _cmd_sinks(settings: Settings, args: list[str]) -> int:
-    _parser(
+    parser(
         "sinks",
         "Run the sinks without a worker: each sink is its own consumer group that writes\n"
         "raw data and window results to PostgreSQL and logs to Elasticsearch, committing\n"
         "offsets only after the store has the data. LOOKOUT_SINKS picks which.",
     ).parse_args(args)
-    from app.stack import resolve_services
+    from app.services import resolve_services
     from sinks.service import run_sinks
 
     asyncio.run(run_sinks(settings, resolve_services(settings)))
     return 0
 
 
-def _cmd_seed_demo(settings: Settings, args: list[str]) -> int:
-    p = _parser(
-        "seed-demo",
-        "Fill the business tables (teams, servers, applications, costs, ...) with demo data\n"
-        "that joins to the simulator's hosts and services. Safe to run again.",
-    )
-    p.add_argument("--hosts", type=int, default=10, help="simulated hosts (default 10)")
-    p.add_argument("--services", type=int, default=3, help="simulated services (default 3)")
-    p.add_argument("--seed", type=int, default=42, help="random seed (default 42)")
-    ns = p.parse_args(args)
-    from app.stack import resolve_services
-    from sinks.service import seed_demo_command
-
-    counts = asyncio.run(
-        seed_demo_command(
-            settings,
-            resolve_services(settings),
-            hosts=ns.hosts,
-            service_count=ns.services,
-            seed=ns.seed,
-        )
-    )
-    for table, rows in counts.items():
-        print(f"{table}: {rows} rows")
-    return 0
-
-
 def _cmd_notify(settings: Settings, args: list[str]) -> int:
     from pathlib import Path
 
-    p = _parser(
+    p = parser(
         "notify",
         "Notifications (Slack and email; receivers and routes in LOOKOUT_NOTIFY_FILE).",
     )
@@ -281,32 +224,6 @@ def _cmd_notify(settings: Settings, args: list[str]) -> int:
     from sinks.notify.probe import notify_test_command
 
     return notify_test_command(settings, ns.receiver, file=ns.file, via_outbox=ns.outbox)
-
-
-def _cmd_run(settings: Settings, args: list[str]) -> int:
-    from app.devrun import add_arguments, dev_run
-
-    p = _parser(
-        "run",
-        "Start everything on this machine: the embedded stack (or the services named by\n"
-        "LOOKOUT_* variables), migrations, one worker and the traffic simulator.\n"
-        "Prints the live page URL and API examples. Ctrl-C stops all of it.",
-    )
-    add_arguments(p)
-    return dev_run(settings, p.parse_args(args))
-
-
-def _cmd_bench(settings: Settings, args: list[str]) -> int:
-    from app.bench import add_arguments, bench
-
-    p = _parser(
-        "bench",
-        "Benchmark: W1 (one metric per message) and W2 (Telegraf batch format) drained by\n"
-        "a plain aiokafka consumer, a bare Faust agent, the naive Faust table pattern and\n"
-        "Lookout's pipeline, on the same broker. Prints figures, ratios and a JSON line.",
-    )
-    add_arguments(p)
-    return bench(settings, p.parse_args(args))
 
 
 if __name__ == "__main__":

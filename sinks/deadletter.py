@@ -1,6 +1,6 @@
 """Records a sink could not store, sent to ``lookout.deadletter`` with the reason.
 
-Same shape as the worker's dead letters (agents/state.py): ``reason``, ``detail``, source
+Same shape as the worker's dead letters (tables/store.py): ``reason``, ``detail``, source
 ``topic``/``partition``/``offset``, ``key``, ``at``, ``original`` (text) and ``original_b64``;
 plus ``sink`` and ``item`` (the index of the refused record inside the Kafka message, or null
 for the whole message). Reason codes: ``postgres_rejected``, ``elasticsearch_rejected``.

@@ -20,9 +20,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 import orjson
+from formats.decode import decode_app, decode_nginx
+from formats.points import AccessLog, AppLog, ErrorLog
 
-from app.formats.decode import decode_app, decode_nginx
-from app.formats.points import AccessLog, AppLog, ErrorLog
 from app.topics import TopicNames
 from sinks.batch import Mapped, Message
 from sinks.classify import classify

@@ -29,9 +29,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 import orjson
+from formats.decode import decode_app, decode_metrics, decode_nginx
+from formats.points import ErrorLog
 
-from app.formats.decode import decode_app, decode_metrics, decode_nginx
-from app.formats.points import ErrorLog
 from app.topics import TopicNames
 from sinks.batch import Mapped, Message
 from sinks.classify import classify

@@ -35,8 +35,8 @@ from aiokafka import ConsumerRebalanceListener
 from aiokafka import errors as kafka_errors
 from aiokafka.structs import TopicPartition
 
+from app.backoff import Backoff
 from app.stats import Stats
-from sinks.backoff import Backoff
 from sinks.batch import Batch, Buffer, Rejection
 from sinks.errors import Failure, classify, describe, hint
 from sinks.offsets import GroupOffsets

@@ -16,12 +16,12 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from app.backoff import Backoff
+from app.services import Services
 from app.settings import Settings
 from app.signals import stop_on_signals
-from app.stack import Services
 from app.stats import Stats
 from app.topics import TopicNames, ensure_topics
-from sinks.backoff import Backoff
 from sinks.consumer import consumer_factory, group_id
 from sinks.deadletter import DeadLetters
 from sinks.elasticsearch import ElasticsearchWriter
@@ -221,23 +221,3 @@ def attach(app: Any, settings: Settings, services: Services, stats: Stats) -> Si
 
     app.service(SinksInWorker())
     return sinks
-
-
-async def seed_demo_command(
-    settings: Settings,
-    services: Services,
-    *,
-    hosts: int = 10,
-    service_count: int = 3,
-    seed: int = 42,
-) -> dict[str, int]:
-    """``lookout seed-demo``: demo business tables that join to the simulator's hosts/services."""
-    from app.simulator.fleet import service_names
-    from sinks.demo_data import seed_demo
-
-    counts = await seed_demo(
-        services.postgres_dsn, hosts=hosts, services=service_names(service_count), seed=seed
-    )
-    for table, count in counts.items():
-        print(f"seed-demo: {table}: {count} rows")
-    return counts

@@ -1,7 +1,7 @@
 """The dispatcher: sends due outbox rows to their receivers and records each outcome.
 
 An asyncio loop (:meth:`Dispatcher.start` / :meth:`Dispatcher.stop`; inside a Faust worker via
-:class:`sinks.notify.service.Notifier`, or alone via :func:`run_dispatcher`):
+:class:`agents.notifier.Notifier`, or alone via :func:`run_dispatcher`):
 
 1. record outcomes that could not be written earlier (Postgres was away);
 2. in one short transaction, claim due rows (``FOR UPDATE SKIP LOCKED``, oldest first, none of a
@@ -11,7 +11,7 @@ An asyncio loop (:meth:`Dispatcher.start` / :meth:`Dispatcher.stop`; inside a Fa
    time (not an attempt);
 3. after the commit, one task per receiver sends its leased rows in order over the shared
    :class:`~sinks.notify.transport.Transport`, and each outcome is written at once in one UPDATE
-   (:mod:`sinks.notify.outbox`) as decided by :func:`sinks.notify.delivery.decide`;
+   (:mod:`sinks.notify.outbox`) as decided by :func:`notifications.delivery.decide`;
 4. sleep until the next row is due (at most ``poll`` seconds), a receiver finishes, or
    :meth:`Dispatcher.nudge`.
 
@@ -46,11 +46,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from app.backoff import Backoff
 from app.signals import stop_on_signals
 from app.stats import Stats
-from sinks.backoff import Backoff
-from sinks.notify import outbox
-from sinks.notify.delivery import (
+from notifications.delivery import (
     Decision,
     NotSent,
     Outcome,
@@ -63,8 +62,9 @@ from sinks.notify.delivery import (
     plan,
     postponed,
 )
+from notifications.receivers import Receiver
+from sinks.notify import outbox
 from sinks.notify.outbox import OutboxRow
-from sinks.notify.receivers import Receiver
 from sinks.notify.transport import Sender, Transport
 from sinks.pg_pool import open_pool
 

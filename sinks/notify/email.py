@@ -25,8 +25,8 @@ from email.utils import formatdate
 from html import escape
 from typing import Any
 
-from sinks.notify.delivery import Result, SmtpResult, TransportError, describe_error
-from sinks.notify.payload import (
+from notifications.delivery import Result, SmtpResult, TransportError, describe_error
+from notifications.payload import (
     Alert,
     Message,
     colour,
@@ -39,7 +39,7 @@ from sinks.notify.payload import (
     subject_of,
     top_severity,
 )
-from sinks.notify.receivers import EmailReceiver
+from notifications.receivers import EmailReceiver
 
 MAX_SUBJECT = 200
 

@@ -2,7 +2,7 @@
 
 * :class:`NotifyWriter` is a sink writer (sinks/writer.py) run by the generic
   :class:`~sinks.runner.SinkRunner`: its own consumer group, a batch of records mapped purely
-  (:func:`sinks.notify.alerts.decode`), written in one Postgres transaction
+  (:func:`notifications.alerts.decode`), written in one Postgres transaction
   (:meth:`~sinks.notify.store.NotifyStore.ingest`), offsets committed only after that; retries,
   backoff and dead letters (``notify_rejected``) are the runner's.
 * :class:`Flusher` wakes when a batch was written, when the next group is due, and every
@@ -21,13 +21,13 @@ from typing import Any
 import orjson
 from aiokafka.structs import TopicPartition
 
+from alerting.state import Silence
+from app.backoff import Backoff
 from app.stats import Stats
-from sinks.backoff import Backoff
+from notifications.alerts import Update, decode
 from sinks.batch import Batch, Mapped, Message, WriteResult
 from sinks.errors import describe, hint
-from sinks.notify.alerts import Update, decode
 from sinks.notify.store import NotifyStore, Written
-from tables.alert_state import Silence
 
 log = logging.getLogger(__name__)
 

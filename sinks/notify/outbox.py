@@ -24,7 +24,7 @@ from typing import Any
 
 import orjson
 
-from sinks.notify.payload import build_test_payload
+from notifications.payload import build_test_payload
 
 STATUSES = ("pending", "sent", "failed", "suppressed")
 MAX_LIST = 1000

@@ -1,7 +1,7 @@
 """``lookout notify test RECEIVER``: send one ``kind: test`` message and say what happened.
 
 The message goes straight to the receiver (no outbox, no worker needed) and the answer is
-classified exactly as the dispatcher would (:func:`sinks.notify.delivery.decide`), so "sent"
+classified exactly as the dispatcher would (:func:`notifications.delivery.decide`), so "sent"
 here means the dispatcher's sends will work too. ``--outbox`` queues the test message instead,
 for a running worker to send (checks the whole path: outbox, dispatcher, receiver).
 """
@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import TextIO
 
 from app.settings import Settings
-from sinks.notify.delivery import (
+from notifications.delivery import (
     Decision,
     HttpResult,
     Outcome,
@@ -27,8 +27,8 @@ from sinks.notify.delivery import (
     SmtpResult,
     decide,
 )
-from sinks.notify.payload import build_test_payload
-from sinks.notify.receivers import Receiver
+from notifications.payload import build_test_payload
+from notifications.receivers import Receiver
 from sinks.notify.transport import Sender, Transport
 
 
@@ -110,7 +110,7 @@ def notify_test_command(
     err: TextIO | None = None,
 ) -> int:
     """Run ``lookout notify test``; the exit code (0 sent or queued, 1 failed, 2 usage)."""
-    from sinks.notify.config import load_notify_config
+    from notifications.config import load_notify_config
 
     out = out or sys.stdout
     err = err or sys.stderr
@@ -150,7 +150,7 @@ async def _enqueue(
     grafana_url: str | None,
     out: TextIO,
 ) -> int:
-    from app.stack import resolve_services
+    from app.services import resolve_services
     from sinks.migrations import connect
     from sinks.notify.outbox import enqueue_test
 

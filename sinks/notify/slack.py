@@ -19,8 +19,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from sinks.notify.delivery import HttpResult, Result, TransportError, describe_error
-from sinks.notify.payload import (
+from notifications.delivery import HttpResult, Result, TransportError, describe_error
+from notifications.payload import (
     Alert,
     Message,
     colour,
@@ -33,7 +33,7 @@ from sinks.notify.payload import (
     subject_of,
     top_severity,
 )
-from sinks.notify.receivers import SlackReceiver
+from notifications.receivers import SlackReceiver
 
 MAX_BLOCKS = 50
 MAX_TEXT = 3000

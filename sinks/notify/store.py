@@ -1,5 +1,5 @@
 """The notifier's state in PostgreSQL: load what a batch or a flush needs, run the pure logic
-(:class:`sinks.notify.groups.Groups`), write back what changed, all in one transaction.
+(:class:`notifications.groups.Groups`), write back what changed, all in one transaction.
 
 * :meth:`NotifyStore.ingest` (one batch of ``lookout.alerts``): locks the groups the batch
   touches (advisory locks in key order for groups that may not exist yet, then ``FOR UPDATE``),
@@ -22,13 +22,13 @@ from typing import Any
 
 import orjson
 
-from sinks.notify.alerts import Ack, Alert, Update
-from sinks.notify.config import Defaults
-from sinks.notify.groups import Groups, Ingested, Outcome, Policy
-from sinks.notify.message import OutboxRow, outbox_row
-from sinks.notify.stages import EPSILON, GroupState
+from alerting.state import Silence
+from notifications.alerts import Ack, Alert, Update
+from notifications.config import Defaults
+from notifications.groups import Groups, Ingested, Outcome, Policy
+from notifications.message import OutboxRow, outbox_row
+from notifications.stages import EPSILON, GroupState
 from sinks.pg_pool import open_pool
-from tables.alert_state import Silence
 
 log = logging.getLogger(__name__)
 

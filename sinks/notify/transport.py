@@ -2,7 +2,7 @@
 
 A :class:`Transport` owns the process's one aiohttp session (created in :meth:`Transport.setup`,
 closed in :meth:`Transport.close`) for Slack webhooks; email opens one SMTP connection per message.
-It returns a :data:`~sinks.notify.delivery.Result` and never raises for I/O, so the dispatcher and
+It returns a :data:`~notifications.delivery.Result` and never raises for I/O, so the dispatcher and
 ``lookout notify test`` classify every answer the same way.
 """
 
@@ -10,10 +10,10 @@ from __future__ import annotations
 
 from typing import Any, Protocol
 
+from notifications.delivery import NotSent, Result
+from notifications.payload import PayloadError
+from notifications.receivers import Receiver
 from sinks.notify import email, slack
-from sinks.notify.delivery import NotSent, Result
-from sinks.notify.payload import PayloadError
-from sinks.notify.receivers import Receiver
 
 USER_AGENT = "lookout-notify/1"
 

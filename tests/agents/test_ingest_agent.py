@@ -12,9 +12,10 @@ from typing import Any
 import orjson
 import pytest
 
-from agents.output import RecordingOutput
-from app.faust_app import Lookout, create_app
+from agents.runtime import Lookout
 from app.settings import load_settings
+from app.worker import create_app
+from tables.output import RecordingOutput
 
 T0 = 1_800_000_000
 

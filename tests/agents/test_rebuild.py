@@ -14,8 +14,9 @@ from typing import Any
 import orjson
 import pytest
 
-from app.faust_app import Lookout, create_app
+from agents.runtime import Lookout
 from app.settings import load_settings
+from app.worker import create_app
 from tables.engine import HostState, Pane
 
 T0 = 1_800_000_000

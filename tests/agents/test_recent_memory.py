@@ -8,9 +8,9 @@ from typing import Any
 
 import orjson
 
-from agents.output import RecordingOutput
-from app.faust_app import create_app
 from app.settings import load_settings
+from app.worker import create_app
+from tables.output import RecordingOutput
 
 T0 = 1_800_000_000
 
@@ -31,7 +31,7 @@ async def test_final_records_are_kept_as_exact_size_copies(monkeypatch: Any) -> 
         made.append(body)
         return body
 
-    monkeypatch.setattr("agents.state.orjson.dumps", dumps)
+    monkeypatch.setattr("tables.store.orjson.dumps", dumps)
     events = []
     for i, ts in enumerate([T0, T0 + 200]):  # the second closes the first's windows
         value = real({"name": "cpu", "tags": {"host": "h1"}, "fields": {"u": 1.0}, "timestamp": ts})

@@ -13,9 +13,10 @@ from typing import Any
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
-from app.faust_app import Lookout, create_app
-from app.openapi import spec
+from agents.runtime import Lookout
+from app.api.openapi import spec
 from app.settings import load_settings
+from app.worker import create_app
 
 RULES = Path(__file__).resolve().parents[2] / "rules"
 T0 = 1_800_000_000

@@ -16,8 +16,9 @@ from pathlib import Path
 
 import pytest
 
+from app.services import Services
 from app.settings import load_settings
-from app.stack import LocalStack, Services
+from devtools.stack import LocalStack
 
 
 @pytest.fixture(scope="session")

@@ -7,7 +7,7 @@ time, one Telegraf interval a second) with an error spike on ``shop``, a saturat
 ``host-001`` and ``host-002`` silent for 8 s, while an operator acknowledges every alert that
 fires through the HTTP API. When the simulator stops every host falls silent, so the run ends
 with ``host_down`` firing: open incidents and open downtime, as a dashboard would show them.
-Then the business catalogue is seeded (``sinks.demo_data.seed_demo``).
+Then the business catalogue is seeded (``devtools.demo_data.seed_demo``).
 
 The worker also runs the notifier with a notify file whose receivers are local webhooks:
 ``ops-slack`` takes every alert and answers 200 (sent), ``ops-pager`` takes the critical ones and
@@ -29,12 +29,12 @@ import aiohttp
 import asyncpg
 import yaml
 
+from app.services import Services
 from app.settings import load_settings
-from app.simulator.options import SimOptions
-from app.simulator.runner import run as simulate
-from app.stack import Services
 from app.topics import ensure_topics
-from sinks.demo_data import seed_demo
+from devtools.demo_data import seed_demo
+from devtools.simulator.options import SimOptions
+from devtools.simulator.runner import run as simulate
 from sinks.es_templates import index_prefix
 from tests.integration.notify_servers import Reply, WebhookServer
 from tests.integration.test_sinks_support import es_counts, fresh_database, wait_for

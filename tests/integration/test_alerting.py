@@ -19,13 +19,13 @@ import orjson
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
+from app.services import Services
 from app.settings import load_settings
-from app.simulator.generator import generate
-from app.simulator.options import SimOptions
-from app.simulator.runner import run as simulate
-from app.simulator.scenarios import parse_timeline
-from app.stack import Services
 from app.topics import TopicNames, ensure_topics
+from devtools.simulator.generator import generate
+from devtools.simulator.options import SimOptions
+from devtools.simulator.runner import run as simulate
+from devtools.simulator.scenarios import parse_timeline
 from tests.integration.workers import Worker, worker_env
 
 pytestmark = pytest.mark.integration

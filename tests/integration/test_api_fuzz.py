@@ -22,8 +22,8 @@ from typing import Any
 import orjson
 import pytest
 
+from app.services import Services
 from app.settings import load_settings
-from app.stack import Services
 from app.topics import ensure_topics
 from tests.integration.api_client import Reply, call
 from tests.integration.notify_db import migrated_database

@@ -23,8 +23,8 @@ from pathlib import Path
 
 import pytest
 
+from app.services import Services
 from app.settings import load_settings
-from app.stack import Services
 from app.topics import ensure_topics
 from tests.integration.workers import Worker, worker_env
 

@@ -23,7 +23,7 @@ import asyncpg
 import pytest
 import yaml
 
-from app.stack import Services
+from app.services import Services
 from grafana.es_request import search_body
 from grafana.macros import TimeRange, Value, expand_sql
 from sinks.es_client import make_es_client

@@ -11,8 +11,8 @@ import aiohttp
 import orjson
 import pytest
 
+from app.services import Services
 from app.settings import load_settings
-from app.stack import Services
 from app.topics import ensure_topics
 from tests.integration.test_pipeline import poll
 from tests.integration.workers import Worker, worker_env

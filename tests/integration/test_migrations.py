@@ -19,7 +19,7 @@ from urllib.parse import urlsplit, urlunsplit
 import asyncpg
 import pytest
 
-from sinks.demo_data import seed_demo
+from devtools.demo_data import seed_demo
 from sinks.migrations import LOCK_KEY, MIGRATIONS_DIR, MigrationError, migrate, retention
 
 pytestmark = pytest.mark.integration

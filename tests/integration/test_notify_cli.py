@@ -9,7 +9,7 @@ import asyncpg
 import pytest
 
 from app.cli import main
-from app.stack import Services
+from app.services import Services
 from sinks.migrations import migrate
 from tests.integration import notify_servers
 from tests.integration.notify_servers import Reply, SmtpServer, WebhookServer

@@ -28,15 +28,15 @@ import asyncpg
 import orjson
 import pytest
 
+from app.backoff import Backoff
 from app.stats import Stats
-from sinks.backoff import Backoff
+from notifications.delivery import RetryPolicy
+from notifications.payload import build_test_payload
+from notifications.receivers import Receiver
 from sinks.migrations import migrate
 from sinks.notify import outbox
-from sinks.notify.delivery import RetryPolicy
 from sinks.notify.dispatcher import Dispatcher
 from sinks.notify.email import message_id
-from sinks.notify.payload import build_test_payload
-from sinks.notify.receivers import Receiver
 from tests.integration import notify_servers
 from tests.integration.notify_servers import (
     Reply,
@@ -440,9 +440,9 @@ async def test_two_dispatchers_never_send_a_row_twice(db: str, webhook: WebhookS
 
 DISPATCHER_SCRIPT = """
 import asyncio, sys
-from sinks.notify.delivery import RetryPolicy
+from notifications.delivery import RetryPolicy
 from sinks.notify.dispatcher import run_dispatcher
-from sinks.notify.receivers import Receiver
+from notifications.receivers import Receiver
 
 dsn, url = sys.argv[1], sys.argv[2]
 receiver = Receiver.model_validate(

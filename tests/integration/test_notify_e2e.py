@@ -22,12 +22,12 @@ import orjson
 import pytest
 from aiokafka import AIOKafkaProducer
 
+from app.services import Services
 from app.settings import load_settings
-from app.simulator.generator import generate
-from app.simulator.options import SimOptions
-from app.simulator.scenarios import parse_timeline
-from app.stack import Services
 from app.topics import TopicNames, ensure_topics
+from devtools.simulator.generator import generate
+from devtools.simulator.options import SimOptions
+from devtools.simulator.scenarios import parse_timeline
 from tests.integration import notify_db as dbs
 from tests.integration import notify_servers
 from tests.integration.notify_servers import SmtpServer, WebhookServer

@@ -22,14 +22,14 @@ import orjson
 import pytest
 from aiokafka import AIOKafkaProducer
 
+from agents.notifier import Notifier
+from alerting.rules import Matcher, MatchOp, fingerprint
+from alerting.state import Silence
 from app.settings import Settings, load_settings
 from app.topics import TopicNames, ensure_topics
-from sinks.notify.config import NotifyConfig, parse_notify_config
+from notifications.config import NotifyConfig, parse_notify_config
 from sinks.notify.notifier import DECISIONS
-from sinks.notify.service import Notifier
 from sinks.offsets import GroupOffsets
-from tables.alert_rules import Matcher, MatchOp, fingerprint
-from tables.alert_state import Silence
 from tests.integration import notify_db as dbs
 from tests.unit.notify.grouping import T0, labels_of, transition
 

@@ -21,8 +21,8 @@ import orjson
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
+from app.services import Services
 from app.settings import load_settings
-from app.stack import Services
 from app.topics import TopicNames, ensure_topics
 from tests.integration.workers import Worker, worker_env
 
@@ -202,7 +202,7 @@ def own_broker(stack_services: Services) -> Any:
     topics); Postgres and osmem are the session's."""
     import tempfile
 
-    from app.stack import LocalStack
+    from devtools.stack import LocalStack
 
     folder = Path(tempfile.mkdtemp(prefix="lookout-recovery-"))
     folder.chmod(0o755)

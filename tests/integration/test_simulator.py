@@ -11,10 +11,10 @@ import pytest
 from aiokafka import AIOKafkaConsumer, ConsumerRecord
 
 from app.settings import Settings, load_settings
-from app.simulator.generator import KIND_APP, KIND_METRICS, KIND_NGINX, generate
-from app.simulator.options import SimOptions
-from app.simulator.runner import SimulatorError, run
 from app.topics import TopicNames, ensure_topics
+from devtools.simulator.generator import KIND_APP, KIND_METRICS, KIND_NGINX, generate
+from devtools.simulator.options import SimOptions
+from devtools.simulator.runner import SimulatorError, run
 
 pytestmark = pytest.mark.integration
 

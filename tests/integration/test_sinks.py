@@ -18,13 +18,13 @@ from pathlib import Path
 import pytest
 from aiokafka import AIOKafkaProducer
 
+from app.services import Services
 from app.settings import load_settings
-from app.simulator.options import SimOptions
-from app.simulator.runner import run
-from app.stack import Services
 from app.stats import Stats
 from app.topics import TopicNames, ensure_topics
-from sinks.bench import access_messages, batches
+from devtools.bench.sinks import access_messages, batches
+from devtools.simulator.options import SimOptions
+from devtools.simulator.runner import run
 from sinks.elasticsearch import ElasticsearchWriter
 from sinks.es_client import make_es_client
 from sinks.es_templates import index_prefix

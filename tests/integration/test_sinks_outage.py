@@ -27,11 +27,12 @@ from pathlib import Path
 
 import pytest
 
+from app.services import Services
 from app.settings import load_settings
-from app.simulator.options import SimOptions
-from app.simulator.runner import run
-from app.stack import LocalStack, Services
 from app.topics import ensure_topics
+from devtools.simulator.options import SimOptions
+from devtools.simulator.runner import run
+from devtools.stack import LocalStack
 from sinks.es_templates import index_prefix
 from sinks.migrations import migrate
 from tests.integration.test_sinks_support import (

@@ -23,11 +23,17 @@ from typing import Any
 import asyncpg
 import orjson
 from aiokafka import AIOKafkaConsumer
+from formats.decode import decode_app, decode_metrics, decode_nginx
+from formats.points import AccessLog, ErrorLog
 
-from app.formats.decode import decode_app, decode_metrics, decode_nginx
-from app.formats.points import AccessLog, ErrorLog
-from app.simulator.generator import KIND_APP, KIND_METRICS, KIND_NGINX, SimRecord, TrafficGenerator
-from app.simulator.options import SimOptions
+from devtools.simulator.generator import (
+    KIND_APP,
+    KIND_METRICS,
+    KIND_NGINX,
+    SimRecord,
+    TrafficGenerator,
+)
+from devtools.simulator.options import SimOptions
 from sinks.es_client import make_es_client
 from sinks.migrations import migrate
 from tests.integration.workers import Worker
@@ -35,9 +41,9 @@ from tests.integration.workers import Worker
 # A worker process wired the way `lookout worker` runs once the sinks are attached to it.
 ATTACH_SCRIPT = """
 import asyncio, sys
-from app.faust_app import create_app
+from app.worker import create_app
 from app.settings import load_settings
-from app.stack import resolve_services
+from app.services import resolve_services
 from app.topics import ensure_topics
 from sinks.service import attach
 settings = load_settings()
@@ -53,7 +59,7 @@ lk.app.main()
 SINKS_SCRIPT = """
 import asyncio, json, logging, os, sys, time
 from app.settings import load_settings
-from app.stack import resolve_services
+from app.services import resolve_services
 from app.stats import Stats
 from sinks.service import run_sinks
 logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")

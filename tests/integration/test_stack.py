@@ -23,9 +23,10 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from elasticsearch import ApiError
 
-from app import stack as stack_module
+from app.services import ServiceError, Services, resolve_services
 from app.settings import Settings, load_settings
-from app.stack import LocalStack, Services, StackError, resolve_services
+from devtools import stack as stack_module
+from devtools.stack import LocalStack, StackError
 from sinks.es_client import make_es_client
 
 pytestmark = pytest.mark.integration
@@ -282,7 +283,7 @@ def test_down_stops_every_process_and_frees_ports(root: Path) -> None:
     assert all(port_free(port) for port in ports)
     assert not (root / "down" / "stack.json").exists()
     local.down()  # idempotent
-    with pytest.raises(StackError, match="lookout stack up"):
+    with pytest.raises(ServiceError, match="lookout stack up"):
         resolve_services(settings_for(root / "down"))
 
 
@@ -312,7 +313,7 @@ def test_stale_state_file_is_reported_and_replaced(root: Path) -> None:
     assert wait_gone([pid], 5) == []
     status = LocalStack(settings).status()
     assert status["stale"] is True and status["running"] is False
-    with pytest.raises(StackError, match="stale"):
+    with pytest.raises(ServiceError, match="stale"):
         resolve_services(settings)
     lines: list[str] = []
     second = LocalStack(settings, log=lines.append)
@@ -378,7 +379,7 @@ def test_missing_postgres_names_the_install_command(
 LAUNCHER = """
 import json, sys, threading, time
 from app.settings import load_settings
-from app.stack import LocalStack
+from devtools.stack import LocalStack
 stack = LocalStack(load_settings({"LOOKOUT_STACK_DIR": sys.argv[1]}), log=lambda line: None)
 thread = threading.Thread(target=stack.up, kwargs={"timeout": 30})  # the spawning thread ends
 thread.start()

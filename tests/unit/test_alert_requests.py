@@ -1,4 +1,4 @@
-"""Ack and silence bodies of the alerting API (app/alert_requests.py)."""
+"""Ack and silence bodies of the alerting API (alerting/requests.py)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from app.alert_requests import ack_from, silence_from
+from alerting.requests import ack_from, silence_from
 
 NOW = 1_800_000_000.0
 

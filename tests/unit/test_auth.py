@@ -1,11 +1,11 @@
-"""Bearer token and API key checks (app/auth.py)."""
+"""Bearer token and API key checks (app/api/auth.py)."""
 
 from __future__ import annotations
 
 import pytest
 from pydantic import SecretStr
 
-from app import auth
+from app.api import auth
 
 
 def test_keys_come_from_a_comma_list_or_a_single_token() -> None:

@@ -7,8 +7,9 @@ from itertools import pairwise
 
 import orjson
 import pytest
+from formats.decode import decode_metrics
 
-from app.bench.workloads import (
+from devtools.bench.workloads import (
     BATCH_INTERVALS,
     HOSTS,
     INTERVAL,
@@ -27,7 +28,6 @@ from app.bench.workloads import (
     w1_messages,
     w2_messages,
 )
-from app.formats.decode import decode_metrics
 
 START = 1_767_225_600  # 2026-01-01T00:00:00Z, a multiple of the interval
 COUNT = 30_000  # three intervals of all 10,000 series

@@ -468,7 +468,7 @@ def test_grok_pattern_parses_the_lookout_format(telegraf: dict[str, Any], log_fo
 
 
 def _check_access(record: Any, sample: dict[str, Any], *, host: str, service: str) -> None:
-    from app.formats.points import AccessLog
+    from formats.points import AccessLog
 
     assert isinstance(record, AccessLog)
     expect = sample["expect"]
@@ -489,7 +489,7 @@ def _check_access(record: Any, sample: dict[str, Any], *, host: str, service: st
 
 
 def test_decode_nginx_reads_raw_lines_in_the_lookout_format(log_format: str) -> None:
-    from app.formats.decode import decode_nginx
+    from formats.decode import decode_nginx
 
     for sample in ACCESS_SAMPLES:
         line = _render(log_format, sample["vars"]).encode()
@@ -500,7 +500,7 @@ def test_decode_nginx_reads_raw_lines_in_the_lookout_format(log_format: str) -> 
 
 
 def test_decode_nginx_reads_telegraf_grok_json(telegraf: dict[str, Any], log_format: str) -> None:
-    from app.formats.decode import decode_nginx
+    from formats.decode import decode_nginx
 
     regex, modifiers = _access_regex(telegraf)
     tags = {"host": "web-7", "path": NGINX_LOG_DIR + "/shop.access.log", "service": "shop"}
@@ -517,8 +517,8 @@ def test_decode_nginx_reads_telegraf_grok_json(telegraf: dict[str, Any], log_for
 
 
 def test_decode_nginx_reads_error_entries_raw_and_from_telegraf() -> None:
-    from app.formats.decode import decode_nginx
-    from app.formats.points import ErrorLog
+    from formats.decode import decode_nginx
+    from formats.points import ErrorLog
 
     logged_at = datetime(2024, 10, 10, 13, 55, 36, tzinfo=UTC).timestamp()
     telegraf_json = {

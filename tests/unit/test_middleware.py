@@ -1,4 +1,4 @@
-"""JSON errors without tracebacks, and CORS for listed origins only (app/middleware.py)."""
+"""JSON errors without tracebacks, and CORS for listed origins only (app/api/middleware.py)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 from faust.exceptions import NotReady
 
-from app import middleware
+from app.api import middleware
 
 ALLOWED = "https://ops.example.com"
 

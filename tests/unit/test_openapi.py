@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from openapi_spec_validator import validate
 
-from app.openapi import spec
+from app.api.openapi import spec
 
 
 def test_the_document_is_valid_openapi_3_1() -> None:

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tables.anomaly import Ewma
+from alerting.anomaly import Ewma
 
 
 def brute(values: list[float], alpha: float) -> tuple[float, float]:

@@ -21,13 +21,11 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-from app.formats.decode import decode_app, decode_metrics, decode_nginx
-from app.formats.points import AccessLog, Metric
-from app.rules import load_rules
-from app.settings import DEFAULT_COUNTER_FIELDS
-from app.simulator.generator import KIND_APP, KIND_METRICS, TrafficGenerator
-from app.simulator.options import SimOptions
-from tables.alert_rules import (
+from formats.decode import decode_app, decode_metrics, decode_nginx
+from formats.points import AccessLog, Metric
+
+from alerting.config import load_rules
+from alerting.rules import (
     Evaluate,
     Rule,
     RuleKind,
@@ -36,7 +34,7 @@ from tables.alert_rules import (
     select,
     select_host,
 )
-from tables.alert_state import (
+from alerting.state import (
     AlertState,
     Status,
     Transition,
@@ -44,6 +42,9 @@ from tables.alert_state import (
     evaluate,
     step_absence,
 )
+from app.settings import DEFAULT_COUNTER_FIELDS
+from devtools.simulator.generator import KIND_APP, KIND_METRICS, TrafficGenerator
+from devtools.simulator.options import SimOptions
 from tables.engine import WindowEngine, describe_series
 from tables.windows import WindowConfig
 

@@ -7,8 +7,7 @@ from typing import Any
 
 import pytest
 
-from tables.aggregates import CounterAgg, LogAgg, MetricAgg
-from tables.alert_rules import (
+from alerting.rules import (
     COUNTER_AGGREGATES,
     GAUGE_AGGREGATES,
     LOG_AGGREGATES,
@@ -36,6 +35,7 @@ from tables.alert_rules import (
     select_host,
     template_problem,
 )
+from tables.aggregates import CounterAgg, LogAgg, MetricAgg
 from tables.engine import describe_series, log_series, metric_series_base
 
 T0 = 1_700_000_040.0

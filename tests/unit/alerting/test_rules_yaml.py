@@ -9,19 +9,16 @@ from typing import Any
 
 import pytest
 
-import app.rules
+import alerting.config
 import sinks.migrations
-from app.rules import (
+from alerting.config import (
     RuleError,
     RuleSpec,
     load_rules,
-    mirror_rules,
     parse_duration,
     parse_rules,
-    to_config_rows,
 )
-from app.settings import DEFAULT_COUNTER_FIELDS
-from tables.alert_rules import (
+from alerting.rules import (
     Comparison,
     Direction,
     Evaluate,
@@ -30,6 +27,8 @@ from tables.alert_rules import (
     RuleKind,
     Source,
 )
+from app.settings import DEFAULT_COUNTER_FIELDS
+from sinks.rules_mirror import mirror_rules, to_config_rows
 
 ROOT = Path(__file__).resolve().parents[3]
 DEFAULTS = ROOT / "rules"
@@ -421,6 +420,6 @@ async def test_mirror_rules_upserts_then_deletes_gone_rules(
 
 
 def test_rule_spec_documents_every_yaml_key() -> None:
-    doc = app.rules.__doc__ or ""
+    doc = alerting.config.__doc__ or ""
     for name, info in RuleSpec.model_fields.items():
         assert f"{info.alias or name}:" in doc, name

@@ -12,7 +12,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tables.alert_rules import (
+from alerting.rules import (
     Condition,
     Matcher,
     MatchOp,
@@ -23,7 +23,7 @@ from tables.alert_rules import (
     alert_labels,
     fingerprint,
 )
-from tables.alert_state import (
+from alerting.state import (
     EDGES,
     AckResult,
     AlertState,

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import orjson
 import pytest
-
-from app.formats.app_log import app_log_from_object, normalise_level, parse_app_logs
-from app.formats.points import AppLog
+from formats.app_log import app_log_from_object, normalise_level, parse_app_logs
+from formats.points import AppLog
 
 T = 1_700_000_000.0  # 2023-11-14T22:13:20Z
 

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import orjson
 import pytest
+from formats.decode import decode_app, decode_metrics, decode_nginx
+from formats.points import AccessLog, ErrorLog
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
-from app.formats.decode import decode_app, decode_metrics, decode_nginx
-from app.formats.points import AccessLog, ErrorLog
 
 REASONS = {
     "empty",

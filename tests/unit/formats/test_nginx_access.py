@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import orjson
 import pytest
-
-from app.formats.nginx_access import (
+from formats.nginx_access import (
     access_from_metric,
     httpd_time,
     parse_access_line,
@@ -13,8 +12,8 @@ from app.formats.nginx_access import (
     split_request,
     upstream_seconds,
 )
-from app.formats.points import AccessLog, ParseError
-from app.formats.telegraf_json import metric_from_object
+from formats.points import AccessLog, ParseError
+from formats.telegraf_json import metric_from_object
 
 T = 1_696_938_936.0  # 2023-10-10T11:55:36Z == [10/Oct/2023:13:55:36 +0200]
 WHEN = "[10/Oct/2023:13:55:36 +0200]"

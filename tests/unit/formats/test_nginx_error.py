@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import orjson
 import pytest
-
-from app.formats.nginx_error import (
+from formats.nginx_error import (
     LEVELS,
     error_from_metric,
     group_entries,
@@ -13,8 +12,8 @@ from app.formats.nginx_error import (
     parse_error_lines,
     split_context,
 )
-from app.formats.points import ErrorLog, ParseError
-from app.formats.telegraf_json import metric_from_object
+from formats.points import ErrorLog, ParseError
+from formats.telegraf_json import metric_from_object
 
 T = 1_696_946_136.0  # 2023-10-10T13:55:36Z
 

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import orjson
 import pytest
-
-from app.formats.points import Metric
-from app.formats.telegraf_json import metric_from_object, parse_metrics
+from formats.points import Metric
+from formats.telegraf_json import metric_from_object, parse_metrics
 
 # The two examples of Telegraf's JSON output data format documentation.
 DOCS_SINGLE = b"""{

@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import pytest
-
-from app.formats.text import ascii_int, decode_lines, is_blank
+from formats.text import ascii_int, decode_lines, is_blank
 
 
 @pytest.mark.parametrize(

@@ -11,12 +11,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sinks.notify.alerts import Ack, Update, decode
-from sinks.notify.groups import Groups, Outcome, Policy
-from sinks.notify.message import OutboxRow, outbox_row
-from sinks.notify.stages import InhibitRule, RouteSpec, build
-from tables.alert_rules import Matcher, MatchOp, fingerprint
-from tables.alert_state import Silence, Status, Transition
+from alerting.rules import Matcher, MatchOp, fingerprint
+from alerting.state import Silence, Status, Transition
+from notifications.alerts import Ack, Update, decode
+from notifications.groups import Groups, Outcome, Policy
+from notifications.message import OutboxRow, outbox_row
+from notifications.stages import InhibitRule, RouteSpec, build
 
 T0 = datetime(2025, 11, 20, 12, 0, tzinfo=UTC).timestamp()
 

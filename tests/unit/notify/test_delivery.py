@@ -7,7 +7,7 @@ from email.utils import format_datetime
 
 import pytest
 
-from sinks.notify.delivery import (
+from notifications.delivery import (
     Decision,
     HttpResult,
     NotSent,

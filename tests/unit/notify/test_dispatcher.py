@@ -9,10 +9,10 @@ from typing import Any
 import pytest
 
 from app.stats import Stats
-from sinks.notify.delivery import HttpResult, Outcome, Reason, Result, RetryPolicy
+from notifications.delivery import HttpResult, Outcome, Reason, Result, RetryPolicy
+from notifications.receivers import Receiver
 from sinks.notify.dispatcher import Dispatcher
 from sinks.notify.outbox import OutboxRow
-from sinks.notify.receivers import Receiver
 from tests.unit.notify.samples import NOW, payload
 
 SECRET = "https://hooks.slack.com/services/T0/B0/VERYSECRET"

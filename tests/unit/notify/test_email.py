@@ -8,9 +8,9 @@ from email.utils import parsedate_to_datetime
 
 import pytest
 
+from notifications.payload import build_test_payload, parse_payload
+from notifications.receivers import EmailReceiver, Receiver
 from sinks.notify.email import message_id, render, subject
-from sinks.notify.payload import build_test_payload, parse_payload
-from sinks.notify.receivers import EmailReceiver, Receiver
 from tests.unit.notify.samples import NOW, alert, payload, resolved
 
 

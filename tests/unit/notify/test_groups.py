@@ -11,9 +11,9 @@ import itertools
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from sinks.notify.alerts import Applied
-from sinks.notify.groups import Groups
-from sinks.notify.stages import InhibitRule, Reason
+from notifications.alerts import Applied
+from notifications.groups import Groups
+from notifications.stages import InhibitRule, Reason
 from tests.unit.notify.grouping import (
     T0,
     Sent,
@@ -224,7 +224,7 @@ def test_a_replayed_batch_changes_nothing() -> None:
 
 
 def test_routes_split_alerts_into_groups_per_receiver() -> None:
-    from sinks.notify.stages import RouteSpec
+    from notifications.stages import RouteSpec
 
     crit = RouteSpec(receiver="ops-email", match=(eq("severity", "critical"),), continue_=True)
     events = [(0, fires("disk", "h1", severity="critical")), (0, fires("cpu", "h2"))]

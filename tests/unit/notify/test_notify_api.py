@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 import orjson
 import pytest
 
-from app.notify_api import DEFAULT_LIMIT, QueryError, parse_query, row_out
+from app.api.notifications import DEFAULT_LIMIT, QueryError, parse_query, row_out
 
 
 def test_query_defaults_and_filters() -> None:

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from app.settings import ConfigError, load_settings
-from sinks.notify.config import (
+from notifications.config import (
     NotifyConfigError,
     from_settings,
     load_notify_config,
@@ -212,7 +212,7 @@ def test_settings_name_the_variable(tmp_path: Path) -> None:
 
 
 def test_the_notifier_s_dispatcher_uses_the_file_s_retry_policy() -> None:
-    from sinks.notify.service import Notifier
+    from agents.notifier import Notifier
 
     config = parse("route: {receiver: ops-slack}\nretry: {initial: 3s, max_attempts: 4}\n")
     notifier = Notifier(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from sinks.notify.payload import (
+from notifications.payload import (
     PayloadError,
     build_test_payload,
     format_duration,

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from sinks.notify.receivers import Receiver, expand_env
+from notifications.receivers import Receiver, expand_env
 
 ENV = {
     "HOOK": "https://hooks.slack.com/services/T0/B0/SECRET",

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from sinks.notify.payload import COLOURS, PayloadError
+from notifications.payload import COLOURS, PayloadError
 from sinks.notify.slack import MAX_BLOCKS, MAX_HEADER, MAX_TEXT, render
 from tests.unit.notify.samples import NOW, START, alert, payload, resolved
 
@@ -82,7 +82,7 @@ def test_repeat_says_it_is_a_reminder() -> None:
 
 
 def test_test_message() -> None:
-    from sinks.notify.payload import build_test_payload
+    from notifications.payload import build_test_payload
 
     body = render(build_test_payload("ops-slack", NOW, live_url="http://x/"), NOW, channel="#ops")
     assert texts(body)[0] == "🧪 TEST Lookout → ops-slack"

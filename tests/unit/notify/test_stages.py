@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import pytest
 
-from sinks.notify.alerts import Ack, Applied, Change, apply, apply_ack, decode
-from sinks.notify.groups import Groups
-from sinks.notify.message import MAX_ALERTS, idempotency_key, outbox_row
-from sinks.notify.stages import (
+from alerting.rules import Matcher, MatchOp
+from alerting.state import Suppression
+from notifications.alerts import Ack, Applied, Change, apply, apply_ack, decode
+from notifications.groups import Groups
+from notifications.message import MAX_ALERTS, idempotency_key, outbox_row
+from notifications.stages import (
     Action,
     GroupState,
     InhibitRule,
@@ -23,8 +25,6 @@ from sinks.notify.stages import (
     route,
     touch,
 )
-from tables.alert_rules import Matcher, MatchOp
-from tables.alert_state import Suppression
 from tests.unit.notify.grouping import T0, eq, fires, policy, resolves, run, silence, transition
 
 
@@ -306,7 +306,7 @@ def test_the_same_timeline_twice_gives_the_same_rows() -> None:
 def test_a_skip_writes_no_row() -> None:
     g = GroupState("k", "r", "route", {}, 0.0, 10.0)
     book = Groups(policy())
-    from sinks.notify.groups import Outcome
+    from notifications.groups import Outcome
 
     result = flush(g, [], {}, R, 20.0)
     assert result.decision.action is Action.SKIP

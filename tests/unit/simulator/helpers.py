@@ -8,14 +8,14 @@ from typing import Any
 
 import orjson
 
-from app.simulator.generator import (
+from devtools.simulator.generator import (
     KIND_APP,
     KIND_METRICS,
     KIND_NGINX,
     SimRecord,
     TrafficGenerator,
 )
-from app.simulator.options import SimOptions
+from devtools.simulator.options import SimOptions
 
 START = datetime(2024, 1, 1, tzinfo=UTC).timestamp()  # a multiple of every interval used
 

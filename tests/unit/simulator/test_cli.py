@@ -8,9 +8,9 @@ from datetime import UTC, datetime
 
 import pytest
 
-from app.simulator.cli import build_parser, options_from_args, stderr_progress
-from app.simulator.options import OptionsError, SimOptions
-from app.simulator.scenarios import Timeline
+from devtools.simulator.cli import build_parser, options_from_args, stderr_progress
+from devtools.simulator.options import OptionsError, SimOptions
+from devtools.simulator.scenarios import Timeline
 
 
 def parse(*argv: str) -> SimOptions:
@@ -70,7 +70,7 @@ def test_options_accept_a_timeline_object() -> None:
 
 def test_add_arguments_mounts_on_any_parser() -> None:
     parser = argparse.ArgumentParser()
-    from app.simulator.cli import add_arguments
+    from devtools.simulator.cli import add_arguments
 
     add_arguments(parser)
     ns = parser.parse_args(["--count", "5"])

@@ -10,7 +10,7 @@ import orjson
 import pytest
 
 from app import topics
-from app.simulator.generator import (
+from devtools.simulator.generator import (
     KIND_APP,
     KIND_METRICS,
     KIND_NGINX,
@@ -18,7 +18,7 @@ from app.simulator.generator import (
     TrafficGenerator,
     generate,
 )
-from app.simulator.options import OptionsError, SimOptions
+from devtools.simulator.options import OptionsError, SimOptions
 from tests.unit.simulator.helpers import (
     RAW_ACCESS,
     RAW_ERROR,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from app.simulator.runner import SimStats
+from devtools.simulator.runner import SimStats
 from tests.unit.simulator.helpers import START
 
 
@@ -34,7 +34,7 @@ def test_line_and_summary() -> None:
 
 
 def test_progress_text_rewrites_one_terminal_line() -> None:
-    from app.simulator.runner import _Line
+    from devtools.simulator.runner import _Line
 
     out: list[str] = []
     line = _Line(out.append)

@@ -6,8 +6,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from app.simulator.fleet import host_names, service_names
-from app.simulator.scenarios import (
+from devtools.simulator.fleet import host_names, service_names
+from devtools.simulator.scenarios import (
     STEADY,
     Kind,
     Scenario,

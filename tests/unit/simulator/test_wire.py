@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import orjson
 import pytest
+from formats.points import Metric
 
-from app.formats.points import Metric
-from app.simulator.traffic import AccessEntry, AppEntry
-from app.simulator.wire import (
+from devtools.simulator.traffic import AccessEntry, AppEntry
+from devtools.simulator.wire import (
     access_line,
     app_json,
     go_float,

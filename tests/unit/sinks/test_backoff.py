@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from sinks.backoff import Backoff
+from app.backoff import Backoff
 
 
 def test_ceiling_doubles_up_to_the_cap() -> None:

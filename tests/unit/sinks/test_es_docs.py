@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import orjson
 import pytest
+from formats.points import AccessLog
 
-from app.formats.points import AccessLog
 from app.settings import load_settings
 from app.topics import TopicNames
 from sinks.batch import Batch, Entry

@@ -1,0 +1,59 @@
+"""The worker's agents: batch ingest of the input topics, idle close, silences, rule mirror."""
+
+from __future__ import annotations
+
+import time
+
+import faust
+
+from agents.runtime import Lookout
+from agents.silences import SilenceReader
+from alerting.state import Silence
+from app.services import bootstrap_servers
+from sinks.rules_mirror import mirror_rules_when_possible
+
+
+def register_agents(lk: Lookout) -> None:
+    """Add the ingest agent, the idle-close timer and the silence/rule tasks to ``lk.app``."""
+    app, settings, topics = lk.app, lk.settings, lk.topics
+    inputs = app.topic(
+        *topics.inputs(),
+        key_serializer="raw",
+        value_serializer="raw",
+        partitions=settings.partitions,
+    )
+    pipeline = lk.pipeline
+
+    @app.agent(inputs, name="lookout.ingest")
+    async def ingest(stream: faust.StreamT) -> None:
+        batches = stream.take_events(  # type: ignore[attr-defined]
+            settings.batch_max, within=settings.batch_within
+        )
+        async for events in batches:
+            await pipeline.process(events)
+
+    @app.timer(interval=1.0, name="lookout.idle_close")
+    async def idle_close() -> None:
+        await lk.store.close_idle()
+
+    bootstrap = bootstrap_servers(",".join(f"{u.host}:{u.port}" for u in app.conf.broker))
+    store = lk.store
+
+    async def silences_changed(silences: dict[str, Silence]) -> None:
+        if store.alerting is None:
+            return
+        async with store.lock:
+            store.alerting.set_silences(silences.values(), time.time())
+            await store.flush()
+
+    reader = SilenceReader(bootstrap, topics.silences, silences_changed)
+    lk.silence_reader = reader
+
+    @app.task
+    async def follow_silences() -> None:
+        await reader.run()
+
+    @app.task
+    async def mirror_rules_to_postgres() -> None:
+        if lk.postgres_dsn is not None and store.alerting is not None:
+            await mirror_rules_when_possible(lk.postgres_dsn, store.alerting.rules)

@@ -1,0 +1,52 @@
+"""A worker's run-time parts (:class:`Lookout`), and the settings they are built from.
+
+Built once by the composition root (app/worker.py) and handed to the agents and the HTTP API, so
+neither imports the other or the root.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import faust
+
+from agents.pipeline import Pipeline
+from agents.silences import SilenceReader
+from alerting.config import load_rules
+from alerting.rules import Rule
+from app.settings import Settings
+from app.stats import Stats
+from app.topics import TopicNames
+from tables.store import WindowStore
+from tables.windows import WindowConfig
+
+
+@dataclass
+class Lookout:
+    """Everything a worker is made of, built once from the settings."""
+
+    settings: Settings
+    app: faust.App
+    topics: TopicNames
+    stats: Stats
+    store: WindowStore
+    pipeline: Pipeline
+    postgres_dsn: str | None = None
+    silence_reader: SilenceReader | None = None
+
+
+def window_config(settings: Settings) -> WindowConfig:
+    """Window sizes from the settings."""
+    return WindowConfig(
+        tumbling=settings.tumbling_size,
+        hopping=settings.hopping_size,
+        step=settings.hopping_step,
+        grace=float(settings.grace),
+        idle=float(settings.idle_timeout),
+    )
+
+
+def load_alert_rules(settings: Settings) -> list[Rule]:
+    """The rules named by LOOKOUT_RULES, validated against the window settings."""
+    sizes = {"tumbling": float(settings.tumbling_size), "hopping": float(settings.hopping_size)}
+    return load_rules(settings.rules, window_sizes=sizes, counter_fields=settings.counter_fields)

@@ -1,0 +1,1 @@
+"""The alerting core (pure): rules, evaluation over window results, the state machine, anomaly."""

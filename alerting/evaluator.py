@@ -1,0 +1,371 @@
+"""Alert evaluation on the stream: rules over window state, one state machine per fingerprint.
+
+Rules are evaluated when the windows they read change, on event time: rules with
+``evaluate: open`` read the open window at the host's latest metric or log time each time that
+time enters a new 5-second tick (before the record that enters it is applied, so the verdicts do
+not depend on batch boundaries); rules with ``evaluate: closed`` read each closed window; absence
+rules run on the one-second wall-clock tick (a silent host sends nothing, so only the wall clock
+shows it).
+
+Alert states live in the window table under ``a|host|fingerprint``, in the host's partition, and
+are made durable in the same flush as the window state. Only states that carry information are
+kept: an inactive instance with no history is forgotten (and deleted from the changelog), so
+healthy series cost no writes and memory stays bounded by the alerts that are going on.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from math import inf
+from typing import Any
+
+from alerting.rules import (
+    Evaluate,
+    Rule,
+    RuleKind,
+    alert_labels,
+    fingerprint,
+    select,
+    select_host,
+)
+from alerting.state import (
+    AckResult,
+    AlertState,
+    Silence,
+    Status,
+    Transition,
+    absence_labels,
+    acknowledge,
+    evaluate,
+    forgettable,
+    refresh_silences,
+    step_absence,
+)
+from tables.engine import Final, HostState, WindowEngine, describe_series, series_type
+
+EVAL_TICK = 5.0  # seconds of event time between evaluations of a host's open windows
+QUIET_S = 1.0  # wall seconds after which a quiet host's latest data is evaluated
+
+
+def alert_key(host: str, fp: str) -> str:
+    """Table key of an alert state."""
+    return f"a|{host}|{fp}"
+
+
+@dataclass(slots=True)
+class AlertChanges:
+    """What changed since the last collect: states to write or delete, records to emit."""
+
+    states: list[tuple[str, int, AlertState]] = field(default_factory=list)
+    deleted: list[tuple[str, int, str]] = field(default_factory=list)
+    records: list[tuple[str, int, dict[str, Any]]] = field(default_factory=list)
+
+    def __bool__(self) -> bool:
+        return bool(self.states or self.deleted or self.records)
+
+
+class Alerting:
+    """Every alert instance of the hosts this worker owns."""
+
+    def __init__(self, engine: WindowEngine, rules: Sequence[Rule]) -> None:
+        self.engine = engine
+        self.states: dict[str, AlertState] = {}
+        self.host_of: dict[str, str] = {}
+        self.silences: dict[str, Silence] = {}
+        self.recent: deque[dict[str, Any]] = deque(maxlen=500)
+        self._dirty: dict[str, AlertState] = {}
+        self._deleted: dict[str, str] = {}
+        self._records: list[tuple[str, dict[str, Any]]] = []
+        self.ticks: dict[tuple[str, str], int] = {}
+        self._absent: dict[tuple[str, str], bool] = {}
+        self.done: dict[tuple[str, str], float] = {}
+        self.set_rules(rules)
+
+    # ---- rules -------------------------------------------------------------------------------
+    def set_rules(self, rules: Sequence[Rule]) -> None:
+        """Use ``rules`` from now on (states of rules that are gone are forgotten)."""
+        self.rules = [r for r in rules if r.enabled]
+        self.by_name = {r.name: r for r in self.rules}
+        self.absence = [r for r in self.rules if r.kind is RuleKind.ABSENCE]
+        self.series_rules = [r for r in self.rules if r.kind is not RuleKind.ABSENCE]
+        self._cache: dict[str, tuple[Rule, ...]] = {}
+        self._fps: dict[tuple[str, str], str] = {}
+        for fp in [fp for fp, st in self.states.items() if st.rule not in self.by_name]:
+            self._forget(fp)
+
+    def rules_for(self, sid: str) -> tuple[Rule, ...]:
+        """Series rules that select series ``sid`` (cached)."""
+        found = self._cache.get(sid)
+        if found is None:
+            desc = describe_series(sid)
+            found = self._cache[sid] = tuple(r for r in self.series_rules if select(r, desc))
+        return found
+
+    # ---- evaluation --------------------------------------------------------------------------
+    def maybe_evaluate(self, hs: HostState, typ: str, now: float) -> None:
+        """Before a message's records of a host are applied: evaluate on a new tick.
+
+        Rules see the host's windows each time its clock (the event time up to which all of the
+        host's metric or log topics are complete) enters a new tick of ``EVAL_TICK`` seconds,
+        whatever the batch boundaries, so transitions are the same in a live run, a replay and
+        after a restart. Called once per (message, host), before its records are applied, so
+        the verdict depends on message boundaries only, which Kafka keeps.
+        """
+        if not self.series_rules:
+            return
+        clock = self.engine.clock(hs, typ)
+        if clock is None:
+            return
+        key = (hs.host, typ)
+        tick = int(clock // EVAL_TICK)
+        last = self.ticks.get(key)
+        if last is None:
+            self.ticks[key] = tick
+        elif tick > last:
+            self.ticks[key] = tick
+            self.evaluate_host(hs, typ, now)
+
+    def evaluate_quiet(self, hosts: Iterable[HostState], now: float) -> None:
+        """Evaluate hosts quiet for ``QUIET_S`` wall seconds whose latest data is unevaluated.
+
+        A quiet host's windows are exactly what its next tick would see, so this only brings
+        the verdict forward (a live host sending every 10 s is judged about a second after its
+        data, not 10 s later); evaluating the same event time twice changes nothing.
+        """
+        if not self.series_rules:
+            return
+        for hs in hosts:
+            if now - hs.last_recv < QUIET_S:
+                continue
+            for typ in hs.typed:
+                clock = self.engine.clock(hs, typ)
+                if clock is not None and clock > self.done.get((hs.host, typ), -inf):
+                    self.evaluate_host(hs, typ, now)
+
+    def evaluate_host(self, hs: HostState, typ: str, now: float) -> None:
+        """Evaluate open-window rules on the host's metric (``m``) or log (``l``) series."""
+        event_time = self.engine.clock(hs, typ)
+        if event_time is None:
+            return
+        self.done[(hs.host, typ)] = event_time
+        silences = list(self.silences.values())
+        wanted: dict[str, list[tuple[str, Rule]]] = {}
+        for sid in self.engine.series_of(hs.host):
+            if series_type(sid) != typ:
+                continue
+            for rule in self.rules_for(sid):
+                if rule.evaluate is Evaluate.OPEN:
+                    wanted.setdefault(rule.window, []).append((sid, rule))
+        for kind, pairs in wanted.items():
+            start = self.engine.current_start(hs.host, kind, typ)
+            if start is None:
+                continue
+            results = self.engine.results(hs.host, kind, start, {sid for sid, _ in pairs})
+            for sid, rule in pairs:
+                desc = describe_series(sid)
+                self._evaluate(
+                    hs.host, rule, results.get(sid), desc, event_time, now, silences, sid
+                )
+
+    def on_finals(self, finals: Iterable[Final], now: float) -> None:
+        """Evaluate closed-window rules on final window records."""
+        silences = list(self.silences.values())
+        for final in finals:
+            for rule in self.rules_for(final.series):
+                if rule.evaluate is Evaluate.CLOSED and rule.window == final.kind:
+                    desc = describe_series(final.series)
+                    self._evaluate(
+                        final.host, rule, final.result, desc, final.end, now, silences, final.series
+                    )
+
+    def _fingerprint(self, rule: Rule, key: str, desc: dict[str, Any]) -> str:
+        """Fingerprint of (rule, series or host), cached: it hashes the label set."""
+        ck = (rule.name, key)
+        fp = self._fps.get(ck)
+        if fp is None:
+            if len(self._fps) > 500_000:
+                self._fps.clear()
+            fp = self._fps[ck] = fingerprint(alert_labels(rule, desc))
+        return fp
+
+    def _evaluate(
+        self,
+        host: str,
+        rule: Rule,
+        result: dict[str, Any] | None,
+        desc: dict[str, Any],
+        event_time: float,
+        now: float,
+        silences: list[Silence],
+        sid: str = "",
+    ) -> None:
+        fp = self._fingerprint(rule, sid, desc) if sid else fingerprint(alert_labels(rule, desc))
+        old = self.states.get(fp)
+        new, tr = evaluate(old, rule, result, desc, event_time, silences=silences, wall_now=now)
+        self._apply(host, fp, old, new, tr)
+
+    def tick(self, hosts: Iterable[HostState], now: float) -> None:
+        """Absence rules on the wall clock for the hosts this worker owns."""
+        if not self.absence:
+            return
+        silences = list(self.silences.values())
+        for hs in hosts:
+            quiet = now - hs.last_recv
+            for rule in self.absence:
+                if quiet < rule.absent_for_s and not self._absent.get((rule.name, hs.host)):
+                    continue  # heard from recently and not down: nothing can change
+                if not select_host(rule, hs.host):
+                    continue
+                labels = absence_labels(rule, hs.host)
+                fp = self._fingerprint(rule, "host:" + hs.host, {"type": "host", "host": hs.host})
+                old = self.states.get(fp)
+                new, tr = step_absence(
+                    old or AlertState.initial(rule.name, labels),
+                    rule,
+                    last_event_time=hs.max_ts,
+                    last_received=hs.last_recv,
+                    now_wall=now,
+                    silences=silences,
+                )
+                if old is None and tr is None:
+                    continue  # healthy host: nothing to keep
+                self._absent[(rule.name, hs.host)] = new.status is not Status.INACTIVE and (
+                    not forgettable(new)
+                )
+                self._apply(hs.host, fp, old, new, tr)
+
+    def _apply(
+        self,
+        host: str,
+        fp: str,
+        old: AlertState | None,
+        new: AlertState,
+        tr: Transition | None,
+    ) -> None:
+        if tr is not None:
+            record = tr.to_record()
+            record["type"] = "transition"
+            record["host"] = host
+            self._records.append((host, record))
+            self.recent.append(record)
+        if forgettable(new):
+            if old is not None:
+                self._forget(fp)
+            return
+        if new != old:
+            self.states[fp] = new
+            self.host_of[fp] = host
+            self._dirty[fp] = new
+            self._deleted.pop(fp, None)
+
+    def _forget(self, fp: str) -> None:
+        self.states.pop(fp, None)
+        self._dirty.pop(fp, None)
+        host = self.host_of.pop(fp, None)
+        if host is not None:
+            self._deleted[fp] = host
+
+    # ---- operator actions --------------------------------------------------------------------
+    def ack(self, fp: str, by: str, comment: str, at: float) -> AckResult:
+        """Acknowledge a firing alert (suppresses notifications until it resolves)."""
+        state = self.states.get(fp)
+        if state is None:
+            return AckResult.NOT_FIRING
+        new, result = acknowledge(state, by, at, comment)
+        if result is AckResult.ACKNOWLEDGED:
+            host = self.host_of[fp]
+            self.states[fp] = self._dirty[fp] = new
+            record = {
+                "type": "ack",
+                "id": f"{fp}:ack:{int(at * 1000)}",
+                "fingerprint": fp,
+                "rule": new.rule,
+                "labels": dict(new.labels),
+                "host": host,
+                "by": by,
+                "comment": comment,
+                "at": at,
+                "incident_id": self.incident_id(new),
+            }
+            self._records.append((host, record))
+            self.recent.append(record)
+        return result
+
+    @staticmethod
+    def incident_id(state: AlertState) -> str:
+        """The incident id of a state's current episode (as its transitions carry it)."""
+        episode = state.active_at if state.active_at is not None else state.since or 0.0
+        return f"{state.fingerprint}:{round(episode * 1000)}"
+
+    def set_silences(self, silences: Iterable[Silence], now: float) -> None:
+        """Replace the silences and re-mark every alert (start, edit, expiry)."""
+        self.silences = {s.id: s for s in silences}
+        current = list(self.silences.values())
+        for fp, state in list(self.states.items()):
+            new = refresh_silences(state, current, now)
+            if new is not state:
+                self.states[fp] = self._dirty[fp] = new
+
+    # ---- durability and reads ----------------------------------------------------------------
+    def collect(self) -> AlertChanges:
+        """Take the changed states, deletions and records (with the host's partition)."""
+
+        def part(host: str) -> int:
+            hs = self.engine.hosts.get(host)
+            return hs.partition if hs is not None else -1
+
+        changes = AlertChanges(
+            states=[
+                (self.host_of[fp], part(self.host_of[fp]), st) for fp, st in self._dirty.items()
+            ],
+            deleted=[(host, part(host), fp) for fp, host in self._deleted.items()],
+            records=[(host, part(host), rec) for host, rec in self._records],
+        )
+        self._dirty, self._deleted, self._records = {}, {}, []
+        return changes
+
+    def restore(self, host: str, fp: str, state: dict[str, Any]) -> None:
+        """Load one alert state from the changelog."""
+        st = self.states[fp] = AlertState.from_state(state)
+        self.host_of[fp] = host
+        rule = self.by_name.get(st.rule)
+        if rule is not None and rule.kind is RuleKind.ABSENCE and st.status is Status.FIRING:
+            self._absent[(rule.name, host)] = True
+
+    def clear(self) -> None:
+        """Forget everything (before a rebuild from the table)."""
+        self.ticks.clear()
+        self.done.clear()
+        self._absent.clear()
+        self.states.clear()
+        self.host_of.clear()
+        self._dirty, self._deleted, self._records = {}, {}, []
+
+    def listing(self, status: str | None = None) -> list[dict[str, Any]]:
+        """Alert instances with state and since-when, for the API."""
+        out = []
+        for fp, st in self.states.items():
+            if status and st.status.value != status:
+                continue
+            if st.status is Status.INACTIVE:
+                continue
+            rule = self.by_name.get(st.rule)
+            out.append(
+                {
+                    "fingerprint": fp,
+                    "host": self.host_of.get(fp),
+                    "rule": st.rule,
+                    "severity": rule.severity if rule else None,
+                    "labels": st.labels,
+                    "status": st.status.value,
+                    "since": st.since,
+                    "value": st.value,
+                    "acknowledged": st.acknowledged,
+                    "ack_by": st.ack_by,
+                    "silenced_by": list(st.silenced_by),
+                    "incident_id": self.incident_id(st),
+                }
+            )
+        return sorted(out, key=lambda a: (a["status"] != "firing", a["rule"], a["fingerprint"]))

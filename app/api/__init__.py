@@ -1,0 +1,1 @@
+"""The worker's HTTP API: views, auth, middleware, the OpenAPI document and the live page."""

@@ -1,0 +1,174 @@
+"""HTTP ingest for producers that cannot speak Kafka: ``POST /api/ingest/{metrics|logs}``.
+
+Bodies use the topics' formats: Telegraf JSON (one metric or ``{"metrics": [...]}``), line
+protocol, or NDJSON for metrics; application JSON logs (object, array or NDJSON) or nginx lines
+for logs (``?type=nginx&host=H``). A request is all or nothing: every record must parse, else 400
+lists the rejected parts and nothing is produced. Accepted records are produced to the topics,
+one message per host (Telegraf batch format for metrics, so the worker pays Faust's per-message
+cost once per host, not per metric), and the answer 202 comes only after the broker acknowledged
+them.
+
+Auth: ``Authorization: Bearer KEY`` or ``X-API-Key: KEY`` with a key from LOOKOUT_INGEST_KEYS
+(constant-time compare, :mod:`app.api.auth`). Limits: body size (413), requests per key (429 with
+Retry-After).
+"""
+
+from __future__ import annotations
+
+import time
+from collections import defaultdict
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+import orjson
+from faust import web
+from formats.decode import decode_app, decode_metrics, decode_nginx
+from formats.points import AppLog, Metric, Rejected
+
+from app.api import auth
+from app.ratelimit import RateLimiter
+
+if TYPE_CHECKING:
+    from agents.runtime import Lookout
+
+MAX_ERRORS_SHOWN = 20
+
+
+def rejections(rejected: Sequence[Rejected]) -> list[dict[str, str]]:
+    """Rejected parts as a JSON-friendly list (bounded)."""
+    return [
+        {
+            "reason": r.reason,
+            "detail": r.detail,
+            "part": r.original[:200].decode("utf-8", "replace"),
+        }
+        for r in rejected[:MAX_ERRORS_SHOWN]
+    ]
+
+
+def metric_messages(metrics: Sequence[Metric]) -> dict[str, bytes]:
+    """One Telegraf batch message per host."""
+    by_host: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for m in metrics:
+        item: dict[str, Any] = {"name": m.name, "tags": m.tags, "fields": m.fields}
+        if m.time is not None:
+            item["timestamp"] = m.time
+        by_host[m.tags.get("host", "unknown")].append(item)
+    return {h: orjson.dumps({"metrics": items}) for h, items in by_host.items()}
+
+
+def app_log_messages(records: Sequence[AppLog]) -> dict[str, bytes]:
+    """One NDJSON message per host."""
+    by_host: dict[str, list[bytes]] = defaultdict(list)
+    for r in records:
+        doc: dict[str, Any] = dict(r.extra)
+        doc.update(level=r.level, service=r.service, host=r.host, message=r.message)
+        if r.time is not None:
+            doc["timestamp"] = r.time
+        by_host[r.host].append(orjson.dumps(doc))
+    return {h: b"\n".join(lines) for h, lines in by_host.items()}
+
+
+def register_ingest(lk: Lookout) -> None:
+    """Add the ingest views to the worker's web server."""
+    app, settings, stats = lk.app, lk.settings, lk.stats
+    keys = auth.parse_keys(settings.ingest_keys)
+    limiter = RateLimiter(settings.ingest_rate, settings.ingest_burst)
+    topics = {
+        "metrics": app.topic(lk.topics.metrics, key_serializer="raw", value_serializer="raw"),
+        "nginx": app.topic(lk.topics.logs_nginx, key_serializer="raw", value_serializer="raw"),
+        "app": app.topic(lk.topics.logs_app, key_serializer="raw", value_serializer="raw"),
+    }
+
+    async def guard(view: web.View, request: Any) -> tuple[bytes | None, web.Response | None]:
+        idx, denied = auth.check(keys, request.headers, api_key_header=True)
+        if denied is auth.Denied.DISABLED:
+            return None, view.json(
+                {"error": "ingest is disabled: set LOOKOUT_INGEST_KEYS"}, status=401
+            )
+        if idx is None:
+            stats.inc("lookout_ingest_rejected_total", reason="auth")
+            return None, view.json({"error": "missing or wrong API key"}, status=401)
+        wait = limiter.check(str(idx), time.monotonic())
+        if wait > 0:
+            stats.inc("lookout_ingest_rejected_total", reason="rate")
+            resp = view.json({"error": "rate limit exceeded", "retry_after": wait}, status=429)
+            resp.headers["Retry-After"] = str(max(1, round(wait)))
+            return None, resp
+        limit = settings.ingest_max_bytes
+        length = request.content_length
+        if length is not None and length > limit:
+            stats.inc("lookout_ingest_rejected_total", reason="size")
+            return None, view.json({"error": f"body larger than {limit} bytes"}, status=413)
+        body = await request.content.read(limit + 1)
+        if len(body) > limit:
+            stats.inc("lookout_ingest_rejected_total", reason="size")
+            return None, view.json({"error": f"body larger than {limit} bytes"}, status=413)
+        if not body.strip():
+            return None, view.json({"error": "empty body"}, status=400)
+        return body, None
+
+    async def produce(kind: str, messages: dict[str, bytes]) -> None:
+        futs = [
+            await topics[kind].send(key=host.encode(), value=value)
+            for host, value in messages.items()
+        ]
+        for fut in futs:
+            await fut
+
+    def bad(view: web.View, rejected: Sequence[Rejected]) -> web.Response:
+        stats.inc("lookout_ingest_rejected_total", reason="invalid")
+        if not rejected:
+            return view.json({"error": "no records in the body", "rejected": []}, status=400)
+        return view.json(
+            {"error": f"{len(rejected)} record(s) rejected", "rejected": rejections(rejected)},
+            status=400,
+        )
+
+    @app.page("/api/ingest/metrics")
+    class IngestMetrics(web.View):
+        async def post(self, request: web.Request) -> web.Response:
+            body, refusal = await guard(self, request)
+            if refusal is not None or body is None:
+                return refusal  # type: ignore[return-value]
+            host = request.query.get("host")
+            metrics, rejected = decode_metrics(
+                body, unit=settings.timestamp_unit, default_host=host
+            )
+            if rejected or not metrics:
+                return bad(self, rejected)
+            messages = metric_messages(metrics)
+            await produce("metrics", messages)
+            stats.inc("lookout_ingest_records_total", len(metrics), kind="metrics")
+            return self.json({"accepted": len(metrics), "messages": len(messages)}, status=202)
+
+    @app.page("/api/ingest/logs")
+    class IngestLogs(web.View):
+        async def post(self, request: web.Request) -> web.Response:
+            body, refusal = await guard(self, request)
+            if refusal is not None or body is None:
+                return refusal  # type: ignore[return-value]
+            kind = request.query.get("type", "app")
+            host = request.query.get("host")
+            if kind == "nginx":
+                if not host:
+                    return self.json(
+                        {"error": "type=nginx needs ?host=NAME", "field": "host"}, status=400
+                    )
+                nginx, rejected = decode_nginx(body, default_host=host)
+                if rejected or not nginx:
+                    return bad(self, rejected)
+                await produce("nginx", {host: body})
+                count = len(nginx)
+            elif kind == "app":
+                logs, rejected = decode_app(body, default_host=host or "unknown")
+                if rejected or not logs:
+                    return bad(self, rejected)
+                await produce("app", app_log_messages(logs))
+                count = len(logs)
+            else:
+                return self.json(
+                    {"error": "type must be app or nginx", "field": "type"}, status=400
+                )
+            stats.inc("lookout_ingest_records_total", count, kind=kind)
+            return self.json({"accepted": count}, status=202)

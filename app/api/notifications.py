@@ -1,0 +1,130 @@
+"""``GET /api/notifications``: the notification outbox (Postgres ``notifications``), newest first.
+
+Every worker answers from the same table, so there is no fan-out. Filters: ``status``
+(pending, sent, failed, suppressed), ``receiver``, ``limit`` (1..500, default 50). Each row has
+its delivery state (attempts, next attempt, last error, sent at) and the message it carries
+(kind, firing/resolved, group labels, alerts). Postgres unreachable: 503.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Mapping
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+import orjson
+from faust import web
+
+from sinks.pg_pool import open_pool
+
+if TYPE_CHECKING:
+    from agents.runtime import Lookout
+
+log = logging.getLogger(__name__)
+
+STATUSES = ("pending", "sent", "failed", "suppressed")
+DEFAULT_LIMIT = 50
+MAX_LIMIT = 500
+QUERY = (
+    "SELECT id, idempotency_key, group_key, transition_id, receiver, status, reason, attempts,"
+    " next_attempt_at, last_error, payload, created_at, sent_at FROM notifications"
+    " WHERE ($1::text IS NULL OR status = $1) AND ($2::text IS NULL OR receiver = $2)"
+    " ORDER BY id DESC LIMIT $3"
+)
+
+
+class QueryError(ValueError):
+    """A query parameter is wrong (400)."""
+
+
+def parse_query(query: Mapping[str, str]) -> tuple[str | None, str | None, int]:
+    """``(status, receiver, limit)`` from the query string; raises :class:`QueryError`."""
+    status = query.get("status")  # given but empty is an error too, as the schema says
+    if status is not None and status not in STATUSES:
+        raise QueryError(f"status must be one of {', '.join(STATUSES)} (given {status!r})")
+    receiver = query.get("receiver") or None
+    raw = query.get("limit")
+    try:
+        limit = DEFAULT_LIMIT if raw is None else int(raw)
+    except ValueError:
+        limit = 0
+    if not 1 <= limit <= MAX_LIMIT:
+        raise QueryError(f"limit must be an integer from 1 to {MAX_LIMIT}")
+    return status, receiver, limit
+
+
+def _iso(value: datetime | None) -> str | None:
+    return None if value is None else value.isoformat()
+
+
+def row_out(row: Mapping[str, Any]) -> dict[str, Any]:
+    """One outbox row as the API shows it."""
+    raw = row["payload"]
+    payload = orjson.loads(raw) if isinstance(raw, str | bytes) else dict(raw or {})
+    return {
+        "id": row["id"],
+        "status": row["status"],
+        "receiver": row["receiver"],
+        "group_key": row["group_key"],
+        "kind": payload.get("kind"),
+        "alert_status": payload.get("status"),
+        "reason": row["reason"],
+        "attempts": row["attempts"],
+        "next_attempt_at": _iso(row["next_attempt_at"]),
+        "last_error": row["last_error"],
+        "created_at": _iso(row["created_at"]),
+        "sent_at": _iso(row["sent_at"]),
+        "transition_id": row["transition_id"],
+        "idempotency_key": row["idempotency_key"],
+        "group_labels": payload.get("group_labels", {}),
+        "alerts": payload.get("alerts", []),
+        "truncated": payload.get("truncated", 0),
+    }
+
+
+def register_notify_views(lk: Lookout) -> None:
+    """Add ``GET /api/notifications`` to the worker's web server."""
+    app, dsn = lk.app, lk.postgres_dsn
+    pool: list[Any] = []
+    lock = asyncio.Lock()
+
+    async def get_pool(dsn: str) -> Any:
+        async with lock:
+            if not pool:
+                pool.append(
+                    await open_pool(
+                        dsn, name="lookout-api", size=2, statement_timeout=5.0, connect_timeout=5.0
+                    )
+                )
+            return pool[0]
+
+    async def close_pool(_app: Any) -> None:
+        if pool:
+            await pool.pop().close()
+
+    web_app = getattr(app.web, "web_app", None)
+    if web_app is not None:
+        web_app.on_cleanup.append(close_pool)
+
+    @app.page("/api/notifications")
+    class Notifications(web.View):
+        async def get(self, request: web.Request) -> web.Response:
+            try:
+                status, receiver, limit = parse_query(request.query)
+            except QueryError as exc:
+                return self.json({"error": str(exc)}, status=400)
+            if dsn is None:
+                return self.json({"error": "no PostgreSQL configured"}, status=503)
+            try:
+                conn_pool = await get_pool(dsn)
+                rows = await conn_pool.fetch(QUERY, status, receiver, limit)
+            except Exception as exc:
+                log.warning("GET /api/notifications: %s", type(exc).__name__)
+                if type(exc).__name__ == "UndefinedTableError":
+                    problem = "the notifications table is missing: run `lookout migrate`"
+                else:
+                    problem = f"PostgreSQL is not reachable ({type(exc).__name__})"
+                return self.json({"error": problem}, status=503)
+            return self.json({"notifications": [row_out(r) for r in rows]})

@@ -1,0 +1,81 @@
+"""The composition root: builds a worker (the Faust app, its table, agents and HTTP API) from
+the settings. The one module that knows every part; no part imports it."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import faust
+
+from agents.ingest import register_agents
+from agents.pipeline import Pipeline
+from agents.runtime import Lookout, load_alert_rules, window_config
+from alerting.evaluator import Alerting
+from app.api import middleware
+from app.api.alerts import register_alert_views
+from app.api.ingest import register_ingest
+from app.api.live import register_live_page
+from app.api.notifications import register_notify_views
+from app.api.windows import register_views
+from app.settings import Settings
+from app.stats import Stats
+from app.topics import TopicNames
+from tables.engine import WindowEngine
+from tables.store import WindowStore
+
+log = logging.getLogger(__name__)
+
+
+def create_app(settings: Settings, broker_url: str, postgres_dsn: str | None = None) -> Lookout:
+    """Build the Faust app with its table, agents, timers and web views."""
+    topics = TopicNames.from_settings(settings)
+    app = faust.App(
+        settings.app_id,
+        broker=broker_url,
+        store="memory://",
+        autodiscover=False,
+        topic_partitions=settings.partitions,
+        topic_replication_factor=settings.replication_factor,
+        topic_allow_declare=True,
+        table_standby_replicas=0,
+        broker_session_timeout=settings.session_timeout,
+        broker_heartbeat_interval=min(3.0, settings.session_timeout / 3),
+        consumer_auto_offset_reset="earliest",
+        web_host=settings.web_host,
+        web_port=settings.web_port,
+        web_in_thread=False,
+        datadir=str(Path(settings.data_dir)),
+        key_serializer="raw",
+        value_serializer="raw",
+        producer_linger_ms=5,
+        producer_max_batch_size=1_048_576,
+        stream_buffer_maxsize=65536,
+        broker_commit_every=100_000,
+        broker_commit_interval=1.0,
+        logging_config=None,
+        # Ingest bodies are read as a stream with their own limit (app/api/ingest.py).
+        web_application_options={"client_max_size": settings.ingest_max_bytes + 1},
+        # Faust's own /router and /table views are undocumented and dump raw state: off.
+        web_router_enabled=False,
+        web_tables_enabled=False,
+    )
+    stats = Stats()
+    engine = WindowEngine(
+        window_config(settings),
+        counter_fields=settings.counter_fields,
+        max_series_per_host=settings.max_series_per_host,
+    )
+    store = WindowStore(app, engine, topics, stats, partitions=settings.partitions)
+    store.recent_max = settings.retain_windows
+    store.alerting = Alerting(engine, load_alert_rules(settings))
+    pipeline = Pipeline(app, settings, topics, store, stats)
+    lk = Lookout(settings, app, topics, stats, store, pipeline, postgres_dsn=postgres_dsn)
+    register_agents(lk)
+    register_views(lk)
+    register_live_page(lk)
+    register_ingest(lk)
+    register_alert_views(lk)
+    register_notify_views(lk)
+    middleware.install(app.web.web_app, settings.cors_origins)  # type: ignore[attr-defined]
+    return lk

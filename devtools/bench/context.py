@@ -1,0 +1,71 @@
+"""The shared state of one benchmark run: broker, names, folders, children, progress, HTTP."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import aiohttp
+
+from app.settings import Settings
+from app.topics import METRICS
+from devtools.bench.procs import Children
+from devtools.bench.progress import Progress
+
+PARTITIONS = 8
+
+
+@dataclass(frozen=True, slots=True)
+class Prepared:
+    """A workload produced into its own topics."""
+
+    workload: str
+    prefix: str
+    metrics: int
+    messages: int
+    start: int
+
+    @property
+    def topic(self) -> str:
+        """The metrics topic a Lookout worker with this prefix reads."""
+        return f"{self.prefix}{METRICS}"
+
+
+@dataclass
+class Context:
+    """What every phase of a run needs."""
+
+    settings: Settings
+    broker_url: str
+    run_id: str
+    workdir: Path
+    children: Children
+    progress: Progress
+    session: aiohttp.ClientSession
+    timeout: float
+    profile_dir: Path | None = None
+
+    @property
+    def bootstrap(self) -> str:
+        """``host:port[,host:port]`` for aiokafka and librdkafka."""
+        hosts = (part.strip().removeprefix("kafka://") for part in self.broker_url.split(","))
+        return ",".join(h for h in hosts if h)
+
+    def name(self, *parts: str) -> str:
+        """A name unique to this run (topic prefix, group, app id): ``bench-RUN-part-part``."""
+        return "-".join(("bench", self.run_id, *parts))
+
+    def folder(self, *parts: str) -> Path:
+        """A folder of this run (created)."""
+        path = self.workdir.joinpath(*parts)
+        path.mkdir(parents=True, exist_ok=True)
+        return path
+
+    def child_env(self) -> dict[str, str]:
+        """Environment of subprocesses: this process's, with unbuffered output."""
+        return {**os.environ, "PYTHONUNBUFFERED": "1"}
+
+    def prefixed(self, prefix: str) -> Settings:
+        """The run's settings with a workload's topic prefix."""
+        return self.settings.model_copy(update={"topic_prefix": prefix})

@@ -1,0 +1,38 @@
+"""Drain (b), the naive Faust pattern: ``table[host|series] += 1`` on a 60-s tumbling table.
+
+One windowed-table update per metric, so one changelog message per metric. Windows follow the
+Kafka message timestamp, which the bench sets to the metric's event time.
+``python -m devtools.bench.faust_naive --broker ... --topic ... worker`` (see faust_base.py).
+"""
+
+from __future__ import annotations
+
+import argparse
+from datetime import timedelta
+
+import faust
+
+from devtools.bench import faust_base
+from devtools.bench.tally import Tally
+
+WINDOW = 60
+
+
+def build(app: faust.App, ns: argparse.Namespace, tally: Tally) -> None:
+    """One tumbling table keyed by host and series, one agent updating it per metric."""
+    counts = app.Table(
+        "naive_counts", default=int, partitions=ns.partitions, key_type=str, value_type=int
+    ).tumbling(WINDOW, expires=timedelta(seconds=ns.expires))
+
+    @app.agent(faust_base.source(app, ns), name="bench.naive")
+    async def naive(stream: faust.StreamT) -> None:
+        async for value in stream:
+            metrics = faust_base.metrics_of(value)
+            for m in metrics:
+                field = next(iter(m["fields"]))
+                counts[f"{m['tags']['host']}|{m['name']}.{field}"] += 1
+            tally.add(len(metrics))
+
+
+if __name__ == "__main__":
+    faust_base.run("faust_naive", build)

@@ -1,0 +1,80 @@
+"""A real ``lookout worker`` subprocess on a workload's topics, and how to read its figures."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+import time
+from typing import Any
+
+import aiohttp
+
+from devtools.bench.context import PARTITIONS, Context
+from devtools.bench.procs import Child, free_port
+
+# The worker reads only the broker; these keep it from looking for an embedded Postgres/osmem.
+_UNUSED = {
+    "LOOKOUT_POSTGRES_DSN": "postgresql://unused@127.0.0.1:9/unused",
+    "LOOKOUT_ELASTICSEARCH_URL": "http://127.0.0.1:9",
+}
+
+
+class LookoutWorker:
+    """One worker with its own topic prefix, app id (consumer group), web port and data dir."""
+
+    def __init__(self, ctx: Context, name: str, prefix: str) -> None:
+        self.ctx = ctx
+        self.name = name
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        env = ctx.child_env()
+        for key, value in _UNUSED.items():
+            env.setdefault(key, value)
+        env.update(
+            {
+                "LOOKOUT_BROKER_URL": ctx.broker_url,
+                "LOOKOUT_TOPIC_PREFIX": prefix,
+                "LOOKOUT_APP_ID": ctx.name(name),
+                "LOOKOUT_WEB_PORT": str(self.port),
+                "LOOKOUT_WEB_HOST": "127.0.0.1",
+                "LOOKOUT_DATA_DIR": str(ctx.folder("data", name)),
+                "LOOKOUT_STACK_DIR": str(ctx.folder("stack-unused")),
+                "LOOKOUT_PARTITIONS": str(PARTITIONS),
+                "LOOKOUT_SINKS": "none",  # the window pipeline is measured, not Postgres/ES
+            }
+        )
+        cmd = [sys.executable, "-m", "app.cli", "worker", "-l", "info"]
+        self.child: Child = ctx.children.start(name, cmd, ctx.folder("logs") / f"{name}.log", env)
+
+    async def get(self, path: str, wait: float = 10.0) -> Any:
+        """GET a JSON document; None when the worker does not answer (yet)."""
+        try:
+            async with self.ctx.session.get(
+                self.url + path, timeout=aiohttp.ClientTimeout(total=wait)
+            ) as resp:
+                if resp.status != 200:
+                    return None
+                return await resp.json()
+        except (TimeoutError, aiohttp.ClientError):
+            return None
+
+    async def records_in(self) -> float | None:
+        """``records_in`` of ``/api/health`` (``lookout_records_in_total``)."""
+        health = await self.get("/api/health")
+        return None if health is None else float(health["records_in"])
+
+    async def wait_ready(self, wait: float = 90.0) -> None:
+        """Until the worker owns partitions (the group has formed)."""
+        end = time.monotonic() + wait
+        while time.monotonic() < end:
+            if not self.child.alive():
+                raise self.child.failure("exited during startup")
+            health = await self.get("/api/health", wait=2.0)
+            if health and health.get("partitions") and health.get("status") == "ok":
+                return
+            await asyncio.sleep(0.2)
+        raise self.child.failure(f"not ready within {wait:.0f} s")
+
+    def stop(self) -> None:
+        """Stop the worker."""
+        self.ctx.children.stop(self.child)

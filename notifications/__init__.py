@@ -1,0 +1,1 @@
+"""The notification core (pure): routes, grouping stages, reasons, payloads, delivery decisions."""
