@@ -17,7 +17,7 @@ from typing import Any
 
 import orjson
 
-from sinks.pg_rows import RowError, clean, number, to_json, to_time
+from sinks.pg_values import RowError, clean, number, to_json, to_time
 
 OPS = "alert_ops"
 

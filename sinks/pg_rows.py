@@ -25,16 +25,18 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import orjson
-from formats.decode import decode_app, decode_metrics, decode_nginx
-from formats.points import ErrorLog
 
 from app.topics import TopicNames
+from formats.decode import decode_app, decode_metrics, decode_nginx
+from formats.points import ErrorLog
+from sinks.alert_rows import OPS, alert_ops
 from sinks.batch import Mapped, Message
 from sinks.classify import classify
+from sinks.pg_values import RowError, clean, number, to_json, to_time
 
 PgRows = dict[str, list[tuple[Any, ...]]]
 
@@ -69,49 +71,11 @@ KEYS: dict[str, tuple[str, ...]] = {
 RAW_TABLES = ("server_metrics", "error_logs", "application_logs")
 WINDOW_TABLES = ("aggregated_metrics", "error_rates")
 
-_MIN_TIME = -62_135_596_800.0  # 0001-01-01T00:00:00Z, the first instant datetime holds
-_MAX_TIME = 253_402_300_799.0  # 9999-12-31T23:59:59Z
-
-
-class RowError(ValueError):
-    """A record cannot become a row (the message says which field and why)."""
-
 
 def key_indexes(table: str) -> tuple[int, ...]:
     """Positions of the natural-key columns inside a row of ``table``."""
     cols = COLUMNS[table]
     return tuple(cols.index(k) for k in KEYS[table])
-
-
-def to_time(ts: float) -> datetime:
-    """Epoch seconds -> aware UTC datetime; :class:`RowError` outside years 1..9999."""
-    if not _MIN_TIME <= ts <= _MAX_TIME:
-        raise RowError(f"time {ts!r} is outside the years 1..9999")
-    return datetime.fromtimestamp(ts, UTC)
-
-
-def clean(text: str | None) -> str | None:
-    """``text`` without NUL characters (PostgreSQL text cannot hold them)."""
-    if text is None or "\x00" not in text:
-        return text
-    return text.replace("\x00", "")
-
-
-def to_json(obj: Any) -> str:
-    """Compact JSON text for a jsonb column (NUL escapes removed, unknown types as strings)."""
-    text = orjson.dumps(obj, default=str).decode()
-    return text.replace("\\u0000", "") if "\\u0000" in text else text
-
-
-def number(value: Any) -> float | None:
-    """A finite float of a metric field, or None (strings, NaN, infinities)."""
-    if value.__class__ is str:
-        return None
-    try:
-        out = float(value)
-    except (TypeError, ValueError):
-        return None
-    return out if math.isfinite(out) else None
 
 
 def series_name(labels: dict[str, Any]) -> str:
@@ -246,8 +210,6 @@ class PgMapper:
 
     # ---- alert transitions and acks -----------------------------------------------------------
     def _alerts(self, msg: Message, rows: PgRows) -> Mapped[PgRows]:
-        from sinks.alert_rows import OPS, alert_ops
-
         try:
             rows[OPS] = alert_ops(msg.value or b"")
         except RowError as exc:

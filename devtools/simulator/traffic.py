@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import math
 import random
-from typing import NamedTuple
 
+from devtools.simulator.entries import AccessEntry, AppEntry, ErrorEntry
 from devtools.simulator.fleet import ServiceProfile
 from devtools.simulator.scenarios import Scenario
 from devtools.simulator.wire import nginx_error_time
@@ -40,40 +40,6 @@ _REFUSED = "connect() failed (111: Connection refused) while connecting to upstr
 _TIMED_OUT = (
     "upstream timed out (110: Connection timed out) while reading response header from upstream"
 )
-
-
-class AccessEntry(NamedTuple):
-    """One request as nginx logs it; ``time`` is when it was written (the log shows seconds)."""
-
-    time: float
-    service: int
-    client_ip: str
-    verb: str
-    request: str
-    status: int
-    size: int
-    referrer: str
-    agent: str
-    request_time: float
-    upstream_time: float
-
-
-class ErrorEntry(NamedTuple):
-    """One raw nginx error-log line."""
-
-    time: float
-    service: int
-    line: str
-
-
-class AppEntry(NamedTuple):
-    """One application log record (millisecond ``time``)."""
-
-    time: float
-    service: int
-    level: str
-    message: str
-    trace_id: str
 
 
 class HostTraffic:

@@ -20,13 +20,12 @@ import time
 from collections.abc import Sequence
 from decimal import Decimal
 from functools import lru_cache
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import orjson
-from formats.points import FieldValue, Metric
 
-if TYPE_CHECKING:
-    from devtools.simulator.traffic import AccessEntry, AppEntry, ErrorEntry
+from devtools.simulator.entries import AccessEntry, AppEntry, ErrorEntry
+from formats.points import FieldValue, Metric
 
 _JSON = orjson.OPT_SORT_KEYS | orjson.OPT_APPEND_NEWLINE
 _MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
