@@ -1,11 +1,11 @@
-"""The worker's agents: batch ingest of the input topics, idle close, silences, rule mirror."""
+"""The worker's agents: batch ingest of the input topics (agents/fetcher.py), idle close,
+silences, rule mirror."""
 
 from __future__ import annotations
 
 import time
 
-import faust
-
+from agents.fetcher import InputFetcher, KafkaSource
 from agents.runtime import Lookout
 from agents.silences import SilenceReader
 from alerting.state import Silence
@@ -24,19 +24,28 @@ def register_agents(lk: Lookout) -> None:
     )
     pipeline = lk.pipeline
 
-    @app.agent(inputs, name="lookout.ingest")
-    async def ingest(stream: faust.StreamT) -> None:
-        batches = stream.take_events(  # type: ignore[attr-defined]
-            settings.batch_max, within=settings.batch_within
-        )
-        async for events in batches:
-            await pipeline.process(events)
+    # Subscribed, so Faust's assignor co-partitions them with the window table; fetched only by
+    # the batch fetcher (agents/faust_app.py keeps them out of Faust's own fetches).
+    app.topics.add(inputs)
+    app.external_topics = frozenset(topics.inputs())  # type: ignore[attr-defined]
+    bootstrap = bootstrap_servers(",".join(f"{u.host}:{u.port}" for u in app.conf.broker))
+    fetcher = InputFetcher(
+        app,
+        lk.store,
+        pipeline,
+        topics.inputs(),
+        KafkaSource(bootstrap, client_id=f"{settings.app_id}-inputs"),
+        batch_max=settings.batch_max,
+        within=settings.batch_within,
+    )
+    lk.store.out.inputs = fetcher  # type: ignore[attr-defined]
+    lk.fetcher = fetcher
+    app.service(fetcher)  # type: ignore[arg-type]
 
     @app.timer(interval=1.0, name="lookout.idle_close")
     async def idle_close() -> None:
         await lk.store.close_idle()
 
-    bootstrap = bootstrap_servers(",".join(f"{u.host}:{u.port}" for u in app.conf.broker))
     store = lk.store
 
     async def silences_changed(silences: dict[str, Silence]) -> None:

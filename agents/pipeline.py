@@ -16,12 +16,12 @@ from typing import Any
 
 import faust
 from aiokafka.partitioner import DefaultPartitioner
-from formats.decode import decode_app, decode_metrics, decode_nginx
-from formats.points import AccessLog, AppLog, ErrorLog, Metric, Rejected
 
 from app.settings import Settings
 from app.stats import Stats
 from app.topics import TopicNames
+from formats.decode import decode_app, decode_metrics, decode_nginx
+from formats.points import AccessLog, AppLog, ErrorLog, Metric, Rejected
 from tables.engine import HostState
 from tables.store import WindowStore
 
@@ -89,8 +89,13 @@ class Pipeline:
         return default_kind, msg.value
 
     # ---- batches -----------------------------------------------------------------------------
-    async def process(self, events: Sequence[faust.types.EventT]) -> None:
-        """Apply a batch of events from any input topic (metrics, nginx logs, app logs, rekey)."""
+    async def process(self, records: Sequence[Any]) -> None:
+        """Apply a batch of records from any input topic (metrics, nginx logs, app logs, rekey).
+
+        A record has ``topic, partition, offset, key, value`` (aiokafka's ConsumerRecord); each
+        partition's records come in offset order. ``lookout_records_in_total`` counts the
+        records once their batch is durable (after the flush), each record once.
+        """
         engine = self.engine
         defaults = {
             self.topics.metrics: "metrics",
@@ -104,8 +109,7 @@ class Pipeline:
             touched: dict[str, HostState] = {}
             order = self.store.order
             holes = order.opened
-            for event in events:
-                msg = event.message
+            for msg in records:
                 if not order.admit((msg.topic, msg.partition), msg.offset):
                     self.stats.inc("lookout_delivery_held_total", topic=msg.topic)
                     if order.opened != holes:
@@ -127,15 +131,15 @@ class Pipeline:
                         offset=msg.offset,
                         key=msg.key,
                     )
-            for topic, count in self._in.items():
-                self.stats.inc("lookout_records_in_total", count, topic=topic)
-            self._in.clear()
             for hs in touched.values():
                 engine.close(hs, now)
             alerting = self.store.alerting
             if alerting is not None:
                 alerting.on_finals(engine.pending_finals, now)
             await self.store.flush()
+            for topic, count in self._in.items():
+                self.stats.inc("lookout_records_in_total", count, topic=topic)
+            self._in.clear()
             await self.store.seek_holes()
 
     async def _message(

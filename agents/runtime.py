@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 import faust
 
+from agents.fetcher import InputFetcher
 from agents.pipeline import Pipeline
 from agents.silences import SilenceReader
 from alerting.config import load_rules
@@ -33,6 +34,7 @@ class Lookout:
     pipeline: Pipeline
     postgres_dsn: str | None = None
     silence_reader: SilenceReader | None = None
+    fetcher: InputFetcher | None = None
 
 
 def window_config(settings: Settings) -> WindowConfig:

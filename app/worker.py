@@ -6,8 +6,7 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-import faust
-
+from agents.faust_app import LookoutApp
 from agents.ingest import register_agents
 from agents.pipeline import Pipeline
 from agents.runtime import Lookout, load_alert_rules, window_config
@@ -30,7 +29,7 @@ log = logging.getLogger(__name__)
 def create_app(settings: Settings, broker_url: str, postgres_dsn: str | None = None) -> Lookout:
     """Build the Faust app with its table, agents, timers and web views."""
     topics = TopicNames.from_settings(settings)
-    app = faust.App(
+    app = LookoutApp(
         settings.app_id,
         broker=broker_url,
         store="memory://",

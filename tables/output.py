@@ -1,8 +1,8 @@
 """Where the window store's writes go: Faust's producer in a worker, a recorder in agent tests.
 
 The store decides *what* to write and in which order; an :class:`Output` only writes. Keeping
-this seam thin lets the agent tier run the real Faust stream path (``take_events`` -> pipeline
--> store) in-process with :class:`RecordingOutput`, no broker needed.
+this seam thin lets the agent tier run the real ingest path (fetcher -> pipeline -> store)
+in-process with :class:`RecordingOutput`, no broker needed.
 """
 
 from __future__ import annotations
@@ -12,7 +12,6 @@ from collections.abc import Awaitable, Sequence
 from typing import Any, Protocol
 
 import faust
-from faust.types import TP
 
 
 class Output(Protocol):
@@ -44,8 +43,21 @@ class Output(Protocol):
         """Per (topic, partition): the consumer's read offset (last record handed out)."""
 
 
+class InputPositions(Protocol):
+    """Who reads the input partitions (agents/fetcher.py): seeks and read offsets."""
+
+    async def seek(self, topic: str, partition: int, offset: int) -> None:
+        """Re-read a partition from ``offset``."""
+
+    def read_offsets(self) -> dict[tuple[str, int], int]:
+        """Per (topic, partition): the last offset handed to the pipeline."""
+
+
 class FaustOutput:
     """Writes through the worker's Faust producer and topics."""
+
+    #: The input reader, set when it starts (agents/fetcher.py); seeks go to it.
+    inputs: InputPositions | None = None
 
     def __init__(
         self, app: faust.App, table: Any, windows: Any, deadletter: Any, rekey: Any, alerts: Any
@@ -106,14 +118,13 @@ class FaustOutput:
         await self.app.producer.flush()
 
     async def seek(self, topic: str, partition: int, offset: int) -> None:
-        """Faust's seek: moves the fetch position and the consumer's read offset."""
-        await self.app.consumer.seek(TP(topic, partition), offset)
+        """Ask the input reader to re-read a partition from ``offset``."""
+        if self.inputs is not None:
+            await self.inputs.seek(topic, partition, offset)
 
     def read_offsets(self) -> dict[tuple[str, int], int]:
-        """Faust's ``Consumer._read_offset`` (private; pinned faust-streaming 0.15): the last
-        offset its fetch loop put on a stream, or where it was last sought to."""
-        read = getattr(self.app.consumer, "_read_offset", None) or {}
-        return {(tp.topic, tp.partition): off for tp, off in list(read.items()) if off is not None}
+        """The input reader's last offsets handed to the pipeline (none before it starts)."""
+        return self.inputs.read_offsets() if self.inputs is not None else {}
 
 
 class RecordingOutput:

@@ -121,6 +121,7 @@ class WindowStore:
         self.table: StateTable = app.tables.add(table)  # type: ignore[assignment]
         self.table.on_recovered = self._recovered
         self._rebuild_pending = False
+        self.recoveries = 0  # completed recoveries: the input fetcher re-assigns after each
         self.windows_topic = app.topic(
             topics.windows, key_serializer="raw", value_serializer="raw", partitions=partitions
         )
@@ -154,6 +155,7 @@ class WindowStore:
         # Called by Faust after recovery; the rebuild itself runs under the store lock, before
         # the next batch or timer tick touches the engine.
         self._rebuild_pending = True
+        self.recoveries += 1
 
     def rebuild_if_needed(self) -> None:
         """Rebuild the engine from the table if a recovery completed since the last call."""

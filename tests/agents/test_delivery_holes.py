@@ -1,10 +1,12 @@
-"""A hole in Faust's delivery of a partition: held, sought back, filled exactly (pipeline + store).
+"""A hole in the delivery of a partition: held, sought back, filled exactly (pipeline + store).
 
-What the kill -9 test caught under load: at the end of a recovery Faust clears its stream
-queues, goes on with the rest of the batch it had fetched and discards the re-fetched copies, so
-the agent saw offsets 94, 95, then 126. Applying 126 moved the host's applied offset past the
-hole and the records of 96..125 (a whole 10 s pane) were never counted. Here the pipeline gets
-such a batch directly; the store writes to a RecordingOutput.
+What the kill -9 test caught under load when Faust's stream delivered the inputs: at the end of a
+recovery Faust cleared its stream queues, went on with the rest of the batch it had fetched and
+discarded the re-fetched copies, so the agent saw offsets 94, 95, then 126. Applying 126 moved
+the host's applied offset past the hole and the records of 96..125 were never counted. The batch
+fetcher (agents/fetcher.py) reads the inputs itself now and hands out no such batch, but the
+guard stays as the last line of defence; here the pipeline gets such batches directly, which
+forces the hole path every time. The store writes to a RecordingOutput.
 """
 
 from __future__ import annotations
@@ -46,7 +48,7 @@ def events(offsets: list[int]) -> list[Any]:
             }
         )
         msg = SimpleNamespace(topic=TOPIC, partition=0, offset=i, key=b"h1", value=value)
-        out.append(SimpleNamespace(message=msg))
+        out.append(msg)
     return out
 
 
@@ -92,8 +94,8 @@ async def test_records_after_a_hole_are_held_and_the_partition_is_re_read_from_i
 async def test_a_restart_resumes_from_the_state_s_own_position_not_faust_s_commit(
     lookout: tuple[Lookout, RecordingOutput],
 ) -> None:
-    """Faust may commit past a hole (it marks the missing offsets done); the changelog marker
-    says what was applied, so the restarted worker seeks back to it."""
+    """The changelog marker says what was applied; a restarted worker resumes from it, even when
+    a consumer handed out records past a hole (Faust once committed past such holes)."""
     lk, out = lookout
     await lk.pipeline.process(events([0, 1, 2, 3, 4]))
     await lk.pipeline.process(events([8, 9]))  # held; then the worker dies

@@ -1,27 +1,44 @@
-"""The ingest agent through Faust's test_context: real stream + take_events + pipeline + store.
+"""The ingest path without a broker: the batch fetcher + pipeline + store.
 
-No broker: the store writes to a RecordingOutput. One partition, so every host is owned here.
+Records come from an in-memory source (tests/agents/memory_source.py) in batches of at most
+``LOOKOUT_BATCH_MAX``; the store writes to a RecordingOutput. One partition, so every host is
+owned here. The fetcher is driven batch by batch (``fetch_once``), so nothing waits on a clock.
 """
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
 from typing import Any
 
 import orjson
 import pytest
 
+from agents.fetcher import InputFetcher
 from agents.runtime import Lookout
 from app.settings import load_settings
 from app.worker import create_app
 from tables.output import RecordingOutput
+from tests.agents.memory_source import MemorySource
 
 T0 = 1_800_000_000
 
 
+class Inputs:
+    """Puts records on the metrics topic and runs the fetcher until they are all applied."""
+
+    def __init__(self, lk: Lookout, source: MemorySource, fetcher: InputFetcher) -> None:
+        self.lk, self.source, self.fetcher = lk, source, fetcher
+
+    async def put(self, value: bytes, key: bytes | None = None) -> None:
+        self.source.put(self.lk.topics.metrics, value, key)
+
+    async def drain(self) -> None:
+        while await self.fetcher.fetch_once():
+            pass
+
+
 @pytest.fixture
-async def lookout() -> AsyncIterator[tuple[Lookout, RecordingOutput, Any]]:
+async def lookout() -> AsyncIterator[tuple[Lookout, RecordingOutput, Inputs]]:
     settings = load_settings(
         {
             "LOOKOUT_PARTITIONS": "1",
@@ -33,18 +50,25 @@ async def lookout() -> AsyncIterator[tuple[Lookout, RecordingOutput, Any]]:
     lk = create_app(settings, "kafka://127.0.0.1:1")
     out = RecordingOutput()
     lk.store.out = out
-    agent = lk.app.agents["lookout.ingest"]
-    async with agent.test_context() as ctx:
-        yield lk, out, ctx
+    source = MemorySource()
+    fetcher = InputFetcher(
+        lk.app,
+        lk.store,
+        lk.pipeline,
+        lk.topics.inputs(),
+        source,
+        batch_max=settings.batch_max,
+        within=0.0,
+        owned=lambda: {(t, 0) for t in lk.topics.inputs()},
+    )
+    lk.store._recovered()  # what Faust's recovery does after the first assignment
+    yield lk, out, Inputs(lk, source, fetcher)
 
 
-async def settle(lk: Lookout, records: int) -> None:
-    for _ in range(200):
-        if lk.stats.total("lookout_records_in_total") >= records:
-            await asyncio.sleep(0.05)
-            return
-        await asyncio.sleep(0.02)
-    raise AssertionError("agent did not process the records")
+async def settle(ctx: Inputs, records: int) -> None:
+    """Apply everything put so far; exactly ``records`` records must have been counted."""
+    await ctx.drain()
+    assert ctx.lk.stats.total("lookout_records_in_total") == records
 
 
 def metric(host: str, ts: int, value: float) -> bytes:
@@ -54,12 +78,12 @@ def metric(host: str, ts: int, value: float) -> bytes:
 
 
 async def test_batch_updates_windows_and_writes_each_pane_once(
-    lookout: tuple[Lookout, RecordingOutput, Any],
+    lookout: tuple[Lookout, RecordingOutput, Inputs],
 ) -> None:
     lk, out, ctx = lookout
     for i in range(10):
         await ctx.put(metric("h1", T0 + i, float(i)), key=b"h1")
-    await settle(lk, 10)
+    await settle(ctx, 10)
     window = lk.store.engine.current("h1", "tumbling")
     (value,) = window["series"].values()
     assert value["count"] == 10 and value["sum"] == 45.0
@@ -71,12 +95,12 @@ async def test_batch_updates_windows_and_writes_each_pane_once(
 
 
 async def test_window_closes_with_one_final_record_per_series(
-    lookout: tuple[Lookout, RecordingOutput, Any],
+    lookout: tuple[Lookout, RecordingOutput, Inputs],
 ) -> None:
     lk, out, ctx = lookout
     await ctx.put(metric("h1", T0 + 5, 1.0), key=b"h1")
     await ctx.put(metric("h1", T0 + 95, 2.0), key=b"h1")  # passes T0+60 + 30 s grace
-    await settle(lk, 2)
+    await settle(ctx, 2)
     finals = [orjson.loads(v) for _, v, _ in out.windows]
     tumbling = [f for f in finals if f["kind"] == "tumbling"]
     assert [(f["start"], f["value"]["count"]) for f in tumbling] == [(T0, 1)]
@@ -84,12 +108,12 @@ async def test_window_closes_with_one_final_record_per_series(
 
 
 async def test_bad_input_is_dead_lettered_and_processing_continues(
-    lookout: tuple[Lookout, RecordingOutput, Any],
+    lookout: tuple[Lookout, RecordingOutput, Inputs],
 ) -> None:
     lk, out, ctx = lookout
     await ctx.put(b"{not json", key=b"h1")
     await ctx.put(metric("h1", T0, 7.0), key=b"h1")
-    await settle(lk, 1)
+    await settle(ctx, 1)
     (dead,) = [orjson.loads(v) for _, v in out.dead_letters]
     assert dead["reason"] == "not_json"
     assert dead["original"] == "{not json"
@@ -98,29 +122,29 @@ async def test_bad_input_is_dead_lettered_and_processing_continues(
 
 
 async def test_late_record_is_counted_and_dead_lettered(
-    lookout: tuple[Lookout, RecordingOutput, Any],
+    lookout: tuple[Lookout, RecordingOutput, Inputs],
 ) -> None:
     lk, out, ctx = lookout
     await ctx.put(metric("h1", T0 + 100, 1.0), key=b"h1")
     await ctx.put(metric("h1", T0 + 10, 2.0), key=b"h1")  # its window closed at T0+90
-    await settle(lk, 2)
+    await settle(ctx, 2)
     reasons = [orjson.loads(v)["reason"] for _, v in out.dead_letters]
     assert reasons == ["late"]
     assert lk.stats.total("lookout_late_records_total") == 1
 
 
 async def test_missing_timestamp_falls_back_to_processing_time_and_is_counted(
-    lookout: tuple[Lookout, RecordingOutput, Any],
+    lookout: tuple[Lookout, RecordingOutput, Inputs],
 ) -> None:
     lk, _out, ctx = lookout
     await ctx.put(orjson.dumps({"name": "mem", "tags": {"host": "h2"}, "fields": {"x": 1}}))
-    await settle(lk, 1)
+    await settle(ctx, 1)
     assert lk.stats.total("lookout_processing_time_fallback_total") == 1
     assert lk.store.engine.hosts["h2"].no_time == 1
 
 
 async def test_an_unexpected_error_parks_the_message_and_the_stream_goes_on(
-    lookout: tuple[Lookout, RecordingOutput, Any], monkeypatch: pytest.MonkeyPatch
+    lookout: tuple[Lookout, RecordingOutput, Inputs], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     lk, out, ctx = lookout
     engine = lk.store.engine
@@ -134,7 +158,7 @@ async def test_an_unexpected_error_parks_the_message_and_the_stream_goes_on(
     monkeypatch.setattr(engine, "add_metric", flaky)
     await ctx.put(metric("bad", T0, 1.0), key=b"bad")
     await ctx.put(metric("h1", T0, 2.0), key=b"h1")
-    await settle(lk, 2)
+    await settle(ctx, 2)
     (dead,) = [orjson.loads(v) for _, v in out.dead_letters]
     assert dead["reason"] == "processing_error"
     assert "boom" in dead["detail"]

@@ -38,7 +38,7 @@ async def test_final_records_are_kept_as_exact_size_copies(monkeypatch: Any) -> 
         msg = SimpleNamespace(
             topic="telegraf.metrics", partition=0, offset=i, key=b"h1", value=value
         )
-        events.append(SimpleNamespace(message=msg))
+        events.append(msg)
     await lk.pipeline.process(events)
     hs = lk.store.engine.hosts.get("h1")
     assert out.windows, (lk.stats.render()[-800:], hs and (hs.mark, list(hs.panes)))

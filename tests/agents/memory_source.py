@@ -1,0 +1,56 @@
+"""An in-memory input source for the fetcher (agents/fetcher.py): partitions as lists."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from types import SimpleNamespace
+from typing import Any
+
+TPKey = tuple[str, int]
+
+
+class MemorySource:
+    """Records kept per partition; ``getmany`` hands out what lies past each position."""
+
+    def __init__(self) -> None:
+        self.logs: dict[TPKey, list[Any]] = {}
+        self.positions: dict[TPKey, int] = {}
+        self.assigned: set[TPKey] = set()
+        self.seeks: list[tuple[TPKey, int]] = []
+
+    def put(self, topic: str, value: bytes, key: bytes | None = None, partition: int = 0) -> int:
+        """Append a record; returns its offset."""
+        log = self.logs.setdefault((topic, partition), [])
+        offset = len(log)
+        log.append(
+            SimpleNamespace(topic=topic, partition=partition, offset=offset, key=key, value=value)
+        )
+        return offset
+
+    async def start(self) -> None:
+        """Nothing to connect."""
+
+    async def stop(self) -> None:
+        """Nothing to close."""
+
+    def assign(self, tps: set[TPKey]) -> None:
+        """Read these partitions."""
+        self.assigned = set(tps)
+
+    def seek(self, tp: TPKey, offset: int) -> None:
+        """Next read of ``tp`` from ``offset`` (-1: the beginning)."""
+        self.seeks.append((tp, offset))
+        self.positions[tp] = max(offset, 0)
+
+    async def getmany(self, wait: float, max_records: int) -> Sequence[Any]:
+        """Up to ``max_records`` records past the positions, partition by partition."""
+        out: list[Any] = []
+        for tp in sorted(self.assigned):
+            log = self.logs.get(tp, [])
+            pos = self.positions.get(tp, 0)
+            take = log[pos : pos + max_records - len(out)]
+            out.extend(take)
+            self.positions[tp] = pos + len(take)
+            if len(out) >= max_records:
+                break
+        return out
