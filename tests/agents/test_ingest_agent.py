@@ -97,7 +97,7 @@ async def test_batch_updates_windows_and_writes_each_pane_once(
 async def test_window_closes_with_one_final_record_per_series(
     lookout: tuple[Lookout, RecordingOutput, Inputs],
 ) -> None:
-    lk, out, ctx = lookout
+    _lk, out, ctx = lookout
     await ctx.put(metric("h1", T0 + 5, 1.0), key=b"h1")
     await ctx.put(metric("h1", T0 + 95, 2.0), key=b"h1")  # passes T0+60 + 30 s grace
     await settle(ctx, 2)
