@@ -16,12 +16,12 @@ from typing import Any
 
 import faust
 from aiokafka.partitioner import DefaultPartitioner
-from formats.decode import decode_app, decode_metrics, decode_nginx
-from formats.points import AccessLog, AppLog, ErrorLog, Metric, Rejected
 
 from app.settings import Settings
 from app.stats import Stats
 from app.topics import TopicNames
+from formats.decode import decode_app, decode_metrics, decode_nginx
+from formats.points import AccessLog, AppLog, ErrorLog, Metric, Rejected
 from tables.engine import HostState
 from tables.store import WindowStore
 

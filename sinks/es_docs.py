@@ -20,10 +20,10 @@ from datetime import UTC, datetime
 from typing import Any
 
 import orjson
-from formats.decode import decode_app, decode_nginx
-from formats.points import AccessLog, AppLog, ErrorLog
 
 from app.topics import TopicNames
+from formats.decode import decode_app, decode_nginx
+from formats.points import AccessLog, AppLog, ErrorLog
 from sinks.batch import Mapped, Message
 from sinks.classify import classify
 from sinks.es_templates import APP, NGINX, daily_index

@@ -29,10 +29,10 @@ from datetime import UTC, datetime
 from typing import Any
 
 import orjson
-from formats.decode import decode_app, decode_metrics, decode_nginx
-from formats.points import ErrorLog
 
 from app.topics import TopicNames
+from formats.decode import decode_app, decode_metrics, decode_nginx
+from formats.points import ErrorLog
 from sinks.batch import Mapped, Message
 from sinks.classify import classify
 

@@ -22,11 +22,11 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 from faust import web
-from formats.decode import decode_app, decode_metrics, decode_nginx
-from formats.points import AppLog, Metric, Rejected
 
 from app.api import auth
 from app.ratelimit import RateLimiter
+from formats.decode import decode_app, decode_metrics, decode_nginx
+from formats.points import AppLog, Metric, Rejected
 
 if TYPE_CHECKING:
     from agents.runtime import Lookout

@@ -16,9 +16,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from formats.points import FieldValue, Metric
-
 from devtools.simulator.wire import telegraf_batch, telegraf_json
+from formats.points import FieldValue, Metric
 
 HOSTS = 1000
 SERIES_PER_HOST = 10

@@ -25,8 +25,6 @@ from dataclasses import dataclass, field
 from operator import itemgetter
 from typing import NamedTuple
 
-from formats.points import Metric
-
 from devtools.simulator.fleet import (
     client_pool,
     host_names,
@@ -49,6 +47,7 @@ from devtools.simulator.wire import (
     telegraf_batch,
     telegraf_json,
 )
+from formats.points import Metric
 
 KIND_METRICS = "telegraf.metrics"
 KIND_NGINX = "logs.nginx"

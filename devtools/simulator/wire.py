@@ -23,6 +23,7 @@ from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
 import orjson
+
 from formats.points import FieldValue, Metric
 
 if TYPE_CHECKING:

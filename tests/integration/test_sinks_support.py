@@ -23,8 +23,6 @@ from typing import Any
 import asyncpg
 import orjson
 from aiokafka import AIOKafkaConsumer
-from formats.decode import decode_app, decode_metrics, decode_nginx
-from formats.points import AccessLog, ErrorLog
 
 from devtools.simulator.generator import (
     KIND_APP,
@@ -34,6 +32,8 @@ from devtools.simulator.generator import (
     TrafficGenerator,
 )
 from devtools.simulator.options import SimOptions
+from formats.decode import decode_app, decode_metrics, decode_nginx
+from formats.points import AccessLog, ErrorLog
 from sinks.es_client import make_es_client
 from sinks.migrations import migrate
 from tests.integration.workers import Worker

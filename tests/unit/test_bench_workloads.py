@@ -7,7 +7,6 @@ from itertools import pairwise
 
 import orjson
 import pytest
-from formats.decode import decode_metrics
 
 from devtools.bench.workloads import (
     BATCH_INTERVALS,
@@ -28,6 +27,7 @@ from devtools.bench.workloads import (
     w1_messages,
     w2_messages,
 )
+from formats.decode import decode_metrics
 
 START = 1_767_225_600  # 2026-01-01T00:00:00Z, a multiple of the interval
 COUNT = 30_000  # three intervals of all 10,000 series

@@ -21,9 +21,6 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-from formats.decode import decode_app, decode_metrics, decode_nginx
-from formats.points import AccessLog, Metric
-
 from alerting.config import load_rules
 from alerting.rules import (
     Evaluate,
@@ -45,6 +42,8 @@ from alerting.state import (
 from app.settings import DEFAULT_COUNTER_FIELDS
 from devtools.simulator.generator import KIND_APP, KIND_METRICS, TrafficGenerator
 from devtools.simulator.options import SimOptions
+from formats.decode import decode_app, decode_metrics, decode_nginx
+from formats.points import AccessLog, Metric
 from tables.engine import WindowEngine
 from tables.queries import current_window
 from tables.series import describe_series

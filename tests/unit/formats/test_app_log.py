@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import orjson
 import pytest
+
 from formats.app_log import app_log_from_object, normalise_level, parse_app_logs
 from formats.points import AppLog
 

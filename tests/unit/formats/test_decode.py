@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import orjson
 import pytest
-from formats.decode import decode_app, decode_metrics, decode_nginx
-from formats.points import AccessLog, ErrorLog
 from hypothesis import given, settings
 from hypothesis import strategies as st
+
+from formats.decode import decode_app, decode_metrics, decode_nginx
+from formats.points import AccessLog, ErrorLog
 
 REASONS = {
     "empty",

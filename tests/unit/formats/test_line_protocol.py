@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import pytest
-from formats.line_protocol import parse_line, parse_lines
-from formats.points import FieldValue, Metric
 from hypothesis import given, settings
 from hypothesis import strategies as st
+
+from formats.line_protocol import parse_line, parse_lines
+from formats.points import FieldValue, Metric
 
 NS = 1_700_000_000_000_000_000  # 2023-11-14T22:13:20Z
 T = 1_700_000_000

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import orjson
 import pytest
+
 from formats.nginx_access import (
     access_from_metric,
     httpd_time,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import orjson
 import pytest
+
 from formats.nginx_error import (
     LEVELS,
     error_from_metric,

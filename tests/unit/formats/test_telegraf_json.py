@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import orjson
 import pytest
+
 from formats.points import Metric
 from formats.telegraf_json import metric_from_object, parse_metrics
 

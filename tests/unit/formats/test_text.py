@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from formats.text import ascii_int, decode_lines, is_blank
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from formats.points import ParseError
 from formats.timestamps import divisor, epoch_seconds, parse_iso8601, parse_time_value
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import orjson
 import pytest
-from formats.points import Metric
 
 from devtools.simulator.traffic import AccessEntry, AppEntry
 from devtools.simulator.wire import (
@@ -18,6 +17,7 @@ from devtools.simulator.wire import (
     telegraf_batch,
     telegraf_json,
 )
+from formats.points import Metric
 from tests.unit.simulator.helpers import START
 
 

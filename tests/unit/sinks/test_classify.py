@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import pytest
-from formats.decode import decode_nginx
 
+from formats.decode import decode_nginx
 from sinks.classify import CATEGORIES, classify
 
 CASES = [

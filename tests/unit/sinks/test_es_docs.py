@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import orjson
 import pytest
-from formats.points import AccessLog
 
 from app.settings import load_settings
 from app.topics import TopicNames
+from formats.points import AccessLog
 from sinks.batch import Batch, Entry
 from sinks.elasticsearch import bulk_outcome, marker_id
 from sinks.es_docs import Doc, EsMapper, access_doc, bulk_body, doc_id, timestamp
