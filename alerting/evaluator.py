@@ -43,7 +43,10 @@ from alerting.state import (
     refresh_silences,
     step_absence,
 )
-from tables.engine import Final, HostState, WindowEngine, describe_series, series_type
+from tables.engine import HostState, WindowEngine
+from tables.queries import current_start, series_clock, series_of, series_results
+from tables.records import Final
+from tables.series import describe_series, series_type
 
 EVAL_TICK = 5.0  # seconds of event time between evaluations of a host's open windows
 QUIET_S = 1.0  # wall seconds after which a quiet host's latest data is evaluated
@@ -115,7 +118,7 @@ class Alerting:
         """
         if not self.series_rules:
             return
-        clock = self.engine.clock(hs, typ)
+        clock = series_clock(self.engine, hs, typ)
         if clock is None:
             return
         key = (hs.host, typ)
@@ -140,29 +143,29 @@ class Alerting:
             if now - hs.last_recv < QUIET_S:
                 continue
             for typ in hs.typed:
-                clock = self.engine.clock(hs, typ)
+                clock = series_clock(self.engine, hs, typ)
                 if clock is not None and clock > self.done.get((hs.host, typ), -inf):
                     self.evaluate_host(hs, typ, now)
 
     def evaluate_host(self, hs: HostState, typ: str, now: float) -> None:
         """Evaluate open-window rules on the host's metric (``m``) or log (``l``) series."""
-        event_time = self.engine.clock(hs, typ)
+        event_time = series_clock(self.engine, hs, typ)
         if event_time is None:
             return
         self.done[(hs.host, typ)] = event_time
         silences = list(self.silences.values())
         wanted: dict[str, list[tuple[str, Rule]]] = {}
-        for sid in self.engine.series_of(hs.host):
+        for sid in series_of(self.engine, hs.host):
             if series_type(sid) != typ:
                 continue
             for rule in self.rules_for(sid):
                 if rule.evaluate is Evaluate.OPEN:
                     wanted.setdefault(rule.window, []).append((sid, rule))
         for kind, pairs in wanted.items():
-            start = self.engine.current_start(hs.host, kind, typ)
+            start = current_start(self.engine, hs.host, kind, typ)
             if start is None:
                 continue
-            results = self.engine.results(hs.host, kind, start, {sid for sid, _ in pairs})
+            results = series_results(self.engine, hs.host, kind, start, {sid for sid, _ in pairs})
             for sid, rule in pairs:
                 desc = describe_series(sid)
                 self._evaluate(

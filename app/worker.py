@@ -66,7 +66,7 @@ def create_app(settings: Settings, broker_url: str, postgres_dsn: str | None = N
         max_series_per_host=settings.max_series_per_host,
     )
     store = WindowStore(app, engine, topics, stats, partitions=settings.partitions)
-    store.recent_max = settings.retain_windows
+    store.recent.size = settings.retain_windows
     store.alerting = Alerting(engine, load_alert_rules(settings))
     pipeline = Pipeline(app, settings, topics, store, stats)
     lk = Lookout(settings, app, topics, stats, store, pipeline, postgres_dsn=postgres_dsn)

@@ -20,7 +20,7 @@ from formats.text import decode_lines, is_blank
 
 R = TypeVar("R")
 _JSON_STARTS = (ord("{"), ord("["))
-# The window engine joins series ids with these (tables.engine SEP / TAG_SEP): a name holding
+# The window engine joins series ids with these (tables.series SEP / TAG_SEP): a name holding
 # one would make an id that cannot be split back (it once crashed the worker on every restart).
 _RESERVED = ("\x1e", "\x1f")
 _ERROR_KEYS = frozenset(("level", "severity", "loglevel"))

@@ -13,6 +13,9 @@ committed offset; a record whose offset is at or below that mark is skipped, so 
 counts a record twice, whichever prefix of the four steps above reached the changelog. This
 needs each partition's records in offset order without holes, which the caller ensures
 (``tables/ordering.py``: Faust can drop queued records at the end of a recovery).
+
+Series ids are ``tables/series.py``, panes ``tables/panes.py``, the records it emits
+``tables/records.py``; reads of open windows (HTTP API, alerting) are ``tables/queries.py``.
 """
 
 from __future__ import annotations
@@ -22,61 +25,11 @@ from dataclasses import dataclass, field
 from math import inf
 from typing import Any
 
-from tables.aggregates import CounterAgg, LogAgg, MetricAgg, agg_from_state, agg_to_state
-from tables.windows import KINDS, WindowConfig, effective_watermark
-
-SEP = "\x1f"
-TAG_SEP = "\x1e"
-LOG_PREFIX = "log"
-
-Agg = MetricAgg | CounterAgg | LogAgg
-
-
-def metric_series_base(name: str, tags: dict[str, str]) -> str:
-    """Series prefix of a Telegraf metric: measurement and its sorted tags (host included)."""
-    if tags:
-        return name + SEP + TAG_SEP.join(f"{k}={tags[k]}" for k in sorted(tags))
-    return name + SEP
-
-
-def log_series(service: str, host: str) -> str:
-    """Series id of the error-rate aggregate of ``service`` on ``host``."""
-    return f"{LOG_PREFIX}{SEP}{service}{SEP}{host}"
-
-
-def describe_series(sid: str) -> dict[str, Any]:
-    """Labels of a series id: measurement, field and tags, or service and host for logs."""
-    parts = sid.split(SEP)
-    if parts[0] == LOG_PREFIX and len(parts) == 3:
-        return {"type": "log", "service": parts[1], "host": parts[2]}
-    name, tagstr, fld = parts[0], parts[1], parts[2] if len(parts) > 2 else ""
-    tags = dict(t.split("=", 1) for t in tagstr.split(TAG_SEP) if t) if tagstr else {}
-    return {"type": "metric", "measurement": name, "field": fld, "tags": tags}
-
-
-@dataclass(slots=True)
-class Pane:
-    """Aggregates of one host for one pane (``start`` .. ``start + pane size``)."""
-
-    start: int
-    aggs: dict[str, Agg] = field(default_factory=dict)
-    hw: dict[str, int] = field(default_factory=dict)
-    flushed: dict[str, int] = field(default_factory=dict)
-
-    def to_state(self) -> dict[str, Any]:
-        """JSON-compatible state; only what has been applied up to ``hw``."""
-        return {
-            "s": self.start,
-            "hw": dict(self.hw),
-            "a": {sid: agg_to_state(a) for sid, a in self.aggs.items()},
-        }
-
-    @classmethod
-    def from_state(cls, state: dict[str, Any]) -> Pane:
-        """Rebuild a pane from :meth:`to_state` output."""
-        hw = {k: int(v) for k, v in state["hw"].items()}
-        aggs = {sid: agg_from_state(s) for sid, s in state["a"].items()}
-        return cls(start=int(state["s"]), aggs=aggs, hw=hw, flushed=dict(hw))
+from tables.aggregates import CounterAgg, LogAgg, MetricAgg
+from tables.panes import Pane, merge_panes
+from tables.records import Final, Late
+from tables.series import SEP, log_series, metric_series_base, series_type
+from tables.windows import WindowConfig, effective_watermark
 
 
 @dataclass(slots=True)
@@ -153,49 +106,6 @@ class HostState:
         )
 
 
-@dataclass(frozen=True, slots=True)
-class Final:
-    """The one final record of a closed window of one series."""
-
-    host: str
-    partition: int
-    series: str
-    kind: str
-    start: int
-    end: int
-    result: dict[str, Any]
-
-    @property
-    def id(self) -> str:
-        """Idempotent id: series + kind + window start."""
-        return f"{self.series}{SEP}{self.kind}{SEP}{self.start}"
-
-    def to_record(self, closed_at: float) -> dict[str, Any]:
-        """The JSON record written to ``lookout.windows``."""
-        return {
-            "id": self.id,
-            "host": self.host,
-            "series": self.series,
-            "labels": describe_series(self.series),
-            "kind": self.kind,
-            "start": self.start,
-            "end": self.end,
-            "value": self.result,
-            "closed_at": closed_at,
-        }
-
-
-@dataclass(frozen=True, slots=True)
-class Late:
-    """A record refused because a window containing it had already closed."""
-
-    host: str
-    partition: int
-    series: str
-    ts: float
-    mark: float
-
-
 @dataclass(slots=True)
 class Changes:
     """What changed since the last :meth:`WindowEngine.collect`, in durable order."""
@@ -217,22 +127,6 @@ def pane_key(host: str, start: int) -> str:
 def host_key(host: str) -> str:
     """Table key of a host state."""
     return f"h|{host}"
-
-
-def copy_agg(agg: Agg) -> Agg:
-    """An independent copy of an aggregate (panes are never mutated by reads)."""
-    return agg.copy()
-
-
-def merge_aggs(aggs: Iterable[Agg]) -> Agg | None:
-    """Merge aggregates of one series across panes, or ``None`` if there are none."""
-    out: Agg | None = None
-    for agg in aggs:
-        if out is None:
-            out = copy_agg(agg)
-        else:
-            out.merge(agg)  # type: ignore[arg-type]
-    return out
 
 
 class WindowEngine:
@@ -259,6 +153,11 @@ class WindowEngine:
         self._last_pane: Pane | None = None
         self._now = 0.0
         self._last_offset = -1
+
+    @property
+    def now(self) -> float:
+        """Wall-clock time of the latest record taken in (the reads judge idle topics by it)."""
+        return self._now
 
     # ---- hosts -------------------------------------------------------------------------------
     def host(self, host: str, partition: int, now: float) -> HostState:
@@ -318,7 +217,7 @@ class WindowEngine:
         elif offset <= pane.flushed.get(topic, -1):
             # Replayed after a crash that lost the host's state write: the pane has it already,
             # but the host clock must still move on as it did the first time.
-            self._note(hs, topic, offset, ts, "l" if series.startswith(LOG_PREFIX + SEP) else "m")
+            self._note(hs, topic, offset, ts, series_type(series))
             return None
         if offset > pane.hw.get(topic, -1):
             pane.hw[topic] = offset
@@ -439,18 +338,12 @@ class WindowEngine:
 
     def _emit(self, hs: HostState, kind: str, start: int) -> int:
         panes = [hs.panes[p] for p in self.config.panes_of(kind, start) if p in hs.panes]
-        series: dict[str, list[Agg]] = {}
-        for pane in panes:
-            for sid, agg in pane.aggs.items():
-                series.setdefault(sid, []).append(agg)
         end = start + self.config.size(kind)
-        for sid, aggs in series.items():
-            merged = merge_aggs(aggs)
-            assert merged is not None
-            self._finals.append(
-                Final(hs.host, hs.partition, sid, kind, start, end, _result(merged, end - start))
-            )
-        return len(series)
+        merged = merge_panes(panes)
+        for sid, agg in merged.items():
+            result = agg.result(window_seconds=end - start)
+            self._finals.append(Final(hs.host, hs.partition, sid, kind, start, end, result))
+        return len(merged)
 
     def idle_hosts(self, now: float, partitions: set[int] | None = None) -> Iterator[HostState]:
         """Hosts (of the given partitions) with a topic quiet for at least the idle allowance."""
@@ -520,104 +413,3 @@ class WindowEngine:
         """Forget hosts whose partition this worker no longer owns."""
         for host in [h for h, hs in self.hosts.items() if hs.partition not in keep]:
             del self.hosts[host]
-
-    # ---- reads -------------------------------------------------------------------------------
-    def current(self, host: str, kind: str) -> dict[str, Any]:
-        """The open window of ``kind`` at the host's latest event time, per series.
-
-        Metric series are read at the latest metric time, log series at the latest log time
-        (their topics progress separately); ``start``/``end`` are those of the metric window,
-        or of the log window when the host has only logs.
-        """
-        hs = self.hosts.get(host)
-        if hs is None or hs.max_ts == -inf:
-            return {}
-        out: dict[str, Any] = {}
-        for typ in ("l", "m"):
-            start = self.current_start(host, kind, typ)
-            if start is None:
-                continue
-            win = self.window(hs, kind, start)
-            keep = {s: v for s, v in win["series"].items() if _typ(s) == typ}
-            out.update({k: v for k, v in win.items() if k != "series"})
-            out.setdefault("series", {}).update(keep)
-        return out
-
-    def window(self, hs: HostState, kind: str, start: int) -> dict[str, Any]:
-        """Results of window ``(kind, start)`` of a host, per series (open or not yet expired)."""
-        size = self.config.size(kind)
-        series: dict[str, list[Agg]] = {}
-        for p in self.config.panes_of(kind, start):
-            pane = hs.panes.get(p)
-            if pane is not None:
-                for sid, agg in pane.aggs.items():
-                    series.setdefault(sid, []).append(agg)
-        out = {}
-        for sid, aggs in series.items():
-            merged = merge_aggs(aggs)
-            if merged is not None:
-                out[sid] = _result(merged, size)
-        return {"kind": kind, "start": start, "end": start + size, "series": out}
-
-    def clock(self, hs: HostState, typ: str) -> float | None:
-        """Event time up to which the host's metric (``m``) or log (``l``) series are complete.
-
-        The smallest watermark of the topics that feed that type of series (nginx and app logs
-        both feed log series and progress separately), leaving out topics quiet for the idle
-        allowance; None before any record of that type.
-        """
-        topics = hs.type_topics.get(typ)
-        if not topics:
-            return hs.typed.get(typ)
-        idle = self.config.idle
-        now = self._now
-        marks = [hs.wms[t] for t in topics if t in hs.wms and now - hs.recv.get(t, now) < idle]
-        if not marks:
-            marks = [hs.wms[t] for t in topics if t in hs.wms]
-        return min(marks) if marks else None
-
-    def current_start(self, host: str, kind: str, typ: str = "m") -> int | None:
-        """Start of the open window of ``kind`` at the host's metric (or log) clock."""
-        hs = self.hosts.get(host)
-        if hs is None:
-            return None
-        ts = self.clock(hs, typ)
-        if ts is None:
-            return None
-        size = self.config.size(kind)
-        step = self.config.tumbling if kind == KINDS[0] else self.config.step
-        start = int(ts // step) * step
-        return start if kind == KINDS[0] else start - size + step
-
-    def results(self, host: str, kind: str, start: int, sids: Iterable[str]) -> dict[str, Any]:
-        """Results of window ``(kind, start)`` of a host for the given series only."""
-        hs = self.hosts.get(host)
-        if hs is None:
-            return {}
-        size = self.config.size(kind)
-        panes = [hs.panes[p] for p in self.config.panes_of(kind, start) if p in hs.panes]
-        out = {}
-        for sid in sids:
-            merged = merge_aggs(a for pane in panes if (a := pane.aggs.get(sid)) is not None)
-            if merged is not None:
-                out[sid] = _result(merged, size)
-        return out
-
-    def series_of(self, host: str) -> set[str]:
-        """Series ids with data in the host's open panes."""
-        hs = self.hosts.get(host)
-        if hs is None:
-            return set()
-        return {sid for pane in hs.panes.values() for sid in pane.aggs}
-
-
-def series_type(sid: str) -> str:
-    """``l`` for log series, ``m`` for metric series."""
-    return "l" if sid.startswith(LOG_PREFIX + SEP) else "m"
-
-
-_typ = series_type
-
-
-def _result(agg: Agg, length: float) -> dict[str, Any]:
-    return agg.result(window_seconds=length)

@@ -20,6 +20,9 @@ exact end offsets; there the sentinel costs one small record per partition per b
 The sentinel also carries, per input topic of its partition, the last record admitted in offset
 order (``tables/ordering.py``): a restarted worker resumes from there when Faust's committed
 offset is past it (Faust marks records it dropped as done).
+
+The table class, its codec and the sentinel records are ``tables/changelog.py``; the last closed
+windows kept for the HTTP API, ``tables/recent.py``.
 """
 
 from __future__ import annotations
@@ -29,57 +32,25 @@ import base64
 import contextlib
 import logging
 import time
-from collections import deque
 from collections.abc import Callable, Iterable
 from typing import Any
 
 import faust
 import orjson
-from faust.serializers import codecs
-from faust.types import TP
 
 from alerting.evaluator import Alerting, alert_key
 from alerting.state import AlertState
 from app.stats import Stats
 from app.topics import TopicNames
-from tables.engine import (
-    Changes,
-    HostState,
-    Late,
-    Pane,
-    WindowEngine,
-    host_key,
-    pane_key,
-)
+from tables.changelog import StateTable, sentinel, sentinel_prefixes
+from tables.engine import Changes, HostState, WindowEngine, host_key, pane_key
 from tables.ordering import OrderGuard, TPKey
 from tables.output import FaustOutput, Output
+from tables.panes import Pane
+from tables.recent import RecentWindows
+from tables.records import Late
 
 log = logging.getLogger(__name__)
-
-
-class StateCodec(codecs.Codec):
-    """orjson for changelog values (compact, fast, no pickle)."""
-
-    def _dumps(self, obj: Any) -> bytes:
-        return orjson.dumps(obj)
-
-    def _loads(self, s: bytes) -> Any:
-        return orjson.loads(s)
-
-
-codecs.register("lookout-state", StateCodec())
-
-
-class StateTable(faust.Table):
-    """A Faust table that tells its owner when recovery (after a rebalance) has completed."""
-
-    on_recovered: Callable[[], None] | None = None
-
-    async def on_recovery_completed(self, active_tps: set[TP], standby_tps: set[TP]) -> None:
-        """Let Faust drop foreign partitions, then rebuild the engine from the recovered data."""
-        await super().on_recovery_completed(active_tps, standby_tps)
-        if self.on_recovered is not None:
-            self.on_recovered()
 
 
 class WindowStore:
@@ -145,10 +116,7 @@ class WindowStore:
         self.alerting: Alerting | None = None
         self.input_topics = set(topics.inputs())
         self._seq = 0
-        # Last closed windows per host -> (series, kind), serialized: about 0.5 kB each, so
-        # 10,000 series x 2 kinds x 5 windows stay near 50 MB.
-        self.recent: dict[str, dict[tuple[str, str], deque[bytes]]] = {}
-        self.recent_max = 5
+        self.recent = RecentWindows()
 
     # ---- recovery ----------------------------------------------------------------------------
     def _recovered(self) -> None:
@@ -221,7 +189,7 @@ class WindowStore:
             state = value.to_state() if isinstance(value, AlertState) else value
             self.alerting.restore(host, fp, state)
             self._put(key, self.alerting.states[fp], owner.partition)
-        self.forget_hosts(set(self.engine.hosts))
+        self.recent.keep_only(set(self.engine.hosts))
         self.order.reset(prefixes, range(self.partitions) if active is None else active)
         if log.isEnabledFor(logging.DEBUG):  # `lookout worker -l debug`: recovery detail
             for host, hs in sorted(self.engine.hosts.items()):
@@ -286,7 +254,7 @@ class WindowStore:
                 # rings and held for a whole flush, those were most of the worker's memory.
                 body = bytes(memoryview(orjson.dumps(final.to_record(now))))
                 records.append((final.host.encode(), body, final.partition))
-                self._remember(final.host, final.series, final.kind, body)
+                self.recent.remember(final.host, final.series, final.kind, body)
             await (await self.out.send_windows(records))
             self.stats.inc("lookout_windows_closed_total", len(changes.finals))
         partitions = {hs.partition for hs in changes.hosts}
@@ -331,27 +299,11 @@ class WindowStore:
         await self.out.barrier()
         self._seq += 1
         futs = [
-            self.out.changelog(
-                p,
-                f"s|{p}".encode(),
-                orjson.dumps({"seq": self._seq, "in": self.order.prefixes(p)}),
-            )
+            self.out.changelog(p, *sentinel(p, self._seq, self.order.prefixes(p)))
             for p in sorted(partitions)
         ]
         await self.out.barrier()
         await asyncio.gather(*futs)
-
-    def _remember(self, host: str, series: str, kind: str, body: bytes) -> None:
-        rings = self.recent.setdefault(host, {})
-        ring = rings.get((series, kind))
-        if ring is None:
-            ring = rings[(series, kind)] = deque(maxlen=self.recent_max)
-        ring.append(body)
-
-    def forget_hosts(self, keep: set[str]) -> None:
-        """Drop recent windows of hosts no longer owned here."""
-        for host in [h for h in self.recent if h not in keep]:
-            del self.recent[host]
 
     def check_tail_holes(self, partitions: set[int]) -> None:
         """With the agent idle, records the consumer handed out but the agent never got are a
@@ -455,11 +407,3 @@ class WindowStore:
                 self.check_tail_holes(mine)
             await self.seek_holes()
             return finals
-
-
-def sentinel_prefixes(key: str, value: Any) -> dict[TPKey, int]:
-    """The input prefixes a changelog sentinel ``s|p`` carries (older sentinels carry none)."""
-    partition = int(key[2:])
-    if not isinstance(value, dict):
-        return {}
-    return {(topic, partition): int(off) for topic, off in (value.get("in") or {}).items()}

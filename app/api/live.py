@@ -18,6 +18,7 @@ from faust import web
 from app.api.overview import host_overview, role, service_overview
 from app.api.peers import Peers
 from app.api.windows import is_local, query_kind
+from tables.queries import current_window
 
 if TYPE_CHECKING:
     from agents.runtime import Lookout
@@ -62,7 +63,7 @@ def register_live_page(lk: Lookout) -> None:
                 if k == kind and role(sid) is not None:
                     closed[sid] = [orjson.loads(body) for body in ring]
             mark = hs.max_ts if math.isfinite(hs.max_ts) else None
-            out.append(host_overview(host, engine.current(host, kind), closed, mark))
+            out.append(host_overview(host, current_window(engine, host, kind), closed, mark))
         return out
 
     @app.page("/")

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
-from tables.engine import describe_series
+from tables.series import describe_series
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,8 +103,9 @@ def host_overview(
 ) -> dict[str, Any]:
     """One host: its headlines and services over the closed windows and the open one.
 
-    ``current`` is ``WindowEngine.current(host, kind)`` (``start``, ``end``, ``series``);
-    ``closed`` maps a series id to its final records (``start``, ``value``) of the same kind.
+    ``current`` is ``tables.queries.current_window(engine, host, kind)`` (``start``, ``end``,
+    ``series``); ``closed`` maps a series id to its final records (``start``, ``value``) of the
+    same kind.
     """
     series: Mapping[str, Any] = current.get("series", {})
     start = current.get("start")

@@ -16,7 +16,8 @@ from faust import web
 
 from app.api.openapi import spec as openapi_spec
 from app.api.peers import Peers
-from tables.engine import describe_series, log_series
+from tables.queries import current_window, series_of
+from tables.series import describe_series, log_series
 from tables.windows import KINDS, TUMBLING
 
 if TYPE_CHECKING:
@@ -133,7 +134,7 @@ def register_views(lk: Lookout) -> None:
             kind = query_kind(request)
             if host not in engine.hosts:
                 return self.error(404, f"unknown host {host!r}")
-            result = engine.current(host, kind)
+            result = current_window(engine, host, kind)
             if not result:
                 return self.json({"host": host, "kind": kind, "series": []})
             return self.json(
@@ -170,11 +171,11 @@ def register_views(lk: Lookout) -> None:
             kind, limit = query_kind(request), query_limit(request)
             if not known(host):
                 return self.error(404, f"unknown host {host!r}")
-            sids = engine.series_of(host) | {sid for sid, _ in store.recent.get(host, {})}
+            sids = series_of(engine, host) | {sid for sid, _ in store.recent.get(host, {})}
             sid = next((s for s in sids if series_name(s) == series), None)
             if sid is None:
                 return self.error(404, f"unknown series {series!r} of host {host!r}")
-            current = engine.current(host, kind)
+            current = current_window(engine, host, kind)
             value = current.get("series", {}).get(sid)
             return self.json(
                 {
@@ -196,7 +197,7 @@ def register_views(lk: Lookout) -> None:
             rows = []
             for host in list(engine.hosts):
                 sid = log_series(service, host)
-                result = engine.current(host, kind)
+                result = current_window(engine, host, kind)
                 if result and sid in result["series"]:
                     rows.append(
                         {
@@ -227,7 +228,7 @@ def register_views(lk: Lookout) -> None:
             if host is not None and not known(host):
                 return self.error(404, f"unknown host {host!r}")
             hosts = [host] if host is not None else list(engine.hosts)
-            names = {series_name(s) for h in hosts for s in engine.series_of(h)}
+            names = {series_name(s) for h in hosts for s in series_of(engine, h)}
             if not is_local(request) and host is None:
                 for other in await peers.get_all("/api/series"):
                     names.update(other.get("series", []))

@@ -21,6 +21,7 @@ from agents.runtime import Lookout
 from app.settings import load_settings
 from app.worker import create_app
 from tables.output import RecordingOutput
+from tables.queries import current_window
 
 T0 = 1_800_000_000
 TOPIC = "telegraf.metrics"
@@ -53,7 +54,7 @@ def events(offsets: list[int]) -> list[Any]:
 
 
 def usage(lk: Lookout) -> dict[str, Any]:
-    window = lk.store.engine.current("h1", "tumbling")
+    window = current_window(lk.store.engine, "h1", "tumbling")
     (value,) = window["series"].values()
     return value
 

@@ -18,6 +18,7 @@ from agents.runtime import Lookout
 from app.settings import load_settings
 from app.worker import create_app
 from tables.output import RecordingOutput
+from tables.queries import current_window
 from tests.agents.memory_source import MemorySource
 
 T0 = 1_800_000_000
@@ -84,7 +85,7 @@ async def test_batch_updates_windows_and_writes_each_pane_once(
     for i in range(10):
         await ctx.put(metric("h1", T0 + i, float(i)), key=b"h1")
     await settle(ctx, 10)
-    window = lk.store.engine.current("h1", "tumbling")
+    window = current_window(lk.store.engine, "h1", "tumbling")
     (value,) = window["series"].values()
     assert value["count"] == 10 and value["sum"] == 45.0
     pane_writes = [k for _, k, v in out.changelogs if k.startswith(b"p|") and v is not None]

@@ -17,7 +17,8 @@ import pytest
 from agents.runtime import Lookout
 from app.settings import load_settings
 from app.worker import create_app
-from tables.engine import HostState, Pane
+from tables.engine import HostState
+from tables.panes import Pane
 
 T0 = 1_800_000_000
 

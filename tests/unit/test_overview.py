@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from app.api.overview import error_rate, host_overview, role, service_overview
-from tables.engine import log_series, metric_series_base
+from tables.series import log_series, metric_series_base
 
 T = 1_800_000_000  # a window start; windows here are 60 s
 

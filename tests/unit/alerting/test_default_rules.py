@@ -44,7 +44,9 @@ from devtools.simulator.generator import KIND_APP, KIND_METRICS, TrafficGenerato
 from devtools.simulator.options import SimOptions
 from formats.decode import decode_app, decode_metrics, decode_nginx
 from formats.points import AccessLog, Metric
-from tables.engine import WindowEngine, describe_series
+from tables.engine import WindowEngine
+from tables.queries import current_window
+from tables.series import describe_series
 from tables.windows import WindowConfig
 
 START = 1_704_067_200.0  # 2024-01-01T00:00:00Z
@@ -123,7 +125,7 @@ def run(seconds: float = 620.0) -> tuple[Transition, ...]:
                 for host in sorted(touched):
                     event_time = eng.hosts[host].max_ts
                     if (host, rule.window) not in windows:
-                        windows[host, rule.window] = eng.current(host, rule.window)
+                        windows[host, rule.window] = current_window(eng, host, rule.window)
                     window = windows[host, rule.window]
                     for sid, result in sorted(window.get("series", {}).items()):
                         desc = describe_series(sid)

@@ -36,7 +36,7 @@ from alerting.rules import (
     template_problem,
 )
 from tables.aggregates import CounterAgg, LogAgg, MetricAgg
-from tables.engine import describe_series, log_series, metric_series_base
+from tables.series import describe_series, log_series, metric_series_base
 
 T0 = 1_700_000_040.0
 CPU = {

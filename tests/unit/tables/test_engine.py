@@ -9,16 +9,9 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tables.engine import (
-    SEP,
-    Changes,
-    WindowEngine,
-    describe_series,
-    host_key,
-    log_series,
-    metric_series_base,
-    pane_key,
-)
+from tables.engine import Changes, WindowEngine, host_key, pane_key
+from tables.queries import current_window, series_of
+from tables.series import describe_series, log_series
 from tables.windows import HOPPING, TUMBLING, WindowConfig
 
 T0 = 1_700_000_040  # a multiple of 60 (2023-11-14T22:14:00Z)
@@ -51,22 +44,6 @@ def feed(
 
 def finals_by(changes: Changes, kind: str) -> dict[int, dict[str, Any]]:
     return {f.start: f.result for f in changes.finals if f.kind == kind}
-
-
-def test_series_ids_round_trip() -> None:
-    base = metric_series_base("cpu", {"host": "h1", "cpu": "cpu-total"})
-    labels = describe_series(base + SEP + "usage_idle")
-    assert labels == {
-        "type": "metric",
-        "measurement": "cpu",
-        "field": "usage_idle",
-        "tags": {"cpu": "cpu-total", "host": "h1"},
-    }
-    assert describe_series(log_series("shop", "h1")) == {
-        "type": "log",
-        "service": "shop",
-        "host": "h1",
-    }
 
 
 def test_tumbling_window_closes_at_end_plus_grace() -> None:
@@ -174,7 +151,7 @@ def test_counter_fields_become_rates() -> None:
     for i, v in enumerate([1000, 2000, 3000, 500]):  # reset to 500 at the end
         eng.add_metric(hs, "m", i, "net", {"host": "h1"}, {"bytes_recv": v}, T0 + 10 * i)
     eng.close(hs, WALL)
-    window = eng.current("h1", TUMBLING)
+    window = current_window(eng, "h1", TUMBLING)
     (result,) = window["series"].values()
     assert result["increase"] == 1000 + 1000 + 500
     assert result["rate"] == (1000 + 1000 + 500) / 30
@@ -185,7 +162,7 @@ def test_series_cap_per_host_counts_overflow() -> None:
     hs = eng.host("h1", 0, WALL)
     eng.add_metric(hs, "m", 0, "cpu", {"host": "h1"}, {"a": 1, "b": 2, "c": 3, "d": 4}, T0)
     assert hs.overflow == 2
-    assert len(eng.series_of("h1")) == 2
+    assert len(series_of(eng, "h1")) == 2
 
 
 def test_strings_nan_and_infinities_are_not_aggregated() -> None:
@@ -193,7 +170,7 @@ def test_strings_nan_and_infinities_are_not_aggregated() -> None:
     hs = eng.host("h1", 0, WALL)
     fields = {"s": "up", "nan": float("nan"), "inf": float("inf"), "ok": 1}
     eng.add_metric(hs, "m", 0, "system", {"host": "h1"}, fields, T0)
-    assert [describe_series(s)["field"] for s in eng.series_of("h1")] == ["ok"]
+    assert [describe_series(s)["field"] for s in series_of(eng, "h1")] == ["ok"]
 
 
 def test_error_rates_from_logs() -> None:
@@ -202,7 +179,7 @@ def test_error_rates_from_logs() -> None:
     for i, status in enumerate([200, 200, 500, 404]):
         eng.add_request(hs, "n", i, "shop", T0 + i, status, 100, 0.1 * (i + 1))
     eng.add_line(hs, "n", 9, "shop", T0 + 5, "error")
-    result = eng.current("h1", TUMBLING)["series"][log_series("shop", "h1")]
+    result = current_window(eng, "h1", TUMBLING)["series"][log_series("shop", "h1")]
     assert result["requests"] == 4
     assert result["s5xx"] == 1
     assert result["error_rate"] == 0.25

@@ -1,0 +1,63 @@
+"""Mergeable window aggregates: gauges (MetricAgg), cumulative counters (CounterAgg), logs (LogAgg).
+
+Every aggregate is built per pane by ``add``; windows are built by merging panes.
+``merge(other)`` works in place on ``self``, never touches ``other``, and returns ``self``; to
+build a window without disturbing a pane, start from ``pane.copy()`` or an empty aggregate.
+Merging is order-independent (up to float rounding of sums) except for exact event-time ties
+across the merged parts, where ``other`` counts as added later; panes partition event time, so
+the engine never produces such ties. ``to_state()`` gives lists of numbers, strings and None
+(JSON-ready, no dicts), ``from_state()`` reverses it, and ``agg_to_state``/``agg_from_state``
+add a kind tag so a pane can hold mixed kinds. Times are float seconds since the epoch.
+
+One module per kind (``gauge``, ``counter``, ``logs``); this package holds the kind registry.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from tables.aggregates.counter import CounterAgg
+from tables.aggregates.gauge import MetricAgg
+from tables.aggregates.logs import LogAgg
+
+__all__ = [
+    "KINDS",
+    "Aggregate",
+    "CounterAgg",
+    "LogAgg",
+    "MetricAgg",
+    "agg_from_state",
+    "agg_to_state",
+    "merge_aggs",
+]
+
+Aggregate = MetricAgg | CounterAgg | LogAgg
+KINDS: dict[str, type[MetricAgg] | type[CounterAgg] | type[LogAgg]] = {
+    cls.KIND: cls for cls in (MetricAgg, CounterAgg, LogAgg)
+}
+
+
+def agg_to_state(agg: Aggregate) -> list[Any]:
+    """The aggregate's state prefixed by its kind tag: "m" metric, "c" counter, "l" log."""
+    return [agg.KIND, *agg.to_state()]
+
+
+def agg_from_state(state: Sequence[Any]) -> Aggregate:
+    """Rebuild any aggregate from ``agg_to_state()`` output."""
+    kind = state[0] if state else None
+    cls = KINDS.get(kind) if isinstance(kind, str) else None
+    if cls is None:
+        raise ValueError(f"unknown aggregate kind {kind!r} in state; expected one of {list(KINDS)}")
+    return cls.from_state(state[1:])
+
+
+def merge_aggs(aggs: Iterable[Aggregate]) -> Aggregate | None:
+    """Merge aggregates of one series across panes into a copy, or ``None`` if there are none."""
+    out: Aggregate | None = None
+    for agg in aggs:
+        if out is None:
+            out = agg.copy()
+        else:
+            out.merge(agg)  # type: ignore[arg-type]
+    return out

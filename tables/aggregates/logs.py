@@ -1,0 +1,178 @@
+"""Log aggregate (LogAgg) per (service, host): requests by status class, lines by level, latency."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from math import inf
+from typing import Any, ClassVar, Self
+
+from tables.aggregates.base import PERCENTILES, check_kind, inf_if_none, none_if_inf
+from tables.sketch import DEFAULT_ALPHA, QuantileSketch
+
+ERROR_LEVELS = frozenset({"error", "err", "crit", "critical", "alert", "emerg", "fatal", "panic"})
+WARN_LEVELS = frozenset({"warn", "warning"})
+
+
+class LogAgg:
+    """Log aggregate per (service, host): requests by status class, log lines by level, latency.
+
+    ``log_lines`` counts ``add_line`` calls only (error and app log lines), not requests.
+    """
+
+    KIND: ClassVar[str] = "l"
+    _COUNTS: ClassVar[tuple[str, ...]] = (
+        "requests",
+        "s2xx",
+        "s3xx",
+        "s4xx",
+        "s5xx",
+        "other",
+        "bytes",
+        "log_lines",
+        "error_lines",
+        "warn_lines",
+    )
+    __slots__ = (*_COUNTS, "first_ts", "last_ts", "latency", "upstream")
+
+    def __init__(self, alpha: float = DEFAULT_ALPHA) -> None:
+        self.requests = 0
+        self.s2xx = 0
+        self.s3xx = 0
+        self.s4xx = 0
+        self.s5xx = 0
+        self.other = 0
+        self.bytes = 0
+        self.log_lines = 0
+        self.error_lines = 0
+        self.warn_lines = 0
+        self.first_ts: float = inf
+        self.last_ts: float = -inf
+        self.latency = QuantileSketch(alpha)
+        self.upstream: QuantileSketch | None = None
+
+    def add_request(
+        self,
+        status: int,
+        bytes: int,
+        request_time: float | None,
+        ts: float,
+        upstream_time: float | None = None,
+    ) -> None:
+        """Count one access-log request; times are in seconds, None when the log lacks them."""
+        if request_time is not None:
+            self.latency.add(request_time)
+        if upstream_time is not None:
+            if self.upstream is None:
+                self.upstream = QuantileSketch(self.latency.alpha)
+            self.upstream.add(upstream_time)
+        self.requests += 1
+        self.bytes += bytes
+        if status < 400:
+            if status >= 300:
+                self.s3xx += 1
+            elif status >= 200:
+                self.s2xx += 1
+            else:
+                self.other += 1
+        elif status < 500:
+            self.s4xx += 1
+        elif status < 600:
+            self.s5xx += 1
+        else:
+            self.other += 1
+        if ts > self.last_ts:
+            self.last_ts = ts
+        if ts < self.first_ts:
+            self.first_ts = ts
+
+    def add_line(self, level: str, ts: float) -> None:
+        """Count one error-log or app-log line by level (case-insensitive)."""
+        self.log_lines += 1
+        lvl = level.lower()
+        if lvl in ERROR_LEVELS:
+            self.error_lines += 1
+        elif lvl in WARN_LEVELS:
+            self.warn_lines += 1
+        if ts > self.last_ts:
+            self.last_ts = ts
+        if ts < self.first_ts:
+            self.first_ts = ts
+
+    def merge(self, other: LogAgg) -> Self:
+        """Merge ``other`` into self (in place) and return self."""
+        check_kind(self, other)
+        self.latency.merge(other.latency)
+        if other.upstream is not None:
+            if self.upstream is None:
+                self.upstream = QuantileSketch(self.latency.alpha)
+            self.upstream.merge(other.upstream)
+        for name in self._COUNTS:
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+        self.first_ts = min(self.first_ts, other.first_ts)
+        self.last_ts = max(self.last_ts, other.last_ts)
+        return self
+
+    def copy(self) -> LogAgg:
+        """An independent copy."""
+        new = LogAgg.__new__(LogAgg)
+        for name in LogAgg.__slots__:
+            setattr(new, name, getattr(self, name))
+        new.latency = self.latency.copy()
+        new.upstream = None if self.upstream is None else self.upstream.copy()
+        return new
+
+    def result(self, window_seconds: float | None = None) -> dict[str, Any]:
+        """Counts, error_rate, client_error_rate, latency and upstream p50/p95/p99, req_rate.
+
+        error_rate is s5xx / requests, else error_lines / log_lines, else 0.0 (for dashboards);
+        http_error_rate is s5xx / requests and log_error_rate error_lines / log_lines, each None
+        without its denominator (for alerts); req_rate is requests / window_seconds.
+        """
+        if window_seconds is not None and not window_seconds > 0:
+            raise ValueError(f"window_seconds must be > 0, got {window_seconds!r}")
+        req = self.requests
+        if req:
+            error_rate = self.s5xx / req
+        elif self.log_lines:
+            error_rate = self.error_lines / self.log_lines
+        else:
+            error_rate = 0.0
+        out: dict[str, Any] = {name: getattr(self, name) for name in self._COUNTS}
+        out["error_rate"] = error_rate
+        # Unmixed rates for alerting: a window holding app-log lines but no requests yet (the
+        # topics progress separately) must not read as an HTTP error rate.
+        out["http_error_rate"] = self.s5xx / req if req else None
+        out["log_error_rate"] = self.error_lines / self.log_lines if self.log_lines else None
+        out["client_error_rate"] = self.s4xx / req if req else 0.0
+        out["req_rate"] = req / window_seconds if window_seconds else None
+        for prefix, sketch in (("latency", self.latency), ("upstream", self.upstream)):
+            qs = sketch.quantiles(PERCENTILES) if sketch else [None] * 3
+            for q, v in zip(("p50", "p95", "p99"), qs, strict=True):
+                out[f"{prefix}_{q}"] = v
+        out["first_ts"] = none_if_inf(self.first_ts)
+        out["last_ts"] = none_if_inf(self.last_ts)
+        return out
+
+    def to_state(self) -> list[Any]:
+        """The ten counts in ``_COUNTS`` order, first_ts, last_ts, latency and upstream sketch
+        states (upstream None when never seen)."""
+        return [
+            *(getattr(self, name) for name in self._COUNTS),
+            none_if_inf(self.first_ts),
+            none_if_inf(self.last_ts),
+            self.latency.to_state(),
+            None if self.upstream is None else self.upstream.to_state(),
+        ]
+
+    @classmethod
+    def from_state(cls, state: Sequence[Any]) -> LogAgg:
+        """Rebuild from ``to_state()`` output."""
+        *counts, first_ts, last_ts, latency, upstream = state
+        agg = cls.__new__(cls)
+        for name, value in zip(cls._COUNTS, counts, strict=True):
+            setattr(agg, name, value)
+        agg.first_ts = inf_if_none(first_ts, inf)
+        agg.last_ts = inf_if_none(last_ts, -inf)
+        agg.latency = QuantileSketch.from_state(latency)
+        agg.upstream = None if upstream is None else QuantileSketch.from_state(upstream)
+        return agg

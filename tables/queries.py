@@ -1,0 +1,105 @@
+"""Reads of live window state: open windows, series clocks and results (HTTP API, alerting).
+
+Pure functions over a :class:`~tables.engine.WindowEngine`; they never change its state.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from math import inf
+from typing import Any
+
+from tables.aggregates import merge_aggs
+from tables.engine import HostState, WindowEngine
+from tables.panes import merge_panes
+from tables.series import series_type
+from tables.windows import KINDS
+
+
+def current_window(engine: WindowEngine, host: str, kind: str) -> dict[str, Any]:
+    """The open window of ``kind`` at the host's latest event time, per series.
+
+    Metric series are read at the latest metric time, log series at the latest log time
+    (their topics progress separately); ``start``/``end`` are those of the metric window,
+    or of the log window when the host has only logs.
+    """
+    hs = engine.hosts.get(host)
+    if hs is None or hs.max_ts == -inf:
+        return {}
+    out: dict[str, Any] = {}
+    for typ in ("l", "m"):
+        start = current_start(engine, host, kind, typ)
+        if start is None:
+            continue
+        win = window(engine, hs, kind, start)
+        keep = {s: v for s, v in win["series"].items() if series_type(s) == typ}
+        out.update({k: v for k, v in win.items() if k != "series"})
+        out.setdefault("series", {}).update(keep)
+    return out
+
+
+def window(engine: WindowEngine, hs: HostState, kind: str, start: int) -> dict[str, Any]:
+    """Results of window ``(kind, start)`` of a host, per series (open or not yet expired)."""
+    size = engine.config.size(kind)
+    panes = (hs.panes.get(p) for p in engine.config.panes_of(kind, start))
+    merged = merge_panes(pane for pane in panes if pane is not None)
+    out = {sid: agg.result(window_seconds=size) for sid, agg in merged.items()}
+    return {"kind": kind, "start": start, "end": start + size, "series": out}
+
+
+def series_clock(engine: WindowEngine, hs: HostState, typ: str) -> float | None:
+    """Event time up to which the host's metric (``m``) or log (``l``) series are complete.
+
+    The smallest watermark of the topics that feed that type of series (nginx and app logs
+    both feed log series and progress separately), leaving out topics quiet for the idle
+    allowance; None before any record of that type.
+    """
+    topics = hs.type_topics.get(typ)
+    if not topics:
+        return hs.typed.get(typ)
+    idle = engine.config.idle
+    now = engine.now
+    marks = [hs.wms[t] for t in topics if t in hs.wms and now - hs.recv.get(t, now) < idle]
+    if not marks:
+        marks = [hs.wms[t] for t in topics if t in hs.wms]
+    return min(marks) if marks else None
+
+
+def current_start(engine: WindowEngine, host: str, kind: str, typ: str = "m") -> int | None:
+    """Start of the open window of ``kind`` at the host's metric (or log) clock."""
+    hs = engine.hosts.get(host)
+    if hs is None:
+        return None
+    ts = series_clock(engine, hs, typ)
+    if ts is None:
+        return None
+    config = engine.config
+    size = config.size(kind)
+    step = config.tumbling if kind == KINDS[0] else config.step
+    start = int(ts // step) * step
+    return start if kind == KINDS[0] else start - size + step
+
+
+def series_results(
+    engine: WindowEngine, host: str, kind: str, start: int, sids: Iterable[str]
+) -> dict[str, Any]:
+    """Results of window ``(kind, start)`` of a host for the given series only."""
+    hs = engine.hosts.get(host)
+    if hs is None:
+        return {}
+    size = engine.config.size(kind)
+    panes = [hs.panes[p] for p in engine.config.panes_of(kind, start) if p in hs.panes]
+    out = {}
+    for sid in sids:
+        merged = merge_aggs(a for pane in panes if (a := pane.aggs.get(sid)) is not None)
+        if merged is not None:
+            out[sid] = merged.result(window_seconds=size)
+    return out
+
+
+def series_of(engine: WindowEngine, host: str) -> set[str]:
+    """Series ids with data in the host's open panes."""
+    hs = engine.hosts.get(host)
+    if hs is None:
+        return set()
+    return {sid for pane in hs.panes.values() for sid in pane.aggs}

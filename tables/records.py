@@ -1,0 +1,51 @@
+"""What the window engine emits: the final record of a closed window, and a refused late record."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from tables.series import SEP, describe_series
+
+
+@dataclass(frozen=True, slots=True)
+class Final:
+    """The one final record of a closed window of one series."""
+
+    host: str
+    partition: int
+    series: str
+    kind: str
+    start: int
+    end: int
+    result: dict[str, Any]
+
+    @property
+    def id(self) -> str:
+        """Idempotent id: series + kind + window start."""
+        return f"{self.series}{SEP}{self.kind}{SEP}{self.start}"
+
+    def to_record(self, closed_at: float) -> dict[str, Any]:
+        """The JSON record written to ``lookout.windows``."""
+        return {
+            "id": self.id,
+            "host": self.host,
+            "series": self.series,
+            "labels": describe_series(self.series),
+            "kind": self.kind,
+            "start": self.start,
+            "end": self.end,
+            "value": self.result,
+            "closed_at": closed_at,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Late:
+    """A record refused because a window containing it had already closed."""
+
+    host: str
+    partition: int
+    series: str
+    ts: float
+    mark: float
