@@ -632,3 +632,23 @@ def test_service_monitor_scrapes_the_metrics_path() -> None:
     for service in selected:
         assert endpoint["port"] in {p["name"] for p in service["spec"]["ports"]}
     assert "monitoring.coreos.com" not in yaml.safe_dump(render(K8S / "overlays" / "dev"))
+
+
+def test_faust_reads_the_advertised_address_from_the_environment(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Without NODE_CANONICAL_URL a worker bound to 0.0.0.0 would advertise 0.0.0.0 to peers."""
+    import faust
+
+    env = _env(
+        render(K8S / "overlays" / "dev"), _worker_container(render(K8S / "overlays" / "dev"))
+    )
+    url = env["NODE_CANONICAL_URL"].replace("$(POD_NAME)", "w-1").replace("$(POD_NAMESPACE)", "ns")
+    monkeypatch.setenv("NODE_CANONICAL_URL", url)
+    app = faust.App("canonical-check", web_host="0.0.0.0", web_port=6066)
+    assert (
+        str(app.conf.canonical_url) == "http://w-1.lookout-worker-peers.ns.svc.cluster.local:6066"
+    )
+    monkeypatch.delenv("NODE_CANONICAL_URL")
+    bare = faust.App("canonical-check", web_host="0.0.0.0", web_port=6066)
+    assert str(bare.conf.canonical_url) == "http://0.0.0.0:6066"
