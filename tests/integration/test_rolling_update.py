@@ -33,8 +33,8 @@ import orjson
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
+from app.services import Services
 from app.settings import load_settings
-from app.stack import Services
 from app.topics import TopicNames, ensure_topics
 from tests.integration.workers import Worker, worker_env
 

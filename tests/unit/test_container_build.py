@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 import yaml
 
-from app.openapi import spec as openapi_spec
+from app.api.openapi import spec as openapi_spec
 from app.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -19,7 +19,7 @@ import pytest
 import yaml
 
 from app import topics
-from app.openapi import spec as openapi_spec
+from app.api.openapi import spec as openapi_spec
 from app.settings import Settings, load_settings
 from tests.unit.k8s_render import containers, pod_specs, render
 
