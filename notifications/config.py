@@ -39,8 +39,8 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from alerting.config import Duration, label_texts
-from alerting.rules import Matcher, MatchOp, RuleInvalid
+from alerting.labels import Matcher, MatchOp, RuleInvalid
+from alerting.yaml_types import Duration, label_texts
 from app.settings import ConfigError, Settings
 from notifications.delivery import RetryPolicy
 from notifications.groups import Policy
