@@ -83,7 +83,6 @@ sum, increase, requests, error_lines, req_rate, ...), ``open`` otherwise.
 
 from __future__ import annotations
 
-import difflib
 import re
 from collections.abc import Iterable, Mapping
 from pathlib import Path
@@ -96,6 +95,7 @@ from alerting.annotations import template_problem
 from alerting.labels import Matcher, RuleInvalid
 from alerting.rules import COUNTER_AGGREGATES, GAUGE_AGGREGATES, Rule, RuleKind
 from alerting.yaml_types import Duration, Fraction, Labels
+from app.config_errors import describe_plainly, location
 
 _LABEL = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _RESERVED_LABELS = ("alertname", "severity")
@@ -106,19 +106,6 @@ _YAML_NAME = {
     "absent_for_s": "absent_for",
     "window_size_s": "window_size",
     "matchers": "match",
-}
-
-
-_TYPE_HINTS = {
-    "float_parsing": "must be a number",
-    "float_type": "must be a number",
-    "int_parsing": "must be a whole number",
-    "int_type": "must be a whole number",
-    "int_from_float": "must be a whole number",
-    "string_type": "must be text",
-    "bool_parsing": "must be true or false",
-    "bool_type": "must be true or false",
-    "dict_type": "must be a mapping (NAME: VALUE)",
 }
 
 
@@ -234,27 +221,8 @@ class RuleSpec(BaseModel):
 
 
 def _describe_error(err: Mapping[str, Any]) -> tuple[str, str]:
-    loc = [str(p) for p in err.get("loc", ())]
-    field = ".".join(loc) or "rule"
-    kind = err.get("type", "")
-    given = err.get("input")
-    if kind == "extra_forbidden":
-        names = [f.alias or n for n, f in RuleSpec.model_fields.items()]
-        close = difflib.get_close_matches(loc[-1] if loc else "", names, n=1)
-        hint = f"did you mean '{close[0]}'?" if close else "known: " + ", ".join(sorted(names))
-        return field, f"unknown field ({hint})"
-    if kind == "missing":
-        return field, "required: add it"
-    if kind == "literal_error":
-        expected = str((err.get("ctx") or {}).get("expected", ""))
-        options = re.findall(r"'([^']*)'", expected)
-        close = difflib.get_close_matches(str(given), options, n=1)
-        hint = f"; did you mean '{close[0]}'?" if close else ""
-        return field, f"must be {expected} (given {given!r}{hint})"
-    if kind in _TYPE_HINTS:
-        return field, f"{_TYPE_HINTS[kind]} (given {given!r})"
-    msg = str(err.get("msg", "invalid value")).removeprefix("Value error, ")
-    return field, f"{msg} (given {given!r})" if "given" not in msg else msg
+    names = sorted(f.alias or n for n, f in RuleSpec.model_fields.items())
+    return location(err.get("loc", ())) or "rule", describe_plainly(err, names)
 
 
 def _rule_from(raw: Any, where: str, index: int) -> Rule:

@@ -28,7 +28,6 @@ requests, error_lines, req_rate, ...), because a partly filled window undercount
 
 from __future__ import annotations
 
-import difflib
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -38,6 +37,7 @@ from math import isfinite
 from typing import Any
 
 from alerting.labels import Matcher, RuleInvalid, matches_all
+from app.config_errors import closest
 from tables.windows import HOPPING, TUMBLING
 
 
@@ -226,8 +226,8 @@ class Rule:
 
 
 def _choices(given: str, allowed: frozenset[str]) -> str:
-    close = difflib.get_close_matches(given, sorted(allowed), n=1)
-    hint = f" (did you mean {close[0]!r}?)" if close else ""
+    close = closest(given, sorted(allowed))
+    hint = f" (did you mean {close!r}?)" if close else ""
     return f"unknown {given!r}{hint}; one of {', '.join(sorted(allowed))}"
 
 
