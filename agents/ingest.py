@@ -8,7 +8,7 @@ import time
 from agents.fetcher import InputFetcher, KafkaSource
 from agents.runtime import Lookout
 from agents.silences import SilenceReader
-from alerting.state import Silence
+from alerting.silences import Silence
 from app.services import bootstrap_servers
 from sinks.rules_mirror import mirror_rules_when_possible
 

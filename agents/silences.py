@@ -14,7 +14,7 @@ from collections.abc import Callable
 import orjson
 from aiokafka import AIOKafkaConsumer
 
-from alerting.state import Silence
+from alerting.silences import Silence
 
 log = logging.getLogger(__name__)
 

@@ -83,26 +83,20 @@ sum, increase, requests, error_lines, req_rate, ...), ``open`` otherwise.
 
 from __future__ import annotations
 
-import difflib
 import re
 from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from alerting.rules import (
-    COUNTER_AGGREGATES,
-    GAUGE_AGGREGATES,
-    Matcher,
-    Rule,
-    RuleInvalid,
-    RuleKind,
-    template_problem,
-)
+from alerting.annotations import template_problem
+from alerting.labels import Matcher, RuleInvalid
+from alerting.rules import COUNTER_AGGREGATES, GAUGE_AGGREGATES, Rule, RuleKind
+from alerting.yaml_types import Duration, Fraction, Labels
+from app.config_errors import describe_plainly, location
 
-_DURATION = re.compile(r"^(?:(\d+(?:\.\d+)?)h)?(?:(\d+(?:\.\d+)?)m)?(?:(\d+(?:\.\d+)?)s)?$")
 _LABEL = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _RESERVED_LABELS = ("alertname", "severity")
 # Field names of the pure Rule mapped back to their YAML names, for messages.
@@ -115,77 +109,8 @@ _YAML_NAME = {
 }
 
 
-_TYPE_HINTS = {
-    "float_parsing": "must be a number",
-    "float_type": "must be a number",
-    "int_parsing": "must be a whole number",
-    "int_type": "must be a whole number",
-    "int_from_float": "must be a whole number",
-    "string_type": "must be text",
-    "bool_parsing": "must be true or false",
-    "bool_type": "must be true or false",
-    "dict_type": "must be a mapping (NAME: VALUE)",
-}
-
-
 class RuleError(ValueError):
     """A rules file is wrong; the message names the file, the rule, the field and the fix."""
-
-
-def parse_duration(value: Any) -> float:
-    """Seconds from a number or text like ``90``, ``90s``, ``5m``, ``1h``, ``1m30s``."""
-    if isinstance(value, bool):
-        raise ValueError(f"expected a duration like 60s, 5m or 1h (given {value!r})")
-    if isinstance(value, int | float):
-        seconds = float(value)
-    else:
-        text = str(value).strip()
-        m = _DURATION.match(text)
-        if not text or m is None or not any(m.groups()):
-            try:
-                seconds = float(text)
-            except ValueError:
-                raise ValueError(
-                    f"expected a duration like 60s, 5m, 1h or 1m30s (given {value!r})"
-                ) from None
-        else:
-            h, mins, s = (float(g) if g else 0.0 for g in m.groups())
-            seconds = h * 3600 + mins * 60 + s
-    if not seconds >= 0 or seconds == float("inf"):
-        raise ValueError(f"a duration must be >= 0 (given {value!r})")
-    return seconds
-
-
-Duration = Annotated[float, BeforeValidator(parse_duration)]
-
-
-def parse_fraction(value: Any) -> Any:
-    """``0.3`` or ``"30%"`` as 0.3; anything else is left to the number check."""
-    if isinstance(value, str) and value.strip().endswith("%"):
-        try:
-            return float(value.strip()[:-1]) / 100.0
-        except ValueError:
-            raise ValueError(f"expected a fraction like 0.3 or 30% (given {value!r})") from None
-    return value
-
-
-Fraction = Annotated[float, BeforeValidator(parse_fraction)]
-
-
-def _text(value: Any) -> Any:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    return str(value) if isinstance(value, int | float) else value
-
-
-def label_texts(value: Any) -> Any:
-    """YAML scalars as label text (``port: 8080`` means "8080"); other shapes fail later."""
-    if isinstance(value, Mapping):
-        return {k: _text(v) for k, v in value.items()}
-    return value
-
-
-Labels = Annotated[dict[str, str], BeforeValidator(label_texts)]
 
 
 class RuleSpec(BaseModel):
@@ -296,27 +221,8 @@ class RuleSpec(BaseModel):
 
 
 def _describe_error(err: Mapping[str, Any]) -> tuple[str, str]:
-    loc = [str(p) for p in err.get("loc", ())]
-    field = ".".join(loc) or "rule"
-    kind = err.get("type", "")
-    given = err.get("input")
-    if kind == "extra_forbidden":
-        names = [f.alias or n for n, f in RuleSpec.model_fields.items()]
-        close = difflib.get_close_matches(loc[-1] if loc else "", names, n=1)
-        hint = f"did you mean '{close[0]}'?" if close else "known: " + ", ".join(sorted(names))
-        return field, f"unknown field ({hint})"
-    if kind == "missing":
-        return field, "required: add it"
-    if kind == "literal_error":
-        expected = str((err.get("ctx") or {}).get("expected", ""))
-        options = re.findall(r"'([^']*)'", expected)
-        close = difflib.get_close_matches(str(given), options, n=1)
-        hint = f"; did you mean '{close[0]}'?" if close else ""
-        return field, f"must be {expected} (given {given!r}{hint})"
-    if kind in _TYPE_HINTS:
-        return field, f"{_TYPE_HINTS[kind]} (given {given!r})"
-    msg = str(err.get("msg", "invalid value")).removeprefix("Value error, ")
-    return field, f"{msg} (given {given!r})" if "given" not in msg else msg
+    names = sorted(f.alias or n for n, f in RuleSpec.model_fields.items())
+    return location(err.get("loc", ())) or "rule", describe_plainly(err, names)
 
 
 def _rule_from(raw: Any, where: str, index: int) -> Rule:

@@ -21,28 +21,12 @@ from dataclasses import dataclass, field
 from math import inf
 from typing import Any
 
-from alerting.rules import (
-    Evaluate,
-    Rule,
-    RuleKind,
-    alert_labels,
-    fingerprint,
-    select,
-    select_host,
-)
-from alerting.state import (
-    AckResult,
-    AlertState,
-    Silence,
-    Status,
-    Transition,
-    absence_labels,
-    acknowledge,
-    evaluate,
-    forgettable,
-    refresh_silences,
-    step_absence,
-)
+from alerting.labels import fingerprint
+from alerting.rules import Evaluate, Rule, RuleKind, alert_labels, select, select_host
+from alerting.silences import Silence
+from alerting.state import AlertState, absence_labels, evaluate, forgettable, step_absence
+from alerting.suppression import AckResult, acknowledge, refresh_silences
+from alerting.transitions import Status, Transition
 from tables.engine import HostState, WindowEngine
 from tables.queries import current_start, series_clock, series_of, series_results
 from tables.records import Final

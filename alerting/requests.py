@@ -11,8 +11,8 @@ import re
 import uuid
 from typing import Any
 
-from alerting.rules import Matcher
-from alerting.state import Silence
+from alerting.labels import Matcher
+from alerting.silences import Silence
 
 SILENCE_ID = re.compile(r"[A-Za-z0-9_.-]{1,64}")
 MAX_NAME = 200

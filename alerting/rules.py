@@ -1,9 +1,10 @@
-"""Alert rules and their evaluation on window results (pure: standard library and siblings).
+"""Alert rules: the rule model, its checks, and which series a rule reads (pure).
 
-A :class:`Rule` reads one aggregate of the window results of the series it selects and turns
-it into an :class:`Observation` (value, score, :class:`Condition`) for the state machine in
-:mod:`alerting.state`. One alert instance exists per (rule, identifying label set); its
-:func:`fingerprint` is a short stable hash of the alert labels.
+A :class:`Rule` reads one aggregate of the window results of the series it selects
+(:func:`select`); :func:`alerting.observation.observe` turns a window result into an
+observation for the state machine in :mod:`alerting.state`. One alert instance exists per
+(rule, identifying label set, :func:`alert_labels`); label matchers are in
+:mod:`alerting.labels`, annotation templates in :mod:`alerting.annotations`.
 
 Kinds:
 
@@ -16,19 +17,7 @@ Kinds:
   side counts (``both``, ``up``, ``down``); no verdict before ``min_history`` windows; with
   ``min_change`` (a fraction) a change smaller than that share of the baseline never fires.
 * ``absence``: no data from a host for ``absent_for_s`` seconds (host down), judged on a
-  wall-clock tick by :func:`alerting.state.step_absence`, not by :func:`observe`.
-
-``min_samples``: a window result holding fewer values (gauge count, counter samples, log
-requests or else lines) counts as no data, so a handful of requests at the start of a window or
-of a stream cannot fire a ratio rule.
-
-Hysteresis: with a ``recovery`` threshold, a score that breaches ``threshold`` is
-:attr:`Condition.FIRING`, one on the far side of ``recovery`` is :attr:`Condition.RECOVERED`,
-and one in between is :attr:`Condition.HOLD` (the state machine keeps its current state).
-
-Matchers follow Prometheus: ``=``, ``!=``, ``=~``, ``!~``; regular expressions are fully
-anchored (``host=~"web-.*"`` does not match ``my-web-1``); a label the series does not have
-counts as the empty string (so ``path!="/boot"`` matches a series without ``path``).
+  wall-clock tick by :func:`alerting.state.step_absence`, not by ``observe``.
 
 Which windows to feed (:attr:`Rule.evaluate`): ``open`` rules are evaluated each time the open
 window they read changes (the lead passes the host's latest event time); ``closed`` rules only
@@ -39,21 +28,16 @@ requests, error_lines, req_rate, ...), because a partly filled window undercount
 
 from __future__ import annotations
 
-import difflib
-import hashlib
-import json
-import operator
 import re
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, replace
+from collections.abc import Mapping
+from dataclasses import dataclass
 from dataclasses import field as dc_field
-from datetime import UTC, datetime
 from enum import StrEnum
 from math import isfinite
-from string import Formatter
 from typing import Any
 
-from alerting.anomaly import DEFAULT_REL_FLOOR, Ewma
+from alerting.labels import Matcher, RuleInvalid, matches_all
+from app.config_errors import closest
 from tables.windows import HOPPING, TUMBLING
 
 
@@ -80,25 +64,6 @@ class Comparison(StrEnum):
     GE = ">="
     LT = "<"
     LE = "<="
-
-
-class MatchOp(StrEnum):
-    """Label matcher operators (Prometheus / Alertmanager)."""
-
-    EQ = "="
-    NE = "!="
-    RE = "=~"
-    NRE = "!~"
-
-
-class Condition(StrEnum):
-    """What one observation says about the alert condition."""
-
-    FIRING = "firing"  # the firing condition holds
-    RECOVERED = "recovered"  # clear of the recovery threshold (or of the threshold without one)
-    HOLD = "hold"  # in the hysteresis band: keep the current state
-    NO_DATA = "no_data"  # the aggregate has no value in this window
-    LEARNING = "learning"  # not enough history yet (anomaly, rate of change): keep the state
 
 
 class NoData(StrEnum):
@@ -143,72 +108,6 @@ EXTENSIVE_AGGREGATES = frozenset(
     | {"log_lines", "error_lines", "warn_lines"}
 )
 LOG_LABELS = ("service", "host")
-TEMPLATE_FIELDS = frozenset(
-    {"rule", "severity", "value", "score", "threshold", "recovery", "baseline", "aggregate"}
-    | {"window", "kind", "down_at", "up_at", "duration"}
-)
-
-_OPS: dict[Comparison, Callable[[float, float], bool]] = {
-    Comparison.GT: operator.gt,
-    Comparison.GE: operator.ge,
-    Comparison.LT: operator.lt,
-    Comparison.LE: operator.le,
-}
-
-
-class RuleInvalid(ValueError):
-    """A rule is inconsistent; ``field`` names the offending field."""
-
-    def __init__(self, field: str, message: str) -> None:
-        super().__init__(f"field {field!r}: {message}")
-        self.field = field
-        self.message = message
-
-
-@dataclass(frozen=True, slots=True)
-class Matcher:
-    """One label matcher, e.g. ``Matcher("host", MatchOp.RE, "web-.*")``."""
-
-    label: str
-    op: MatchOp
-    value: str
-    _regex: re.Pattern[str] | None = dc_field(default=None, compare=False, repr=False)
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "op", MatchOp(self.op))
-        if self.op in (MatchOp.RE, MatchOp.NRE):
-            try:
-                object.__setattr__(self, "_regex", re.compile(self.value))
-            except re.error as exc:
-                problem = f"bad regular expression {self.value!r}: {exc}"
-                raise RuleInvalid(self.label, problem) from None
-
-    @classmethod
-    def parse(cls, label: str, spec: str) -> Matcher:
-        """``"web-1"`` (equality), ``"=x"``, ``"!=x"``, ``"=~re"`` or ``"!~re"``."""
-        for op in (MatchOp.RE, MatchOp.NRE, MatchOp.NE, MatchOp.EQ):
-            if spec.startswith(op.value):
-                return cls(label, op, spec[len(op.value) :])
-        return cls(label, MatchOp.EQ, spec)
-
-    def matches(self, value: str | None) -> bool:
-        """True if the label value (None: the series lacks the label, taken as "") matches."""
-        text = "" if value is None else value
-        if self.op is MatchOp.EQ:
-            return text == self.value
-        if self.op is MatchOp.NE:
-            return text != self.value
-        assert self._regex is not None
-        found = self._regex.fullmatch(text) is not None
-        return found if self.op is MatchOp.RE else not found
-
-    def __str__(self) -> str:
-        return f"{self.label}{self.op.value}{json.dumps(self.value)}"
-
-
-def matches_all(matchers: tuple[Matcher, ...], labels: Mapping[str, str]) -> bool:
-    """True if every matcher matches ``labels`` (an empty list matches everything)."""
-    return all(m.matches(labels.get(m.label)) for m in matchers)
 
 
 @dataclass(frozen=True, slots=True)
@@ -327,8 +226,8 @@ class Rule:
 
 
 def _choices(given: str, allowed: frozenset[str]) -> str:
-    close = difflib.get_close_matches(given, sorted(allowed), n=1)
-    hint = f" (did you mean {close[0]!r}?)" if close else ""
+    close = closest(given, sorted(allowed))
+    hint = f" (did you mean {close!r}?)" if close else ""
     return f"unknown {given!r}{hint}; one of {', '.join(sorted(allowed))}"
 
 
@@ -375,242 +274,6 @@ def alert_labels(rule: Rule, description: Mapping[str, Any]) -> dict[str, str]:
     labels["alertname"] = rule.name
     labels["severity"] = rule.severity
     return labels
-
-
-def fingerprint(labels: Mapping[str, str]) -> str:
-    """A stable 16-hex-digit hash of a label set (order-independent, same in every process)."""
-    canon = json.dumps(sorted(labels.items()), separators=(",", ":"), ensure_ascii=False)
-    return hashlib.sha256(canon.encode()).hexdigest()[:16]
-
-
-# ---- observation ---------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class SeriesHistory:
-    """What rate-of-change and anomaly rules remember of a series between windows."""
-
-    prev_value: float | None = None
-    prev_time: float | None = None
-    ewma: Ewma | None = None
-
-    def to_state(self) -> dict[str, Any]:
-        """JSON-compatible state."""
-        return {
-            "v": self.prev_value,
-            "t": self.prev_time,
-            "e": None if self.ewma is None else self.ewma.to_state(),
-        }
-
-    @classmethod
-    def from_state(cls, state: Mapping[str, Any] | None) -> SeriesHistory:
-        """Rebuild from :meth:`to_state` output (None: empty history)."""
-        if not state:
-            return cls()
-        e = state.get("e")
-        return cls(state.get("v"), state.get("t"), None if e is None else Ewma.from_state(e))
-
-
-@dataclass(frozen=True, slots=True)
-class Observation:
-    """One evaluation of a rule on one series at ``event_time``; input of ``alert_state.step``.
-
-    ``value`` is the aggregate, ``score`` what was compared (the value, the change per minute,
-    or the z-score), ``history`` the series history to keep if the observation is applied.
-    """
-
-    rule: Rule
-    labels: dict[str, str]
-    fingerprint: str
-    event_time: float
-    value: float | None
-    score: float | None
-    condition: Condition
-    baseline: float | None = None
-    history: SeriesHistory = dc_field(default_factory=SeriesHistory)
-
-
-def _number(raw: Any) -> float | None:
-    if raw is None or isinstance(raw, bool) or not isinstance(raw, int | float):
-        return None
-    value = float(raw)
-    return value if isfinite(value) else None
-
-
-def sample_count(result: Mapping[str, Any]) -> int | None:
-    """How many values a window result holds: count (gauges), samples (counters), requests
-    (else log lines) for logs; None if the result says nothing about it."""
-    for key in ("count", "samples"):
-        if isinstance(result.get(key), int):
-            return int(result[key])
-    if isinstance(result.get("requests"), int):
-        return int(result["requests"]) or int(result.get("log_lines") or 0)
-    return None
-
-
-def classify(rule: Rule, score: float) -> Condition:
-    """FIRING, HOLD (hysteresis band) or RECOVERED for a score of a threshold-like rule."""
-    if rule.kind is RuleKind.ANOMALY:
-        if rule.direction is Direction.UP:
-            dev = score
-        elif rule.direction is Direction.DOWN:
-            dev = -score
-        else:
-            dev = abs(score)
-        if dev >= rule.threshold:
-            return Condition.FIRING
-        if rule.recovery is not None and dev > rule.recovery:
-            return Condition.HOLD
-        return Condition.RECOVERED
-    if _OPS[rule.op](score, rule.threshold):
-        return Condition.FIRING
-    if rule.recovery is not None:
-        strictly = operator.gt if rule.op in (Comparison.GT, Comparison.GE) else operator.lt
-        if strictly(score, rule.recovery):
-            return Condition.HOLD
-    return Condition.RECOVERED
-
-
-def observe(
-    rule: Rule,
-    result: Mapping[str, Any] | None,
-    description: Mapping[str, Any],
-    event_time: float,
-    history: SeriesHistory | None = None,
-) -> Observation:
-    """Evaluate ``rule`` on one series' window ``result`` (None: the series has no result).
-
-    ``description`` is the series' ``describe_series`` output; ``history`` the one kept in the
-    alert state (``AlertState.history``). Pure: the updated history is in the observation.
-    """
-    if rule.kind is RuleKind.ABSENCE:
-        raise ValueError(f"rule {rule.name!r} is an absence rule: use alert_state.step_absence")
-    labels = alert_labels(rule, description)
-    fp = fingerprint(labels)
-    hist = history or SeriesHistory()
-    value = None if result is None else _number(result.get(rule.aggregate))
-    if value is not None and rule.min_samples and result is not None:
-        count = sample_count(result)
-        if count is not None and count < rule.min_samples:
-            value = None  # too few values for a verdict: no data
-
-    def obs(score: float | None, cond: Condition, **kw: Any) -> Observation:
-        return Observation(rule, labels, fp, event_time, value, score, cond, **kw)
-
-    if value is None:
-        return obs(None, Condition.NO_DATA, history=hist)
-    if rule.kind is RuleKind.THRESHOLD:
-        return obs(value, classify(rule, value), history=hist)
-    if rule.kind is RuleKind.RATE_OF_CHANGE:
-        prev_v, prev_t = hist.prev_value, hist.prev_time
-        if prev_t is not None and event_time <= prev_t:
-            return obs(None, Condition.LEARNING, history=hist)  # stale: the state ignores it
-        new = replace(hist, prev_value=value, prev_time=event_time)
-        if prev_v is None or prev_t is None:
-            return obs(None, Condition.LEARNING, history=new)
-        per_minute = (value - prev_v) * 60.0 / (event_time - prev_t)
-        return obs(per_minute, classify(rule, per_minute), history=new)
-    ewma = hist.ewma.copy() if hist.ewma is not None else Ewma(alpha=rule.alpha)
-    # deviations count against a std of at least min_change/threshold of the baseline, so a
-    # change smaller than min_change (relative) never reaches `threshold` deviations
-    ewma.rel_floor = max(DEFAULT_REL_FLOOR, rule.min_change / rule.threshold)
-    baseline = ewma.mean if ewma.n else None
-    z = ewma.update(value, rule.min_history)
-    new = replace(hist, ewma=ewma)
-    if z is None:
-        return obs(None, Condition.LEARNING, baseline=baseline, history=new)
-    return obs(z, classify(rule, z), baseline=baseline, history=new)
-
-
-# ---- annotations ---------------------------------------------------------------------------
-
-
-def template_problem(template: str) -> str | None:
-    """Why ``template`` cannot render (unbalanced braces, unknown field), or None."""
-    try:
-        parts = list(Formatter().parse(template))
-    except ValueError as exc:
-        return f"bad template {template!r}: {exc} (write {{{{ and }}}} for literal braces)"
-    for _lit, name, _spec, _conv in parts:
-        if name is None:
-            continue
-        if name.startswith("labels.") and len(name) > len("labels."):
-            continue
-        if name not in TEMPLATE_FIELDS:
-            known = ", ".join(sorted(TEMPLATE_FIELDS | {"labels.NAME"}))
-            return f"unknown placeholder {{{name}}} in {template!r}; known: {known}"
-    return None
-
-
-def _show(value: Any, spec: str) -> str:
-    if spec:
-        try:
-            return format(value, spec)
-        except (ValueError, TypeError):
-            return str(value)
-    if isinstance(value, float):
-        return f"{value:.0f}" if abs(value) >= 1e6 else f"{value:.4g}"
-    return str(value)
-
-
-def render(template: str, context: Mapping[str, Any], labels: Mapping[str, str]) -> str:
-    """Fill ``{labels.x}``, ``{value}``, ``{value:.1%}``... A missing label or value gives a
-    visible placeholder (``<no labels.path>``, ``<no value>``), never an exception."""
-    try:
-        parts = list(Formatter().parse(template))
-    except ValueError:
-        return template
-    out: list[str] = []
-    for literal, name, spec, conv in parts:
-        out.append(literal)
-        if name is None:
-            continue
-        if name.startswith("labels."):
-            value: Any = labels.get(name[len("labels.") :])
-        elif name in context:
-            value = context[name]
-        else:
-            out.append(f"<unknown {name}>")
-            continue
-        if value is None:
-            out.append(f"<no {name}>")
-            continue
-        if conv == "r":
-            value = repr(value)
-        out.append(_show(value, spec or ""))
-    return "".join(out)
-
-
-def iso(ts: float | None) -> str | None:
-    """Event time as ISO 8601 UTC text (``2026-03-29T00:01:00Z``), None stays None."""
-    if ts is None:
-        return None
-    text = datetime.fromtimestamp(ts, UTC).isoformat(timespec="milliseconds")
-    return text.replace(".000+00:00", "Z").replace("+00:00", "Z")
-
-
-def render_annotations(rule: Rule, labels: Mapping[str, str], **values: Any) -> dict[str, str]:
-    """Every annotation of ``rule`` rendered with the labels and ``values`` (value, score, ...)."""
-    context: dict[str, Any] = {
-        "rule": rule.name,
-        "severity": rule.severity,
-        "threshold": rule.threshold,
-        "recovery": rule.recovery,
-        "aggregate": rule.aggregate,
-        "window": rule.window,
-        "kind": rule.kind.value,
-        "value": None,
-        "score": None,
-        "baseline": None,
-        "down_at": None,
-        "up_at": None,
-        "duration": None,
-    }
-    context.update(values)
-    for key in ("down_at", "up_at"):
-        if isinstance(context[key], int | float):
-            context[key] = iso(float(context[key]))
-    return {k: render(t, context, labels) for k, t in rule.annotations.items()}
 
 
 # ---- description ---------------------------------------------------------------------------

@@ -13,10 +13,11 @@
       │                                         └──── holds, for = 0 ───────┤
       └────────────────── holds, for = 0 (host down: always) ───────────────┘
 
-Legal edges (:data:`EDGES`): inactive→pending, inactive→firing, pending→inactive,
-pending→firing, firing→resolved, resolved→pending, resolved→firing. ``resolved`` is a resting
-state: the instance stays "resolved since T" (what a user listing alerts wants to see) until the
-condition holds again, so every transition's ``from_state`` is the previous one's ``to_state``.
+Legal edges (:data:`alerting.transitions.EDGES`): inactive→pending, inactive→firing,
+pending→inactive, pending→firing, firing→resolved, resolved→pending, resolved→firing.
+``resolved`` is a resting state: the instance stays "resolved since T" (what a user listing
+alerts wants to see) until the condition holds again, so every transition's ``from_state`` is
+the previous one's ``to_state``.
 A pending instance that clears goes back to ``inactive`` without ever firing.
 
 * ``for_s``: pending until the condition has held for ``for_s`` seconds of event time (measured
@@ -31,11 +32,12 @@ A pending instance that clears goes back to ``inactive`` without ever firing.
   (recovered) or alerting (the condition holds).
 * Ordering and replay: an observation at or before the last evaluated event time is ignored, so
   replaying observations after a restart changes nothing and emits nothing twice.
-* Flags, not states: ``acknowledged`` (set by :func:`acknowledge` while firing, cleared when the
-  instance resolves, never carried into a new firing) and ``silenced_by`` (ids of the active
-  silences matching the labels, refreshed by :func:`step` and :func:`refresh_silences` on the
-  wall clock, since silences are set in wall time). Both only suppress notifications
-  (:func:`suppressed_reason`); the state changes as usual.
+* Flags, not states: ``acknowledged`` (set by :func:`alerting.suppression.acknowledge` while
+  firing, cleared when the instance resolves, never carried into a new firing) and
+  ``silenced_by`` (ids of the active silences matching the labels, refreshed by :func:`step` and
+  :func:`alerting.suppression.refresh_silences` on the wall clock, since silences are set in
+  wall time). Both only suppress notifications (:func:`alerting.suppression.suppressed_reason`);
+  the state changes as usual.
 
 Transition ids are ``{fingerprint}:{to_state}:{episode_ms}`` where the episode starts at the
 event time the condition first held (for host down: the host's last data before the gap): the
@@ -44,132 +46,20 @@ same observations give the same ids on every run, and one episode never repeats 
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from enum import StrEnum
 from typing import Any
 
-from alerting.rules import (
-    Condition,
-    Matcher,
-    MatchOp,
-    NoData,
-    Observation,
-    Rule,
-    RuleKind,
-    SeriesHistory,
-    alert_labels,
-    fingerprint,
-    matches_all,
-    observe,
-    render_annotations,
-)
-
-
-class Status(StrEnum):
-    """States of an alert instance."""
-
-    INACTIVE = "inactive"
-    PENDING = "pending"
-    FIRING = "firing"
-    RESOLVED = "resolved"
-
-
-EDGES = frozenset(
-    {
-        (Status.INACTIVE, Status.PENDING),
-        (Status.INACTIVE, Status.FIRING),
-        (Status.PENDING, Status.INACTIVE),
-        (Status.PENDING, Status.FIRING),
-        (Status.FIRING, Status.RESOLVED),
-        (Status.RESOLVED, Status.PENDING),
-        (Status.RESOLVED, Status.FIRING),
-    }
-)
-
-
-class Suppression(StrEnum):
-    """Why a notification about an alert is held back (``none``: send it)."""
-
-    NONE = "none"
-    SILENCED = "silenced"
-    INHIBITED = "inhibited"
-    ACKNOWLEDGED = "acknowledged"
-
-
-class AckResult(StrEnum):
-    """Outcome of :func:`acknowledge`."""
-
-    ACKNOWLEDGED = "acknowledged"
-    ALREADY_ACKNOWLEDGED = "already_acknowledged"
-    NOT_FIRING = "not_firing"
+from alerting.annotations import render_annotations
+from alerting.labels import fingerprint
+from alerting.observation import Condition, Observation, SeriesHistory, observe
+from alerting.rules import NoData, Rule, RuleKind, alert_labels
+from alerting.silences import Silence, silencing
+from alerting.transitions import Status, Transition
 
 
 def _ms(ts: float) -> int:
     return round(ts * 1000)
-
-
-# ---- silences ------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class Silence:
-    """Alertmanager-style silence: label matchers over ``[starts_at, ends_at)`` wall time."""
-
-    id: str
-    matchers: tuple[Matcher, ...]
-    starts_at: float
-    ends_at: float
-    created_by: str = ""
-    comment: str = ""
-
-    def __post_init__(self) -> None:
-        if not self.matchers:
-            raise ValueError(f"silence {self.id!r}: give at least one matcher")
-        if self.ends_at <= self.starts_at:
-            raise ValueError(f"silence {self.id!r}: ends_at must be after starts_at")
-
-    def active(self, now: float) -> bool:
-        """True while ``starts_at <= now < ends_at``."""
-        return self.starts_at <= now < self.ends_at
-
-    def matches(self, labels: Mapping[str, str]) -> bool:
-        """True if every matcher matches ``labels``."""
-        return matches_all(self.matchers, labels)
-
-    def to_state(self) -> dict[str, Any]:
-        """JSON-compatible form (matchers as ``[label, op, value]``)."""
-        return {
-            "id": self.id,
-            "matchers": [[m.label, m.op.value, m.value] for m in self.matchers],
-            "starts_at": self.starts_at,
-            "ends_at": self.ends_at,
-            "created_by": self.created_by,
-            "comment": self.comment,
-        }
-
-    @classmethod
-    def from_state(cls, state: Mapping[str, Any]) -> Silence:
-        """Rebuild from :meth:`to_state` output."""
-        matchers = tuple(Matcher(lbl, MatchOp(op), val) for lbl, op, val in state["matchers"])
-        return cls(
-            str(state["id"]),
-            matchers,
-            float(state["starts_at"]),
-            float(state["ends_at"]),
-            str(state.get("created_by", "")),
-            str(state.get("comment", "")),
-        )
-
-
-def silencing(
-    labels: Mapping[str, str], silences: Iterable[Silence], now: float
-) -> tuple[str, ...]:
-    """Sorted ids of the silences active at wall time ``now`` that match ``labels``."""
-    return tuple(sorted(s.id for s in silences if s.active(now) and s.matches(labels)))
-
-
-# ---- state and transitions -----------------------------------------------------------------
 
 
 @dataclass(frozen=True, slots=True)
@@ -238,60 +128,6 @@ class AlertState:
         values["silenced_by"] = tuple(values.get("silenced_by", ()))
         values["history"] = SeriesHistory.from_state(values.get("history"))
         return cls(**values)
-
-
-@dataclass(frozen=True, slots=True)
-class Transition:
-    """One state change, emitted once to ``lookout.alerts`` (``id`` is idempotent).
-
-    ``incident_id`` is shared by the firing and resolved transitions of one episode (open the
-    incident on ``to_state == "firing"``, close it on ``"resolved"``). Host-down transitions
-    carry ``down_at``, and on resolution ``up_at`` and ``down_for_s`` (a ``downtime_logs`` row).
-    """
-
-    id: str
-    rule: str
-    fingerprint: str
-    labels: dict[str, str]
-    from_state: Status
-    to_state: Status
-    event_time: float
-    value: float | None
-    score: float | None
-    threshold: float
-    severity: str
-    annotations: dict[str, str]
-    incident_id: str
-    active_at: float | None
-    fired_at: float | None
-    silenced_by: tuple[str, ...] = ()
-    down_at: float | None = None
-    up_at: float | None = None
-    down_for_s: float | None = None
-
-    def to_record(self) -> dict[str, Any]:
-        """The JSON record written to ``lookout.alerts``."""
-        return {
-            "id": self.id,
-            "rule": self.rule,
-            "fingerprint": self.fingerprint,
-            "labels": dict(self.labels),
-            "from_state": self.from_state.value,
-            "to_state": self.to_state.value,
-            "event_time": self.event_time,
-            "value": self.value,
-            "score": self.score,
-            "threshold": self.threshold,
-            "severity": self.severity,
-            "annotations": dict(self.annotations),
-            "incident_id": self.incident_id,
-            "active_at": self.active_at,
-            "fired_at": self.fired_at,
-            "silenced_by": list(self.silenced_by),
-            "down_at": self.down_at,
-            "up_at": self.up_at,
-            "down_for_s": self.down_for_s,
-        }
 
 
 def _transition(
@@ -481,54 +317,6 @@ def step_absence(
         down_for_s=last_event_time - down_at,
         duration=last_event_time - down_at,
     )
-
-
-# ---- ack, silences, suppression ------------------------------------------------------------
-
-
-def acknowledge(
-    state: AlertState, by: str, at: float, comment: str = ""
-) -> tuple[AlertState, AckResult]:
-    """Acknowledge a firing instance (``at``: wall time); anything else is refused."""
-    if state.status is not Status.FIRING:
-        return state, AckResult.NOT_FIRING
-    if state.acknowledged:
-        return state, AckResult.ALREADY_ACKNOWLEDGED
-    acked = replace(state, acknowledged=True, ack_by=by, ack_at=at, ack_comment=comment)
-    return acked, AckResult.ACKNOWLEDGED
-
-
-def refresh_silences(state: AlertState, silences: Sequence[Silence], wall_now: float) -> AlertState:
-    """The state with ``silenced_by`` recomputed at ``wall_now`` (silence start, expiry, edit)."""
-    ids = silencing(state.labels, silences, wall_now)
-    return state if ids == state.silenced_by else replace(state, silenced_by=ids)
-
-
-def suppressed_reason(
-    alert: AlertState | Transition,
-    *,
-    silences: Sequence[Silence] | None = None,
-    wall_now: float | None = None,
-    inhibited: bool = False,
-) -> Suppression:
-    """Why a notification about ``alert`` is held back: silenced, inhibited, acknowledged, none.
-
-    With ``silences`` and ``wall_now`` the silences are judged now; otherwise the alert's own
-    ``silenced_by`` (as of its last evaluation) counts. ``inhibited`` is the caller's verdict.
-    """
-    if silences is not None:
-        if wall_now is None:
-            raise ValueError("suppressed_reason: give wall_now with silences")
-        silenced = bool(silencing(alert.labels, silences, wall_now))
-    else:
-        silenced = bool(alert.silenced_by)
-    if silenced:
-        return Suppression.SILENCED
-    if inhibited:
-        return Suppression.INHIBITED
-    if isinstance(alert, AlertState) and alert.acknowledged:
-        return Suppression.ACKNOWLEDGED
-    return Suppression.NONE
 
 
 def forgettable(state: AlertState) -> bool:

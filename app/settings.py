@@ -7,7 +7,6 @@ whose message names the variable and the fix.
 
 from __future__ import annotations
 
-import difflib
 import os
 import re
 from collections.abc import Mapping
@@ -16,6 +15,8 @@ from typing import Any, Literal
 
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+from app.config_errors import closest, describe, value_message
 
 PREFIX = "LOOKOUT_"
 # A browser origin: scheme://host[:port], host a name, an IPv4 address or a bracketed IPv6 one.
@@ -325,8 +326,8 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
             continue
         name = key[len(PREFIX) :].lower()
         if name not in fields:
-            close = difflib.get_close_matches(name, list(fields), n=1)
-            hint = f"; did you mean {_env_name(close[0])}?" if close else ""
+            close = closest(name, fields)
+            hint = f"; did you mean {_env_name(close)}?" if close else ""
             raise ConfigError(
                 f"{key}: unknown setting{hint} (see the README's configuration table)"
             )
@@ -341,11 +342,10 @@ def _describe(exc: ValidationError) -> str:
     lines = []
     for err in exc.errors():
         loc = err.get("loc") or ()
-        msg = str(err.get("msg", "invalid value")).removeprefix("Value error, ")
         if loc:
-            field = str(loc[0])
-            lines.append(f"{_env_name(field)}: {msg} (given {err.get('input')!r})")
+            lines.append(f"{_env_name(str(loc[0]))}: {describe(err)}")
         else:
+            msg = value_message(err)
             field, _, rest = msg.partition(": ")
             lines.append(f"{_env_name(field)}: {rest or msg}" if rest else msg)
     return "bad configuration:\n  " + "\n  ".join(lines)

@@ -1,6 +1,6 @@
 """The notifier's view of an alert, built from ``lookout.alerts`` records (pure).
 
-A record is a transition (``alerting.state.Transition.to_record`` plus ``type``) or an ack
+A record is a transition (``alerting.transitions.Transition.to_record`` plus ``type``) or an ack
 (``{"type": "ack", "incident_id", "by", "at", ...}``). Only ``firing`` and ``resolved`` matter
 to notifications; ``pending`` and ``inactive`` are ignored.
 

@@ -28,7 +28,6 @@ raises :class:`NotifyConfigError` naming the file, the place in the document (e.
 
 from __future__ import annotations
 
-import difflib
 import os
 import re
 from collections.abc import Mapping
@@ -39,8 +38,9 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from alerting.config import Duration, label_texts
-from alerting.rules import Matcher, MatchOp, RuleInvalid
+from alerting.labels import Matcher, MatchOp, RuleInvalid
+from alerting.yaml_types import Duration, label_texts
+from app.config_errors import closest, describe, location, unknown_hint
 from app.settings import ConfigError, Settings
 from notifications.delivery import RetryPolicy
 from notifications.groups import Policy
@@ -149,32 +149,6 @@ class _DefaultsDoc(BaseModel):
 # ---- errors -----------------------------------------------------------------------------------
 
 
-def _path(prefix: str, loc: tuple[Any, ...]) -> str:
-    out = prefix
-    for part in loc:
-        if isinstance(part, int):
-            out += f"[{part}]"
-        else:
-            name = "continue" if part == "continue_" else str(part)
-            out += f".{name}" if out else name
-    return out
-
-
-def _problem(err: Mapping[str, Any], known: list[str], *, secret: bool) -> str:
-    kind = err.get("type", "")
-    loc = err.get("loc") or ()
-    if kind == "extra_forbidden":
-        close = difflib.get_close_matches(str(loc[-1]) if loc else "", known, n=1)
-        hint = f"did you mean '{close[0]}'?" if close else "known: " + ", ".join(known)
-        return f"unknown field ({hint})"
-    if kind == "missing":
-        return "required: add it"
-    msg = str(err.get("msg", "invalid value")).removeprefix("Value error, ")
-    if secret or not loc or "given" in msg:
-        return msg  # a receiver's input may hold a secret: never echo it
-    return f"{msg} (given {err.get('input')!r})"
-
-
 def _fields(model: type[BaseModel]) -> list[str]:
     return sorted(f.alias or n for n, f in model.model_fields.items())
 
@@ -193,8 +167,8 @@ class _Where:
         self, prefix: str, exc: ValidationError, model: type[BaseModel], *, secret: bool = False
     ) -> NotifyConfigError:
         err = exc.errors()[0]
-        path = _path(prefix, tuple(err.get("loc") or ()))
-        problem = _problem(err, _fields(model), secret=secret)
+        path = location(err.get("loc") or (), prefix, {"continue_": "continue"})
+        problem = describe(err, _fields(model), echo_input=not secret)
         # receivers.py words its own errors "receiver 'NAME': FIELD: problem"
         own = _RECEIVER_ERROR.match(problem)
         if own is not None:
@@ -219,8 +193,8 @@ def _matchers(
 
 def _route_spec(w: _Where, doc: _RouteDoc, path: str, receivers: list[str]) -> RouteSpec:
     if doc.receiver is not None and doc.receiver not in receivers:
-        close = difflib.get_close_matches(doc.receiver, receivers, n=1)
-        hint = f"; did you mean '{close[0]}'?" if close else ""
+        close = closest(doc.receiver, receivers)
+        hint = f"; did you mean '{close}'?" if close else ""
         raise w.error(
             f"{path}.receiver",
             f"unknown receiver {doc.receiver!r} (receivers: {', '.join(receivers) or 'none'}"
@@ -336,9 +310,7 @@ def parse_notify_config(
         raise w.error("", "expected a mapping with receivers: and route: (see notify/notify.yaml)")
     for key in doc:
         if key not in TOP_LEVEL:
-            close = difflib.get_close_matches(str(key), TOP_LEVEL, n=1)
-            hint = f"did you mean '{close[0]}'?" if close else "known: " + ", ".join(TOP_LEVEL)
-            raise w.error(str(key), f"unknown top-level key ({hint})")
+            raise w.error(str(key), f"unknown top-level key ({unknown_hint(str(key), TOP_LEVEL)})")
     receivers = _receivers(w, doc.get("receivers"), env)
     names = [r.name for r in receivers]
     if not isinstance(doc.get("route"), Mapping):

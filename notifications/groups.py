@@ -12,8 +12,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
-from alerting.rules import matches_all
-from alerting.state import Silence
+from alerting.labels import matches_all
+from alerting.silences import Silence
 from notifications.alerts import Ack, Alert, Applied, Change, Update, apply, apply_ack
 from notifications.stages import (
     EPSILON,

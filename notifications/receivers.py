@@ -42,7 +42,7 @@ from pydantic import (
     model_validator,
 )
 
-from alerting.config import Duration
+from alerting.yaml_types import Duration
 
 _VAR = re.compile(r"\$\$|\$\{([^}]*)\}")
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 
-from alerting.rules import Matcher, matches_all
+from alerting.labels import Matcher, matches_all
 from notifications.reasons import Reason
 
 ALL_LABELS = "..."

@@ -30,8 +30,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 
-from alerting.rules import Matcher, matches_all
-from alerting.state import Silence, Suppression, silencing
+from alerting.labels import Matcher, matches_all
+from alerting.silences import Silence, silencing
+from alerting.suppression import Suppression
 from notifications.alerts import Alert
 from notifications.reasons import Action, Kind, Reason
 from notifications.routes import (

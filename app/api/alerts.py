@@ -19,7 +19,7 @@ from agents.runtime import load_alert_rules
 from alerting.config import RuleError
 from alerting.requests import ack_from, silence_from
 from alerting.rules import expression
-from alerting.state import AckResult
+from alerting.suppression import AckResult
 from app.api import auth
 from app.api.peers import Peers
 from app.api.windows import is_local

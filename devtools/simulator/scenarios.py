@@ -19,12 +19,13 @@ its cumulative counters and uptime restart from zero; no duration).
 
 from __future__ import annotations
 
-import difflib
 import math
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
+
+from app.config_errors import closest
 
 
 class TimelineError(ValueError):
@@ -291,8 +292,8 @@ def _parse_item(item: str) -> Scenario:
     try:
         kind = Kind(kind_name)
     except ValueError:
-        close = difflib.get_close_matches(kind_name, [k.value for k in Kind], n=1)
-        hint = f" (did you mean {close[0]}?)" if close else ""
+        close = closest(kind_name, [k.value for k in Kind])
+        hint = f" (did you mean {close}?)" if close else ""
         known = ", ".join(k.value for k in Kind)
         raise fail(f"unknown scenario {kind_name!r}{hint}; known: {known}") from None
     if not at:

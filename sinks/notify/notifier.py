@@ -21,7 +21,7 @@ from typing import Any
 import orjson
 from aiokafka.structs import TopicPartition
 
-from alerting.state import Silence
+from alerting.silences import Silence
 from app.backoff import Backoff
 from app.stats import Stats
 from notifications.alerts import Update, decode

@@ -22,7 +22,7 @@ from typing import Any
 
 import orjson
 
-from alerting.state import Silence
+from alerting.silences import Silence
 from notifications.alerts import Ack, Alert, Update
 from notifications.config import Defaults
 from notifications.groups import Groups, Ingested, Outcome, Policy

@@ -23,8 +23,8 @@ import pytest
 from aiokafka import AIOKafkaProducer
 
 from agents.notifier import Notifier
-from alerting.rules import Matcher, MatchOp, fingerprint
-from alerting.state import Silence
+from alerting.labels import Matcher, MatchOp, fingerprint
+from alerting.silences import Silence
 from app.settings import Settings, load_settings
 from app.topics import TopicNames, ensure_topics
 from notifications.config import NotifyConfig, parse_notify_config

@@ -25,8 +25,9 @@ from elasticsearch import ApiError
 
 from app.services import ServiceError, Services, resolve_services
 from app.settings import Settings, load_settings
-from devtools import stack as stack_module
 from devtools.stack import LocalStack, StackError
+from devtools.stack import local as local_module
+from devtools.stack import postgres as postgres_module
 from sinks.es_client import make_es_client
 
 pytestmark = pytest.mark.integration
@@ -347,7 +348,7 @@ def test_taken_fixed_port_fails_fast_naming_the_part(root: Path, part: str) -> N
 def test_part_that_dies_at_start_reports_command_and_log(
     root: Path, part: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(stack_module, "_port_taken", lambda port: False)  # let it try to bind
+    monkeypatch.setattr(local_module, "port_taken", lambda port: False)  # let it try to bind
     with socket.socket() as holder:
         holder.bind(("127.0.0.1", 0))
         holder.listen()
@@ -367,8 +368,8 @@ def test_part_that_dies_at_start_reports_command_and_log(
 def test_missing_postgres_names_the_install_command(
     root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(stack_module, "PG_ROOT", tmp_path)  # no /usr/lib/postgresql/<v>/bin
-    monkeypatch.setattr(stack_module, "_is_root", lambda: False)
+    monkeypatch.setattr(postgres_module, "PG_ROOT", tmp_path)  # no /usr/lib/postgresql/<v>/bin
+    monkeypatch.setattr(postgres_module, "_is_root", lambda: False)
     local = LocalStack(settings_for(root / "no-pg", only="postgres"), log=lambda line: None)
     with pytest.raises(
         StackError, match=r"^postgres: .*apt-get install -y postgresql.*LOOKOUT_POSTGRES_DSN"

@@ -22,23 +22,10 @@ from pathlib import Path
 from typing import Any
 
 from alerting.config import load_rules
-from alerting.rules import (
-    Evaluate,
-    Rule,
-    RuleKind,
-    alert_labels,
-    fingerprint,
-    select,
-    select_host,
-)
-from alerting.state import (
-    AlertState,
-    Status,
-    Transition,
-    absence_labels,
-    evaluate,
-    step_absence,
-)
+from alerting.labels import fingerprint
+from alerting.rules import Evaluate, Rule, RuleKind, alert_labels, select, select_host
+from alerting.state import AlertState, absence_labels, evaluate, step_absence
+from alerting.transitions import Status, Transition
 from app.settings import DEFAULT_COUNTER_FIELDS
 from devtools.simulator.generator import KIND_APP, KIND_METRICS, TrafficGenerator
 from devtools.simulator.options import SimOptions

@@ -7,33 +7,23 @@ from typing import Any
 
 import pytest
 
+from alerting.annotations import iso, render, render_annotations, template_problem
+from alerting.labels import Matcher, MatchOp, RuleInvalid, fingerprint
+from alerting.observation import Condition, SeriesHistory, classify, observe, sample_count
 from alerting.rules import (
     COUNTER_AGGREGATES,
     GAUGE_AGGREGATES,
     LOG_AGGREGATES,
     Comparison,
-    Condition,
     Direction,
     Evaluate,
-    Matcher,
-    MatchOp,
     Rule,
-    RuleInvalid,
     RuleKind,
-    SeriesHistory,
     Source,
     alert_labels,
-    classify,
     expression,
-    fingerprint,
-    iso,
-    observe,
-    render,
-    render_annotations,
-    sample_count,
     select,
     select_host,
-    template_problem,
 )
 from tables.aggregates import CounterAgg, LogAgg, MetricAgg
 from tables.series import describe_series, log_series, metric_series_base

@@ -15,18 +15,11 @@ from alerting.config import (
     RuleError,
     RuleSpec,
     load_rules,
-    parse_duration,
     parse_rules,
 )
-from alerting.rules import (
-    Comparison,
-    Direction,
-    Evaluate,
-    MatchOp,
-    NoData,
-    RuleKind,
-    Source,
-)
+from alerting.labels import MatchOp
+from alerting.rules import Comparison, Direction, Evaluate, NoData, RuleKind, Source
+from alerting.yaml_types import parse_duration
 from app.settings import DEFAULT_COUNTER_FIELDS
 from sinks.rules_mirror import mirror_rules, to_config_rows
 

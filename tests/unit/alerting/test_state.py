@@ -12,34 +12,19 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from alerting.rules import (
-    Condition,
-    Matcher,
-    MatchOp,
-    NoData,
-    Observation,
-    Rule,
-    RuleKind,
-    alert_labels,
-    fingerprint,
-)
-from alerting.state import (
-    EDGES,
+from alerting.labels import Matcher, MatchOp, fingerprint
+from alerting.observation import Condition, Observation
+from alerting.rules import NoData, Rule, RuleKind, alert_labels
+from alerting.silences import Silence
+from alerting.state import AlertState, absence_labels, evaluate, forgettable, step, step_absence
+from alerting.suppression import (
     AckResult,
-    AlertState,
-    Silence,
-    Status,
     Suppression,
-    Transition,
-    absence_labels,
     acknowledge,
-    evaluate,
-    forgettable,
     refresh_silences,
-    step,
-    step_absence,
     suppressed_reason,
 )
+from alerting.transitions import EDGES, Status, Transition
 
 T0 = 1_700_000_040.0  # 2023-11-14T22:14:00Z
 DESC = {

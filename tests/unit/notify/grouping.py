@@ -11,8 +11,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from alerting.rules import Matcher, MatchOp, fingerprint
-from alerting.state import Silence, Status, Transition
+from alerting.labels import Matcher, MatchOp, fingerprint
+from alerting.silences import Silence
+from alerting.transitions import Status, Transition
 from notifications.alerts import Ack, Update, decode
 from notifications.groups import Groups, Outcome, Policy
 from notifications.message import OutboxRow, outbox_row

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from alerting.rules import Matcher, MatchOp
-from alerting.state import Suppression
+from alerting.labels import Matcher, MatchOp
+from alerting.suppression import Suppression
 from notifications.alerts import Ack, Applied, Change, apply, apply_ack, decode
 from notifications.groups import Groups
 from notifications.message import MAX_ALERTS, idempotency_key, outbox_row
