@@ -1,91 +1,119 @@
 """Request bodies of the alerting API, checked strictly (pure): ack and silence.
 
-Each function takes the decoded JSON object and returns the values, or raises ValueError with a
-message that names the field and what it must be (answered as 400 by the API).
+The pydantic models are the one definition of each body: the API checks a body with them and
+the OpenAPI document shows their JSON schema. :func:`ack_from` and :func:`silence_from` take the
+decoded JSON object and return the values, or raise ValueError with a message that names the
+field and what it must be (answered as 400 by the API).
 """
 
 from __future__ import annotations
 
 import math
-import re
 import uuid
-from typing import Any
+from collections.abc import Mapping
+from typing import Annotated, Any, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic_core import ErrorDetails
 
 from alerting.labels import Matcher
 from alerting.silences import Silence
 
-SILENCE_ID = re.compile(r"[A-Za-z0-9_.-]{1,64}")
 MAX_NAME = 200
 MAX_COMMENT = 2000
+# strings are stripped before their limits apply; numbers are numbers (not text, not booleans)
+STRICT = ConfigDict(strict=True, str_strip_whitespace=True, allow_inf_nan=False)
+
+Name = Annotated[str, Field(pattern=r"\S", max_length=MAX_NAME)]
+Comment = Annotated[str | None, Field(max_length=MAX_COMMENT)]
+Seconds = float | None
+M = TypeVar("M", bound=BaseModel)
+
+MUST = {
+    "missing": "is required",
+    "string_type": "must be a string",
+    "string_too_long": "must be at most {max_length} characters",
+    "string_pattern_mismatch": "must not be blank",
+    "float_type": "must be a number of seconds",
+    "finite_number": "must be a finite number of seconds",
+    "greater_than": "must be more than {gt:g} seconds",
+}
 
 
-def text(doc: dict[str, Any], name: str, *, required: bool, limit: int) -> str:
-    """A string field (stripped); required ones must not be blank."""
-    value = doc.get(name)
-    if value is None:
-        if required:
-            raise ValueError(f"'{name}' is required")
-        return ""
-    if not isinstance(value, str):
-        raise ValueError(f"'{name}' must be a string")
-    value = value.strip()
-    if required and not value:
-        raise ValueError(f"'{name}' must not be blank")
-    if len(value) > limit:
-        raise ValueError(f"'{name}' must be at most {limit} characters")
-    return value
+class Ack(BaseModel):
+    """Body of POST /api/alerts/{fingerprint}/ack: who acknowledges, and why."""
+
+    model_config = STRICT
+
+    by: Name
+    comment: Comment = None
 
 
-def seconds(doc: dict[str, Any], name: str) -> float | None:
-    """A finite number from ``doc[name]`` (None when absent or null)."""
-    value = doc.get(name)
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise ValueError(f"'{name}' must be a number of seconds")
-    if not math.isfinite(value):
-        raise ValueError(f"'{name}' must be a finite number of seconds")
-    return float(value)
+class NewSilence(BaseModel):
+    """Body of POST /api/silences: matchers, and ends_at or duration."""
+
+    model_config = ConfigDict(
+        **STRICT,
+        json_schema_extra={"anyOf": [{"required": ["duration"]}, {"required": ["ends_at"]}]},
+    )
+
+    matchers: dict[Annotated[str, Field(min_length=1)], str] = Field(
+        min_length=1, description="label: value; a value may start with =, !=, =~ or !~"
+    )
+    duration: Seconds = Field(None, gt=0, description="seconds from starts_at (or give ends_at)")
+    ends_at: Seconds = Field(None, description="epoch seconds, after starts_at")
+    starts_at: Seconds = Field(None, description="epoch seconds (default: now)")
+    created_by: Name
+    comment: Comment = None
+    id: str | None = Field(
+        None, pattern=r"^[A-Za-z0-9_.-]{0,64}$", description="empty or absent: a new random id"
+    )
 
 
-def ack_from(doc: dict[str, Any]) -> tuple[str, str]:
+def problem(error: ErrorDetails) -> str:
+    """The message of a pydantic error: the field and what it must be."""
+    field, *inner = error["loc"]
+    if field == "matchers":
+        if inner:
+            return f"'matchers': {inner[0]!r} must map a label name to a string"
+        return "'matchers' must be a non-empty object of label: value (or =x, !=x, =~re, !~re)"
+    if field == "id" and error["type"] == "string_pattern_mismatch":
+        return "'id' must be 1 to 64 letters, digits, '_', '.' or '-'"
+    must = MUST.get(error["type"], "is not valid")
+    return f"'{field}' {must.format(**error.get('ctx', {}))}"
+
+
+def checked(model: type[M], doc: Mapping[str, Any]) -> M:
+    """``doc`` as ``model``; ValueError naming the first wrong field."""
+    try:
+        return model.model_validate(doc)
+    except ValidationError as exc:
+        raise ValueError(problem(exc.errors()[0])) from None
+
+
+def ack_from(doc: Mapping[str, Any]) -> tuple[str, str]:
     """``(by, comment)`` of an ack body ``{"by": "ann", "comment": "on it"}``."""
-    by = text(doc, "by", required=True, limit=MAX_NAME)
-    return by, text(doc, "comment", required=False, limit=MAX_COMMENT)
+    ack = checked(Ack, doc)
+    return ack.by, ack.comment or ""
 
 
-def silence_from(doc: dict[str, Any], now: float) -> Silence:
+def silence_from(doc: Mapping[str, Any], now: float) -> Silence:
     """A silence from an API body: matchers {label: spec}, and ends_at or duration (s)."""
-    raw = doc.get("matchers")
-    if not isinstance(raw, dict) or not raw:
-        raise ValueError(
-            "'matchers' must be a non-empty object of label: value (or =x, !=x, =~re, !~re)"
-        )
-    for label, spec in raw.items():
-        if not label or not isinstance(spec, str):
-            raise ValueError(f"'matchers': {label!r} must map a label name to a string")
-    matchers = tuple(Matcher.parse(label, spec) for label, spec in raw.items())
-    starts = seconds(doc, "starts_at")
-    starts = now if starts is None else starts
-    ends = seconds(doc, "ends_at")
-    duration = seconds(doc, "duration")
-    if ends is None and duration is None:
-        raise ValueError("give 'ends_at' (epoch seconds) or 'duration' (seconds)")
+    body = checked(NewSilence, doc)
+    matchers = tuple(Matcher.parse(label, spec) for label, spec in body.matchers.items())
+    starts = now if body.starts_at is None else body.starts_at
+    ends = body.ends_at
     if ends is None:
-        assert duration is not None
-        if duration <= 0:
-            raise ValueError("'duration' must be more than 0 seconds")
-        ends = starts + duration
+        if body.duration is None:
+            raise ValueError("give 'ends_at' (epoch seconds) or 'duration' (seconds)")
+        ends = starts + body.duration
     if not math.isfinite(ends):
         raise ValueError("'duration' is too large")
-    silence_id = text(doc, "id", required=False, limit=MAX_NAME) or uuid.uuid4().hex[:12]
-    if not SILENCE_ID.fullmatch(silence_id):
-        raise ValueError("'id' must be 1 to 64 letters, digits, '_', '.' or '-'")
     return Silence(
-        id=silence_id,
+        id=body.id or uuid.uuid4().hex[:12],
         matchers=matchers,
         starts_at=starts,
         ends_at=ends,
-        created_by=text(doc, "created_by", required=True, limit=MAX_NAME),
-        comment=text(doc, "comment", required=False, limit=MAX_COMMENT),
+        created_by=body.created_by,
+        comment=body.comment or "",
     )

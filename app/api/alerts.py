@@ -10,7 +10,7 @@ from __future__ import annotations
 import contextlib
 import signal
 import time
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, get_args
 
 import orjson
 from faust import web
@@ -21,6 +21,7 @@ from alerting.requests import ack_from, silence_from
 from alerting.rules import expression
 from alerting.suppression import AckResult
 from app.api import auth
+from app.api.models import AlertStatus
 from app.api.peers import Peers
 from app.api.windows import is_local
 from sinks.rules_mirror import mirror_rules_when_possible
@@ -34,7 +35,7 @@ REFUSALS = {
     auth.Denied.MISSING: "missing bearer token (Authorization: Bearer TOKEN)",
     auth.Denied.WRONG: "wrong bearer token",
 }
-STATUSES = ("pending", "firing", "resolved")
+STATUSES: tuple[str, ...] = get_args(AlertStatus)
 
 
 def register_alert_views(lk: Lookout) -> None:

@@ -12,11 +12,12 @@ import asyncio
 import logging
 from collections.abc import Mapping
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, get_args
 
 import orjson
 from faust import web
 
+from app.api.models import NotifyStatus
 from sinks.pg_pool import open_pool
 
 if TYPE_CHECKING:
@@ -24,7 +25,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-STATUSES = ("pending", "sent", "failed", "suppressed")
+STATUSES: tuple[str, ...] = get_args(NotifyStatus)
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 500
 QUERY = (

@@ -1,419 +1,294 @@
 """The OpenAPI 3.1 description of the worker's HTTP API, served at ``/api/openapi.json``.
 
-Every route the worker serves is described here (``tests/unit/test_openapi.py`` compares the
-document with the routes and validates it against the OpenAPI 3.1 schema).
+Built from the route table :data:`ROUTES` (summary, parameters, bodies per status, security of
+each operation) and the pydantic models of the bodies (:mod:`app.api.models`,
+:mod:`alerting.requests`), whose JSON schemas are the components. ``tests/unit/test_openapi.py``
+validates the document; ``tests/agents/test_web_app.py`` compares it with the worker's routes.
 """
 
 from __future__ import annotations
 
-from typing import Any
+import copy
+from collections.abc import Mapping
+from functools import cache
+from typing import Any, NamedTuple, get_args
 
-from app.api.schemas import INT, JSON, OPEN, SCHEMAS, STR, obj, ref
+from pydantic import BaseModel
+from pydantic.json_schema import models_json_schema
+
+from alerting.requests import Ack, NewSilence
+from app.api import models as m
+from tables.windows import KINDS, TUMBLING
+
+JSON = "application/json"
+REF = "#/components/schemas/{model}"
+STR: dict[str, Any] = {"type": "string"}
+Doc = dict[str, Any]
+Body = type[BaseModel] | Doc  # a model (JSON), or a schema per media type
+MODELS: list[type[BaseModel]] = [Ack, NewSilence]
+MODELS += [
+    v
+    for v in vars(m).values()
+    if isinstance(v, type) and issubclass(v, BaseModel) and v.__module__ == m.__name__
+]
 
 
-def _ok(schema: dict[str, Any], description: str = "OK") -> dict[str, Any]:
-    return {"description": description, "content": {JSON: {"schema": schema}}}
+def ref(model: type[BaseModel]) -> Doc:
+    """A reference to the component of a model."""
+    return {"$ref": REF.format(model=model.__name__)}
 
 
-def _err(description: str) -> dict[str, Any]:
-    return _ok(ref("Error"), description)
+class Reply(NamedTuple):
+    """A response: description, body (a model, or a schema per media type), headers."""
+
+    description: str
+    body: Body = m.Error
+    headers: Doc | None = None
 
 
-def _path(name: str, description: str) -> dict[str, Any]:
-    return {
-        "name": name,
-        "in": "path",
-        "required": True,
-        "description": description,
-        "schema": {"type": "string", "minLength": 1},
-    }
-
-
-def _query(name: str, schema: dict[str, Any], description: str) -> dict[str, Any]:
+def query(name: str, description: str, schema: Any = STR) -> Doc:
+    """A query parameter."""
     return {"name": name, "in": "query", "description": description, "schema": schema}
 
 
-KIND = _query(
-    "kind",
-    {"type": "string", "enum": ["tumbling", "hopping"], "default": "tumbling"},
-    "window kind",
-)
-MATCH = _query("match", STR, "keep only series whose name contains this text")
-LIMIT = _query(
-    "limit",
-    {"type": "integer", "minimum": 1, "maximum": 100, "default": 5},
-    "closed windows per series",
-)
-LOCAL = _query(
-    "local",
-    {"type": "string", "enum": ["1"]},
-    "internal: answer for this worker only (workers fan out to each other with it)",
-)
-HOST = _path("host", "host name (the Telegraf host tag)")
-BAD_QUERY = _err("bad query parameter (kind, limit, status, local)")
-WRITE_SECURITY: list[dict[str, list[str]]] = [{"apiToken": []}]
-INGEST_SECURITY: list[dict[str, list[str]]] = [{"ingestKey": []}, {"ingestKeyHeader": []}]
-UNAUTHORIZED = _err("missing or wrong token (or writes disabled: no token configured)")
-INGEST_ERRORS = {
-    "400": _ok(
-        obj(
-            ("error",),
-            error=STR,
-            rejected={"type": "array", "items": obj(reason=STR, detail=STR, part=STR)},
-            field=STR,
-        ),
-        "a record could not be parsed (lists the rejected parts); nothing was produced",
-    ),
-    "401": _err("missing or wrong API key (or ingest disabled: LOOKOUT_INGEST_KEYS unset)"),
-    "413": _err("body larger than LOOKOUT_INGEST_MAX_BYTES"),
-    "429": {
-        "description": "rate limit of the API key exceeded",
-        "headers": {"Retry-After": {"schema": {"type": "string"}, "description": "seconds"}},
-        "content": {JSON: {"schema": ref("Error")}},
-    },
-}
-METRICS_BODY = {
-    "required": True,
-    "content": {
-        JSON: {"schema": {"oneOf": [ref("TelegrafMetric"), ref("TelegrafBatch")]}},
-        "application/x-ndjson": {"schema": STR},
-        "text/plain": {"schema": {**STR, "description": "InfluxDB line protocol"}},
-    },
-}
-LOGS_BODY = {
-    "required": True,
-    "content": {
-        JSON: {
-            "schema": {
-                "oneOf": [
-                    ref("AppLog"),
-                    {"type": "array", "minItems": 1, "items": ref("AppLog")},
-                ]
-            }
-        },
-        "application/x-ndjson": {"schema": STR},
-        "text/plain": {"schema": {**STR, "description": "nginx access or error lines"}},
-    },
-}
+def path(name: str, description: str, schema: Any = None) -> Doc:
+    """A required path parameter (a non-empty string unless ``schema`` says otherwise)."""
+    schema = schema or {"type": "string", "minLength": 1}
+    return {**query(name, description, schema), "in": "path", "required": True}
 
 
-def _get(summary: str, ok: dict[str, Any], *params: dict[str, Any], **more: Any) -> dict[str, Any]:
-    responses = {"200": _ok(ok), **more}
+def enum(*values: str, default: str | None = None) -> Doc:
+    """A string schema with these values."""
+    return {"type": "string", "enum": list(values)} | ({"default": default} if default else {})
+
+
+def content(body: Body) -> Doc:
+    """A ``content`` object: JSON for a model, else the schema of each media type."""
+    media = body if isinstance(body, dict) else {JSON: ref(body)}
+    return {kind: {"schema": schema} for kind, schema in media.items()}
+
+
+def response(reply: Reply | str | Body) -> Doc:
+    """A response object; a reply given as text is an error, as a body that of an OK."""
+    if not isinstance(reply, Reply):
+        reply = Reply(reply) if isinstance(reply, str) else Reply("OK", reply)
+    out = {"description": reply.description, "content": content(reply.body)}
+    return out | ({"headers": reply.headers} if reply.headers else {})
+
+
+class Auth(NamedTuple):
+    """Security schemes an operation takes (any one of them), and its 401 answer."""
+
+    schemes: tuple[str, ...]
+    refused: str
+
+
+def op(
+    summary: str,
+    replies: Mapping[str, Reply | str | Body],
+    *params: Doc,
+    body: Body | None = None,
+    security: Auth | None = None,
+) -> Doc:
+    """An operation; 400 is documented whenever it has query parameters, 401 with security."""
     if any(p["in"] == "query" for p in params):
-        responses.setdefault("400", BAD_QUERY)
-    op: dict[str, Any] = {"summary": summary, "responses": responses}
-    if params:
-        op["parameters"] = list(params)
-    return {"get": op}
+        replies = {"400": BAD_QUERY, **replies}
+    if security:
+        replies = {**replies, "401": security.refused}
+    out: Doc = {"summary": summary, "responses": {s: response(r) for s, r in replies.items()}}
+    out |= {"parameters": list(params)} if params else {}
+    out |= {"requestBody": {"required": True, "content": content(body)}} if body else {}
+    return out | ({"security": [{s: []} for s in security.schemes]} if security else {})
 
 
-NOTIFY_STATUSES = ("pending", "sent", "failed", "suppressed")
-NOTIFICATION = obj(
-    ("id", "status", "receiver", "group_key"),
-    id=INT,
-    status={"type": "string", "enum": list(NOTIFY_STATUSES)},
-    receiver=STR,
-    group_key={**STR, "description": "receiver|label=value,... (the aggregation group)"},
-    kind={"type": "string", "enum": ["firing", "update", "repeat", "resolved", "test"]},
-    alert_status={"type": "string", "enum": ["firing", "resolved"]},
-    reason={"type": ["string", "null"], "description": "why it was written or held back"},
-    attempts=INT,
-    next_attempt_at={"type": ["string", "null"], "format": "date-time"},
-    last_error={"type": ["string", "null"]},
-    created_at={"type": "string", "format": "date-time"},
-    sent_at={"type": ["string", "null"], "format": "date-time"},
-    transition_id={"type": ["string", "null"]},
-    idempotency_key=STR,
-    group_labels=OPEN,
-    alerts={"type": "array", "items": OPEN},
-    truncated={**INT, "description": "alerts left out of the message (at most 20 are listed)"},
+BAD_QUERY = "bad query parameter (kind, limit, status, local)"
+KIND = query("kind", "window kind", enum(*KINDS, default=TUMBLING))
+MATCH = query("match", "keep only series whose name contains this text")
+LIMIT = query(
+    "limit",
+    "closed windows per series",
+    {"type": "integer", "minimum": 1, "maximum": 100, "default": 5},
 )
-PAGE = {
-    "description": "the page",
-    "content": {"text/html": {"schema": STR}},
+LOCAL = query(
+    "local",
+    "internal: answer for this worker only (workers fan out to each other with it)",
+    enum("1"),
+)
+HOST = path("host", "host name (the Telegraf host tag)")
+FINGERPRINT = path("fingerprint", "alert fingerprint")
+WRITE = Auth(("apiToken",), "missing or wrong token (or writes disabled: no token configured)")
+INGEST = Auth(
+    ("ingestKey", "ingestKeyHeader"),
+    "missing or wrong API key (or ingest disabled: LOOKOUT_INGEST_KEYS unset)",
+)
+INGEST_ERRORS: dict[str, Reply | str | Body] = {
+    "400": Reply("a record could not be parsed (lists the rejected parts)", m.Rejected),
+    "413": "body larger than LOOKOUT_INGEST_MAX_BYTES",
+    "429": Reply(
+        "rate limit of the API key exceeded",
+        headers={"Retry-After": {"schema": STR, "description": "seconds"}},
+    ),
+}
+ACCEPTED = "produced to the topics"
+NDJSON = "application/x-ndjson"
+ASSETS = {"text/html": STR, "text/css": STR, "text/javascript": STR}
+
+ROUTES: dict[str, Doc] = {
+    "get /": op("The live page (polls the API)", {"200": Reply("the page", {"text/html": STR})}),
+    "get /static/{name}": op(
+        "Assets of the live page",
+        {"200": Reply("the asset", ASSETS), "404": "no such asset"},
+        path("name", "asset name", enum("index.html", "live.css", "live.js")),
+    ),
+    "get /api/openapi.json": op("This document", {"200": m.Document}),
+    "get /api/health": op("Worker health and counters", {"200": m.Health}),
+    "get /metrics": op(
+        "Prometheus text exposition of the pipeline's own metrics", {"200": {"text/plain": STR}}
+    ),
+    "get /api/overview": op(
+        "The live page's data: headline values of every host and service, with the closed "
+        "windows before the open one (all workers)",
+        {"200": m.Overview},
+        KIND,
+        LOCAL,
+    ),
+    "get /api/hosts": op("Hosts with window state (all workers)", {"200": m.Hosts}, LOCAL),
+    "get /api/hosts/{host}/windows": op(
+        "The open window of a host, per series",
+        {"200": m.Window, "404": "unknown host"},
+        *(HOST, KIND, MATCH),
+    ),
+    "get /api/hosts/{host}/recent": op(
+        "The last closed windows of a host, per series",
+        {"200": m.Recent, "404": "unknown host"},
+        *(HOST, KIND, MATCH, LIMIT),
+    ),
+    "get /api/hosts/{host}/series/{series}": op(
+        "One series of a host: its open window and its last closed windows",
+        {"200": m.SeriesDetail, "404": "unknown host or series"},
+        *(HOST, path("series", "series name as /api/series lists it, URL-encoded"), KIND, LIMIT),
+    ),
+    "get /api/services/{service}/windows": op(
+        "The open error-rate window of a service on each host that serves it (all workers)",
+        {"200": m.ServiceWindows, "404": "no host has an open window of the service"},
+        *(path("service", "service name"), KIND, LOCAL),
+    ),
+    "get /api/series": op(
+        "Series names (all workers, or one host's)",
+        {"200": m.SeriesNames, "404": "unknown host"},
+        *(query("host", "only this host's series"), LOCAL),
+    ),
+    "post /api/ingest/metrics": op(
+        "Telegraf JSON (single or batch), line protocol or NDJSON metrics",
+        {"202": Reply(ACCEPTED, m.MetricsAccepted), **INGEST_ERRORS},
+        query("host", "host tag for metrics that have none"),
+        body={
+            JSON: {"anyOf": [ref(m.TelegrafMetric), ref(m.TelegrafBatch)]},
+            NDJSON: STR,
+            "text/plain": {**STR, "description": "InfluxDB line protocol"},
+        },
+        security=INGEST,
+    ),
+    "post /api/ingest/logs": op(
+        "Application JSON logs, or nginx lines with ?type=nginx&host=H",
+        {"202": Reply(ACCEPTED, m.Accepted), **INGEST_ERRORS},
+        query("type", "log format", enum("app", "nginx")),
+        query("host", "host of the lines (required for nginx)"),
+        body={
+            JSON: {
+                "anyOf": [ref(m.AppLog), {"type": "array", "minItems": 1, "items": ref(m.AppLog)}]
+            },
+            NDJSON: STR,
+            "text/plain": {**STR, "description": "nginx access or error lines"},
+        },
+        security=INGEST,
+    ),
+    "get /api/alerts": op(
+        "Alert instances (all workers)",
+        {"200": m.Alerts},
+        *(query("status", "only alerts in this state", enum(*get_args(m.AlertStatus))), LOCAL),
+    ),
+    "get /api/alerts/{fingerprint}": op(
+        "One alert instance (whichever worker has it)",
+        {"200": m.Alert, "404": "no such alert"},
+        *(FINGERPRINT, LOCAL),
+    ),
+    "post /api/alerts/{fingerprint}/ack": op(
+        "Acknowledge a firing alert (forwarded to the worker that has it)",
+        {
+            "200": Reply("acknowledged", m.AckReply),
+            "400": "bad body",
+            "404": "no such alert",
+            "409": Reply("not firing, or already acknowledged", m.AckReply),
+        },
+        *(FINGERPRINT, LOCAL),
+        body=Ack,
+        security=WRITE,
+    ),
+    "get /api/incidents": op(
+        "Incidents: firing episodes with open, ack and resolve times (all workers)",
+        {"200": m.Incidents},
+        LOCAL,
+    ),
+    "get /api/incidents/{incident_id}": op(
+        "One incident",
+        {"200": m.Incident, "404": "no such incident"},
+        *(path("incident_id", "incident id (fingerprint:episode)"), LOCAL),
+    ),
+    "get /api/silences": op("Silences", {"200": m.Silences}),
+    "post /api/silences": op(
+        "Create a silence",
+        {"201": Reply("created", m.Silence), "400": "bad body"},
+        body=NewSilence,
+        security=WRITE,
+    ),
+    "delete /api/silences/{silence_id}": op(
+        "Delete a silence",
+        {"200": Reply("deleted", m.Deleted), "404": "no such silence"},
+        path("silence_id", "silence id"),
+        security=WRITE,
+    ),
+    "get /api/rules": op("Alert rules", {"200": m.Rules}),
+    "get /api/notifications": op(
+        "The notification outbox, newest first (pending, sent, failed, held back)",
+        {"200": m.Notifications, "503": "PostgreSQL is not reachable"},
+        query("status", "only this status", enum(*get_args(m.NotifyStatus))),
+        query("receiver", "only this receiver"),
+        query("limit", "rows", {"type": "integer", "minimum": 1, "maximum": 500, "default": 50}),
+    ),
+    "post /api/rules/reload": op(
+        "Reload the rules files (on every worker)",
+        {
+            "200": Reply("reloaded", m.Reloaded),
+            "400": "a rules file is wrong; the old rules stay",
+        },
+        LOCAL,
+        security=WRITE,
+    ),
+}
+SECURITY_SCHEMES = {
+    "apiToken": {"type": "http", "scheme": "bearer", "description": "LOOKOUT_API_TOKEN"},
+    "ingestKey": {
+        "type": "http",
+        "scheme": "bearer",
+        "description": "a key of LOOKOUT_INGEST_KEYS",
+    },
+    "ingestKeyHeader": {
+        "type": "apiKey",
+        "in": "header",
+        "name": "X-API-Key",
+        "description": "a key of LOOKOUT_INGEST_KEYS",
+    },
 }
 
 
-def spec() -> dict[str, Any]:
-    """The whole document."""
-    window_404 = {"404": _err("unknown host")}
-    paths: dict[str, Any] = {
-        "/": {"get": {"summary": "The live page (polls the API)", "responses": {"200": PAGE}}},
-        "/static/{name}": {
-            "get": {
-                "summary": "Assets of the live page",
-                "parameters": [
-                    {
-                        "name": "name",
-                        "in": "path",
-                        "required": True,
-                        "schema": {"type": "string", "enum": ["index.html", "live.css", "live.js"]},
-                    }
-                ],
-                "responses": {
-                    "200": {
-                        "description": "the asset",
-                        "content": {
-                            "text/html": {"schema": STR},
-                            "text/css": {"schema": STR},
-                            "text/javascript": {"schema": STR},
-                        },
-                    },
-                    "404": _err("no such asset"),
-                },
-            }
-        },
-        "/api/openapi.json": _get("This document", OPEN),
-        "/api/health": _get(
-            "Worker health and counters",
-            obj(
-                ("status", "partitions"),
-                status={"type": "string", "enum": ["ok", "rebalancing"]},
-                worker=STR,
-                partitions={"type": "array", "items": INT},
-                hosts=INT,
-                records_in={"type": "number"},
-                deadletter={"type": "number"},
-                late={"type": "number"},
-                windows_closed={"type": "number"},
-                time={"type": "number"},
-            ),
-        ),
-        "/metrics": {
-            "get": {
-                "summary": "Prometheus text exposition of the pipeline's own metrics",
-                "responses": {
-                    "200": {"description": "OK", "content": {"text/plain": {"schema": STR}}}
-                },
-            }
-        },
-        "/api/overview": _get(
-            "The live page's data: headline values of every host and service, with the "
-            "closed windows before the open one (all workers)",
-            obj(
-                ("kind", "hosts", "services"),
-                kind=STR,
-                workers=INT,
-                hosts={"type": "array", "items": ref("HostOverview")},
-                services={"type": "array", "items": ref("ServiceOverview")},
-            ),
-            KIND,
-            LOCAL,
-        ),
-        "/api/hosts": _get(
-            "Hosts with window state (all workers)",
-            obj(("hosts",), hosts={"type": "array", "items": STR}),
-            LOCAL,
-        ),
-        "/api/hosts/{host}/windows": _get(
-            "The open window of a host, per series",
-            ref("Window"),
-            HOST,
-            KIND,
-            MATCH,
-            **window_404,
-        ),
-        "/api/hosts/{host}/recent": _get(
-            "The last closed windows of a host, per series",
-            obj(
-                ("host", "kind", "series"),
-                host=STR,
-                kind=STR,
-                series={
-                    "type": "array",
-                    "items": obj(
-                        ("name", "windows"),
-                        name=STR,
-                        windows={"type": "array", "items": ref("FinalWindow")},
-                    ),
-                },
-            ),
-            HOST,
-            KIND,
-            MATCH,
-            LIMIT,
-            **window_404,
-        ),
-        "/api/hosts/{host}/series/{series}": _get(
-            "One series of a host: its open window and its last closed windows",
-            ref("SeriesDetail"),
-            HOST,
-            _path("series", "series name as /api/series lists it, URL-encoded"),
-            KIND,
-            LIMIT,
-            **{"404": _err("unknown host or series")},
-        ),
-        "/api/services/{service}/windows": _get(
-            "The open error-rate window of a service on each host that serves it (all workers)",
-            obj(
-                ("service", "kind", "hosts"),
-                service=STR,
-                kind=STR,
-                hosts={
-                    "type": "array",
-                    "items": obj(("host", "value"), host=STR, start=INT, end=INT, value=OPEN),
-                },
-            ),
-            _path("service", "service name"),
-            KIND,
-            LOCAL,
-            **{"404": _err("no host has an open window of the service")},
-        ),
-        "/api/series": _get(
-            "Series names (all workers, or one host's)",
-            obj(("series",), series={"type": "array", "items": STR}),
-            _query("host", STR, "only this host's series"),
-            LOCAL,
-            **{"404": _err("unknown host")},
-        ),
-        "/api/ingest/metrics": {
-            "post": {
-                "summary": "Telegraf JSON (single or batch), line protocol or NDJSON metrics",
-                "security": INGEST_SECURITY,
-                "parameters": [_query("host", STR, "host tag for metrics that have none")],
-                "requestBody": METRICS_BODY,
-                "responses": {
-                    "202": _ok(
-                        obj(("accepted",), accepted=INT, messages=INT),
-                        "produced to the topics",
-                    ),
-                    **INGEST_ERRORS,
-                },
-            }
-        },
-        "/api/ingest/logs": {
-            "post": {
-                "summary": "Application JSON logs, or nginx lines with ?type=nginx&host=H",
-                "security": INGEST_SECURITY,
-                "parameters": [
-                    _query("type", {"type": "string", "enum": ["app", "nginx"]}, "log format"),
-                    _query("host", STR, "host of the lines (required for nginx)"),
-                ],
-                "requestBody": LOGS_BODY,
-                "responses": {
-                    "202": _ok(obj(("accepted",), accepted=INT), "produced to the topics"),
-                    **INGEST_ERRORS,
-                },
-            }
-        },
-        "/api/alerts": _get(
-            "Alert instances (all workers)",
-            obj(("alerts",), alerts={"type": "array", "items": ref("Alert")}),
-            _query(
-                "status",
-                {"type": "string", "enum": ["pending", "firing", "resolved"]},
-                "only alerts in this state",
-            ),
-            LOCAL,
-        ),
-        "/api/alerts/{fingerprint}": _get(
-            "One alert instance (whichever worker has it)",
-            ref("Alert"),
-            _path("fingerprint", "alert fingerprint"),
-            LOCAL,
-            **{"404": _err("no such alert")},
-        ),
-        "/api/alerts/{fingerprint}/ack": {
-            "post": {
-                "summary": "Acknowledge a firing alert (forwarded to the worker that has it)",
-                "security": WRITE_SECURITY,
-                "parameters": [_path("fingerprint", "alert fingerprint"), LOCAL],
-                "requestBody": {"required": True, "content": {JSON: {"schema": ref("Ack")}}},
-                "responses": {
-                    "200": _ok(
-                        obj(("fingerprint", "result"), fingerprint=STR, result=STR),
-                        "acknowledged",
-                    ),
-                    "400": _err("bad body"),
-                    "401": UNAUTHORIZED,
-                    "404": _err("no such alert"),
-                    "409": _ok(
-                        obj(("fingerprint", "result"), fingerprint=STR, result=STR),
-                        "not firing, or already acknowledged",
-                    ),
-                },
-            }
-        },
-        "/api/incidents": _get(
-            "Incidents: firing episodes with open, ack and resolve times (all workers)",
-            obj(
-                incidents={"type": "array", "items": ref("Incident")},
-                records={"type": "array", "items": OPEN, "description": "with local=1 only"},
-            ),
-            LOCAL,
-        ),
-        "/api/incidents/{incident_id}": _get(
-            "One incident",
-            ref("Incident"),
-            _path("incident_id", "incident id (fingerprint:episode)"),
-            LOCAL,
-            **{"404": _err("no such incident")},
-        ),
-        "/api/silences": {
-            "get": {
-                "summary": "Silences",
-                "responses": {
-                    "200": _ok(
-                        obj(("silences",), silences={"type": "array", "items": ref("Silence")})
-                    )
-                },
-            },
-            "post": {
-                "summary": "Create a silence",
-                "security": WRITE_SECURITY,
-                "requestBody": {
-                    "required": True,
-                    "content": {JSON: {"schema": ref("NewSilence")}},
-                },
-                "responses": {
-                    "201": _ok(ref("Silence"), "created"),
-                    "400": _err("bad body"),
-                    "401": UNAUTHORIZED,
-                },
-            },
-        },
-        "/api/silences/{silence_id}": {
-            "delete": {
-                "summary": "Delete a silence",
-                "security": WRITE_SECURITY,
-                "parameters": [_path("silence_id", "silence id")],
-                "responses": {
-                    "200": _ok(obj(("deleted",), deleted=STR), "deleted"),
-                    "401": UNAUTHORIZED,
-                    "404": _err("no such silence"),
-                },
-            }
-        },
-        "/api/rules": _get(
-            "Alert rules",
-            obj(("rules",), rules={"type": "array", "items": OPEN}),
-        ),
-        "/api/notifications": _get(
-            "The notification outbox, newest first (pending, sent, failed, held back)",
-            obj(
-                ("notifications",),
-                notifications={"type": "array", "items": NOTIFICATION},
-            ),
-            _query("status", {"type": "string", "enum": list(NOTIFY_STATUSES)}, "only this status"),
-            _query("receiver", STR, "only this receiver"),
-            _query(
-                "limit", {"type": "integer", "minimum": 1, "maximum": 500, "default": 50}, "rows"
-            ),
-            **{"503": _err("PostgreSQL is not reachable")},
-        ),
-        "/api/rules/reload": {
-            "post": {
-                "summary": "Reload the rules files (on every worker)",
-                "security": WRITE_SECURITY,
-                "parameters": [LOCAL],
-                "responses": {
-                    "200": _ok(obj(("rules",), rules=INT), "reloaded"),
-                    "400": _err("a rules file is wrong; the old rules stay"),
-                    "401": UNAUTHORIZED,
-                },
-            }
-        },
-    }
+@cache
+def _spec() -> Doc:
+    _, top = models_json_schema([(model, "validation") for model in MODELS], ref_template=REF)
+    paths: Doc = {}
+    for route, operation in ROUTES.items():
+        method, where = route.split(" ", 1)
+        paths.setdefault(where, {})[method] = operation
     return {
         "openapi": "3.1.0",
         "info": {
@@ -423,26 +298,11 @@ def spec() -> dict[str, Any]:
             "worker. Any worker answers for any host (requests are routed to the owner); errors "
             'are JSON {"error": "..."}.',
         },
-        "components": {
-            "schemas": SCHEMAS,
-            "securitySchemes": {
-                "apiToken": {
-                    "type": "http",
-                    "scheme": "bearer",
-                    "description": "LOOKOUT_API_TOKEN",
-                },
-                "ingestKey": {
-                    "type": "http",
-                    "scheme": "bearer",
-                    "description": "a key of LOOKOUT_INGEST_KEYS",
-                },
-                "ingestKeyHeader": {
-                    "type": "apiKey",
-                    "in": "header",
-                    "name": "X-API-Key",
-                    "description": "a key of LOOKOUT_INGEST_KEYS",
-                },
-            },
-        },
+        "components": {"schemas": top["$defs"], "securitySchemes": SECURITY_SCHEMES},
         "paths": paths,
     }
+
+
+def spec() -> Doc:
+    """The whole document (built once; each call gets its own copy)."""
+    return copy.deepcopy(_spec())

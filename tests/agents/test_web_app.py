@@ -14,6 +14,7 @@ import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
 from agents.runtime import Lookout
+from app.api.models import Health, Overview
 from app.api.openapi import spec
 from app.settings import load_settings
 from app.worker import create_app
@@ -79,6 +80,8 @@ async def test_overview_reads_open_windows(served: tuple[Lookout, TestClient[Any
     for i, value in enumerate([10.0, 20.0, 30.0]):
         engine.add_metric(hs, "telegraf.metrics", i, "cpu", tags, {"usage_active": value}, T0 + i)
     doc = await (await client.get("/api/overview")).json()
+    Overview.model_validate(doc)  # the document describes what the view returns
+    Health.model_validate(await (await client.get("/api/health")).json())
     (host,) = doc["hosts"]
     cpu = next(m for m in host["metrics"] if m["key"] == "cpu")
     assert (host["host"], cpu["value"], doc["workers"]) == ("h1", 20.0, 1)

@@ -6,6 +6,7 @@ from typing import Any
 
 import pytest
 
+from app.api.models import HostOverview, ServiceOverview
 from app.api.overview import error_rate, host_overview, role, service_overview
 from tables.series import log_series, metric_series_base
 
@@ -71,6 +72,7 @@ def test_host_overview_points_are_closed_windows_then_the_open_one() -> None:
         SHOP: [{"start": T - 60, "value": log_value(50, 0)}],
     }
     out = host_overview("h1", current, closed, watermark=T + 30.0)
+    HostOverview.model_validate(out)  # the document describes what the view returns
     metrics = {m["key"]: m for m in out["metrics"]}
     assert list(metrics) == ["cpu", "net_in"]  # headline order, only those with data
     assert metrics["cpu"]["value"] == 30.0
@@ -86,6 +88,7 @@ def test_host_overview_points_are_closed_windows_then_the_open_one() -> None:
 def test_a_host_without_data_and_values_that_are_not_numbers() -> None:
     out = host_overview("h2", {}, {}, watermark=float("-inf"))
     assert out["metrics"] == [] and out["services"] == [] and out["watermark"] is None
+    HostOverview.model_validate(out)
     nan = host_overview(
         "h3", {"start": T, "end": T + 60, "series": {CPU: {"mean": None}}}, {}, None
     )
@@ -105,6 +108,7 @@ def test_services_sum_their_hosts_per_window() -> None:
     (shop,) = service_overview(
         [host("a", (100, 10), (10, 0), 0.3), host("b", (300, 10), (30, 4), 0.5)]
     )
+    ServiceOverview.model_validate(shop)
     assert shop["hosts"] == ["a", "b"]
     assert (shop["requests"], shop["s5xx"], shop["error_rate"]) == (400, 20, 0.05)
     assert shop["latency_p95"] == 0.5

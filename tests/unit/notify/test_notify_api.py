@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 import orjson
 import pytest
 
+from app.api.models import Notification
 from app.api.notifications import DEFAULT_LIMIT, QueryError, parse_query, row_out
 
 
@@ -60,6 +61,7 @@ def test_row_shape() -> None:
         "sent_at": at,
     }
     out = row_out(row)
+    Notification.model_validate(out)  # the document describes what the view returns
     assert out["kind"] == "firing" and out["alert_status"] == "firing"
     assert out["created_at"] == "2025-11-20T12:00:00+00:00" and out["next_attempt_at"] is None
     assert out["group_labels"] == {"rule": "cpu"} and out["alerts"] == [{"rule": "cpu"}]
