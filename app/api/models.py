@@ -13,7 +13,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, create_model
 
-from alerting.state import AckResult
+from alerting.suppression import AckResult
 
 Open = dict[str, Any]
 Num = float | None
