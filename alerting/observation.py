@@ -131,6 +131,16 @@ def classify(rule: Rule, score: float) -> Condition:
     return Condition.RECOVERED
 
 
+def threshold_value(rule: Rule, result: Mapping[str, Any] | None) -> float | None:
+    """The value :func:`observe` judges for a threshold-like rule (None: no data)."""
+    value = None if result is None else _number(result.get(rule.aggregate))
+    if value is not None and rule.min_samples and result is not None:
+        count = sample_count(result)
+        if count is not None and count < rule.min_samples:
+            return None  # too few values for a verdict: no data
+    return value
+
+
 def observe(
     rule: Rule,
     result: Mapping[str, Any] | None,
@@ -148,11 +158,7 @@ def observe(
     labels = alert_labels(rule, description)
     fp = fingerprint(labels)
     hist = history or SeriesHistory()
-    value = None if result is None else _number(result.get(rule.aggregate))
-    if value is not None and rule.min_samples and result is not None:
-        count = sample_count(result)
-        if count is not None and count < rule.min_samples:
-            value = None  # too few values for a verdict: no data
+    value = threshold_value(rule, result)
 
     def obs(score: float | None, cond: Condition, **kw: Any) -> Observation:
         return Observation(rule, labels, fp, event_time, value, score, cond, **kw)

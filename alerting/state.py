@@ -52,7 +52,14 @@ from typing import Any
 
 from alerting.annotations import render_annotations
 from alerting.labels import fingerprint
-from alerting.observation import Condition, Observation, SeriesHistory, observe
+from alerting.observation import (
+    Condition,
+    Observation,
+    SeriesHistory,
+    classify,
+    observe,
+    threshold_value,
+)
 from alerting.rules import NoData, Rule, RuleKind, alert_labels
 from alerting.silences import Silence, silencing
 from alerting.transitions import Status, Transition
@@ -240,6 +247,20 @@ def step(
 
 def _wall(wall_now: float | None, now: float) -> float:
     return now if wall_now is None else wall_now
+
+
+def stays_inactive(rule: Rule, result: Mapping[str, Any] | None) -> bool:
+    """True when :func:`evaluate` of a threshold ``rule`` on a series with no alert state
+    would change nothing: no transition and a forgettable state (the common, healthy case,
+    decided without building the state). False means: run :func:`evaluate`."""
+    if rule.kind is not RuleKind.THRESHOLD:
+        return False
+    value = threshold_value(rule, result)
+    if value is None:
+        cond = _NO_DATA.get(rule.no_data, Condition.FIRING)
+    else:
+        cond = classify(rule, value)
+    return cond is not Condition.FIRING
 
 
 def evaluate(

@@ -652,3 +652,52 @@ def test_replaying_observations_after_restart_emits_nothing_twice(
     end, trs_b, _ = play(rule, obs_only[j:], mid, t_j)
     assert end == whole
     assert trs_a + trs_b == trs_whole
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    op=st.sampled_from([">", ">=", "<", "<="]),
+    threshold=st.floats(-100, 100),
+    recovery_gap=st.one_of(st.none(), st.floats(0, 50)),
+    no_data=st.sampled_from(list(NoData)),
+    min_samples=st.integers(0, 5),
+    value=st.one_of(st.none(), st.floats(-200, 200), st.just(float("nan"))),
+    count=st.one_of(st.none(), st.integers(0, 10)),
+    for_s=st.sampled_from([0.0, 60.0]),
+)
+def test_stays_inactive_agrees_with_a_full_evaluation(
+    op: str,
+    threshold: float,
+    recovery_gap: float | None,
+    no_data: NoData,
+    min_samples: int,
+    value: float | None,
+    count: int | None,
+    for_s: float,
+) -> None:
+    """The evaluator's fast path for healthy series is exact: whenever ``stays_inactive`` says
+    so, a full evaluation of a series without state gives no transition and nothing to keep."""
+    from alerting.rules import Comparison
+    from alerting.state import stays_inactive
+
+    recovery = None
+    if recovery_gap is not None:
+        recovery = threshold - recovery_gap if op in (">", ">=") else threshold + recovery_gap
+    rule = cpu_rule(
+        op=Comparison(op),
+        threshold=threshold,
+        recovery=recovery,
+        no_data=no_data,
+        min_samples=min_samples,
+        for_s=for_s,
+    )
+    result: dict[str, Any] | None = {"mean": value}
+    if count is not None:
+        result["count"] = count  # type: ignore[index]
+    if value is None and count is None:
+        result = None
+    state, tr = evaluate(None, rule, result, DESC, T0)
+    if stays_inactive(rule, result):
+        assert tr is None and forgettable(state)
+    else:
+        assert tr is not None or not forgettable(state) or state.status is not Status.INACTIVE
