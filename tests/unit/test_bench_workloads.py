@@ -7,8 +7,8 @@ from itertools import pairwise
 
 import orjson
 import pytest
-from formats.decode import decode_metrics
 
+from devtools.bench.catalog import message_count, messages, rounded_count
 from devtools.bench.workloads import (
     BATCH_INTERVALS,
     HOSTS,
@@ -21,13 +21,11 @@ from devtools.bench.workloads import (
     host_name,
     intervals_for,
     marker_field,
-    message_count,
-    messages,
     plan_start,
-    rounded_count,
     w1_messages,
     w2_messages,
 )
+from formats.decode import decode_metrics
 
 START = 1_767_225_600  # 2026-01-01T00:00:00Z, a multiple of the interval
 COUNT = 30_000  # three intervals of all 10,000 series
@@ -44,7 +42,7 @@ def _series(metric: dict) -> tuple[str, str, str]:
 )
 def test_count_rounds_up_to_whole_intervals(count: int, intervals: int, rounded: int) -> None:
     assert intervals_for(count) == intervals
-    assert rounded_count(count) == rounded
+    assert rounded_count(W1, count) == rounded == rounded_count(W2, count)
 
 
 def test_count_must_be_positive() -> None:
@@ -163,7 +161,7 @@ def test_values_vary_and_stay_below_alert_thresholds() -> None:
 
 def test_unknown_workload_is_refused() -> None:
     with pytest.raises(ValueError):
-        list(messages("w3", 10, START))
+        list(messages("w9", 10, START))
 
 
 def test_latency_message_carries_its_marker() -> None:
