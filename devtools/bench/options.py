@@ -9,7 +9,7 @@ from pathlib import Path
 from devtools.bench.result import DRAINS
 from devtools.bench.workloads import WORKLOADS
 
-DEFAULT_COUNT = 1_000_000
+DEFAULT_COUNT = 300_000
 DEFAULT_TIMEOUT = 900.0
 DEFAULT_REPEAT = 3
 NAIVE_LIMIT = 600.0
