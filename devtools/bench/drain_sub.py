@@ -40,6 +40,7 @@ def faust_command(ctx: Context, prepared: Prepared, drain: str) -> list[str]:
         "--expires",
         str(span),
         "worker",
+        "--without-web",  # Faust's worker binds port 6066 otherwise, which may be taken
         "-l",
         "info",
     ]
