@@ -9,7 +9,7 @@ from pathlib import Path
 import aiohttp
 
 from app.settings import Settings
-from app.topics import METRICS
+from devtools.bench.catalog import SHAPES
 from devtools.bench.procs import Children
 from devtools.bench.progress import Progress
 
@@ -18,18 +18,19 @@ PARTITIONS = 8
 
 @dataclass(frozen=True, slots=True)
 class Prepared:
-    """A workload produced into its own topics."""
+    """A workload produced into its own topics (``metrics``: its records, metrics or lines)."""
 
     workload: str
     prefix: str
     metrics: int
     messages: int
     start: int
+    fields: int = 0
 
     @property
     def topic(self) -> str:
-        """The metrics topic a Lookout worker with this prefix reads."""
-        return f"{self.prefix}{METRICS}"
+        """The input topic (metrics or nginx logs) a Lookout worker with this prefix reads."""
+        return f"{self.prefix}{SHAPES[self.workload].topic}"
 
 
 @dataclass
@@ -45,6 +46,7 @@ class Context:
     session: aiohttp.ClientSession
     timeout: float
     profile_dir: Path | None = None
+    sinks_stack: Path | None = None  # the full embedded stack (--sinks), else None
 
     @property
     def bootstrap(self) -> str:

@@ -4,7 +4,11 @@
 0.02 s while it is still 0 and every 0.05 s when the end is less than a second away. The worker
 answers HTTP only between batches, so the last answer that shows 0 marks, within those 20 ms,
 when it started on its first batch; the first answer that shows all N marks its end. The rate is
-N over that span. Peak RSS is the worker's ``VmHWM``.
+N over that span. Peak RSS is the worker's ``VmHWM``. ``records_in`` counts metrics (W1, W2,
+W1f) or access lines (W3); the worker counts a record once its batch is flushed.
+
+A drain runs ``repeat`` fresh workers one after the other (each its own consumer group from the
+start of the topic) and reports the median run with every run's rate (the spread).
 """
 
 from __future__ import annotations
@@ -14,17 +18,35 @@ import time
 
 from devtools.bench.context import Context, Prepared
 from devtools.bench.profile import Profiler
-from devtools.bench.result import LOOKOUT, DrainResult
+from devtools.bench.result import LOOKOUT, LOOKOUT_SINKS, DrainResult, median_run
 from devtools.bench.worker import LookoutWorker
 
 POLL, POLL_IDLE, POLL_END = 0.2, 0.02, 0.05
 
 
-async def drain_lookout(ctx: Context, prepared: Prepared) -> DrainResult:
-    """Start a worker on the workload's prefix; time it until it has counted every metric."""
-    name = f"{prepared.workload}-{LOOKOUT}"
-    ctx.progress.phase(f"{prepared.workload} {LOOKOUT}")
-    worker = LookoutWorker(ctx, name, prepared.prefix)
+async def drain_lookout(
+    ctx: Context, prepared: Prepared, *, repeat: int = 1, sinks: bool = False
+) -> DrainResult:
+    """``repeat`` workers, one after the other; the median run (see the module docstring)."""
+    runs = [await drain_once(ctx, prepared, run, repeat, sinks) for run in range(repeat)]
+    result = median_run(runs)
+    if repeat > 1:
+        rates = ", ".join(f"{r:,.0f}" for r in result.runs)
+        ctx.progress.note(f"  median of {repeat}: {result.eps:,.0f}/s (runs: {rates})")
+    return result
+
+
+async def drain_once(
+    ctx: Context, prepared: Prepared, run: int, repeat: int, sinks: bool
+) -> DrainResult:
+    """Start a worker on the workload's prefix; time it until it has counted every record."""
+    drain = LOOKOUT_SINKS if sinks else LOOKOUT
+    stack = ctx.sinks_stack if sinks else None
+    if sinks and stack is None:
+        raise RuntimeError("the sinks-on worker needs the full embedded stack (--sinks)")
+    name = f"{prepared.workload}-{drain}-{run}"
+    ctx.progress.phase(f"{prepared.workload} {drain} {run + 1}/{repeat}")
+    worker = LookoutWorker(ctx, name, prepared.prefix, stack)
     profiler: Profiler | None = None
     target = prepared.metrics
     begun = time.monotonic()
@@ -58,7 +80,7 @@ async def drain_lookout(ctx: Context, prepared: Prepared) -> DrainResult:
                 if (target - count) / max(rate, 1.0) < 1.0:
                     interval = POLL_END
                 ctx.progress.update(
-                    f"{count:,.0f}/{target:,} metrics ({rate:,.0f}/s), RSS {peak or 0:,.0f} MB"
+                    f"{count:,.0f}/{target:,} records ({rate:,.0f}/s), RSS {peak or 0:,.0f} MB"
                 )
             await asyncio.sleep(max(0.0, interval - (time.monotonic() - asked)))
         peak = worker.child.peak_rss_mb() or peak
@@ -69,11 +91,11 @@ async def drain_lookout(ctx: Context, prepared: Prepared) -> DrainResult:
     if start is None or count == 0:
         raise worker.child.failure(f"processed nothing in {ctx.timeout:.0f} s")
     result = DrainResult(
-        LOOKOUT, prepared.workload, int(count - base), answered - start, count >= target, peak
+        drain, prepared.workload, int(count - base), answered - start, count >= target, peak
     )
     status = "" if result.complete else f" (stopped at the {ctx.timeout:.0f} s limit)"
     ctx.progress.done(
-        f"{count:,.0f} metrics, {result.eps:,.0f} metrics/s, peak RSS {peak or 0:,.0f} MB{status}"
+        f"{count:,.0f} records, {result.eps:,.0f}/s, peak RSS {peak or 0:,.0f} MB{status}"
     )
     if summary:
         ctx.progress.note(summary)

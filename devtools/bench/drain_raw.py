@@ -1,14 +1,15 @@
-"""Drain (a), the machine's ceiling: aiokafka ``getmany`` + ``orjson.loads`` + a per-host count."""
+"""Drain (a), the machine's ceiling: aiokafka ``getmany`` + ``orjson.loads`` (or a split into
+lines) + a per-host count."""
 
 from __future__ import annotations
 
 import time
 from collections import defaultdict
 
-import orjson
 from aiokafka import AIOKafkaConsumer
 
 from devtools.bench.context import Context, Prepared
+from devtools.bench.decoding import host_of, records_of
 from devtools.bench.result import RAW, DrainResult
 
 
@@ -27,7 +28,7 @@ async def drain_raw(ctx: Context, prepared: Prepared) -> DrainResult:
     )
     ctx.progress.phase(f"{prepared.workload} {RAW}")
     target = prepared.metrics
-    per_host: defaultdict[str, int] = defaultdict(int)
+    per_host: defaultdict[object, int] = defaultdict(int)
     total = 0
     await consumer.start()
     try:
@@ -40,19 +41,14 @@ async def drain_raw(ctx: Context, prepared: Prepared) -> DrainResult:
                 first = now
             for records in batches.values():
                 for record in records:
-                    doc = orjson.loads(record.value)  # type: ignore[arg-type]
-                    batch = doc.get("metrics")
-                    if batch is None:
-                        per_host[doc["tags"]["host"]] += 1
-                        total += 1
-                    else:
-                        for metric in batch:
-                            per_host[metric["tags"]["host"]] += 1
-                        total += len(batch)
+                    found = records_of(record.value)  # type: ignore[arg-type]
+                    for one in found:
+                        per_host[host_of(one, record.key)] += 1
+                    total += len(found)
             if first is None:
                 ctx.progress.update(f"joining the group ({now - begun:.0f} s)")
             else:
-                ctx.progress.update(f"{total:,}/{target:,} metrics")
+                ctx.progress.update(f"{total:,}/{target:,} records")
             if now - begun > ctx.timeout:
                 break
         done = time.monotonic()
@@ -60,5 +56,5 @@ async def drain_raw(ctx: Context, prepared: Prepared) -> DrainResult:
         await consumer.stop()
     seconds = done - first if first is not None else 0.0
     result = DrainResult(RAW, prepared.workload, total, seconds, complete=total >= target)
-    ctx.progress.done(f"{total:,} metrics of {len(per_host):,} hosts, {result.eps:,.0f} metrics/s")
+    ctx.progress.done(f"{total:,} records of {len(per_host):,} hosts, {result.eps:,.0f}/s")
     return result

@@ -9,7 +9,7 @@ import time
 from devtools.bench.context import PARTITIONS, Context, Prepared
 from devtools.bench.result import BARE, NAIVE, QUIX, DrainResult
 from devtools.bench.tally import read_tally
-from devtools.bench.workloads import W2
+from devtools.bench.workloads import W2, W3
 
 POLL = 0.2
 
@@ -18,7 +18,7 @@ def faust_command(ctx: Context, prepared: Prepared, drain: str) -> list[str]:
     """Command line of the bare or naive Faust app for a workload."""
     module = {BARE: "devtools.bench.faust_bare", NAIVE: "devtools.bench.faust_naive"}[drain]
     name = f"{prepared.workload}-{drain}"
-    span = prepared.metrics // 1000 + 3600  # windows must outlive the run (wall-clock expiry)
+    span = int(time.time()) - prepared.start + 3600  # windows must outlive the run (wall clock)
     return [
         sys.executable,
         "-m",
@@ -40,6 +40,7 @@ def faust_command(ctx: Context, prepared: Prepared, drain: str) -> list[str]:
         "--expires",
         str(span),
         "worker",
+        "--without-web",  # Faust's worker binds port 6066 otherwise, which may be taken
         "-l",
         "info",
     ]
@@ -65,7 +66,9 @@ def quix_command(ctx: Context, prepared: Prepared) -> list[str]:
         "--state-dir",
         str(ctx.folder("data", name)),
     ]
-    return [*cmd, "--batch"] if prepared.workload == W2 else cmd
+    if prepared.workload == W2:
+        return [*cmd, "--batch"]
+    return [*cmd, "--text"] if prepared.workload == W3 else cmd
 
 
 async def drain_tallied(
@@ -93,7 +96,7 @@ async def drain_tallied(
                 ctx.progress.update(f"starting, joining the group ({waited:.0f} s)")
             else:
                 rate = state.count / max(1e-9, (state.at or time.time()) - state.first)
-                ctx.progress.update(f"{state.count:,}/{target:,} metrics ({rate:,.0f}/s)")
+                ctx.progress.update(f"{state.count:,}/{target:,} records ({rate:,.0f}/s)")
             await asyncio.sleep(POLL)
     finally:
         ctx.children.stop(child)
@@ -105,5 +108,5 @@ async def drain_tallied(
         drain, prepared.workload, state.count, end - state.first, state.done is not None
     )
     status = "" if result.complete else f" (stopped at the {limit:.0f} s limit)"
-    ctx.progress.done(f"{state.count:,} metrics, {result.eps:,.0f} metrics/s{status}")
+    ctx.progress.done(f"{state.count:,} records, {result.eps:,.0f}/s{status}")
     return result

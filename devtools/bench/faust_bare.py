@@ -8,20 +8,19 @@ from __future__ import annotations
 import argparse
 
 import faust
-import orjson
 
 from devtools.bench import faust_base
+from devtools.bench.decoding import records_of
 from devtools.bench.tally import Tally
 
 
 def build(app: faust.App, ns: argparse.Namespace, tally: Tally) -> None:
-    """One agent: decode every message, count its metrics."""
+    """One agent: decode every message, count its records (metrics or lines)."""
 
     @app.agent(faust_base.source(app, ns), name="bench.bare")
     async def bare(stream: faust.StreamT) -> None:
         async for value in stream:
-            batch = orjson.loads(value).get("metrics")
-            tally.add(1 if batch is None else len(batch))
+            tally.add(len(records_of(value)))
 
 
 if __name__ == "__main__":

@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import Any
 
 import faust
-import orjson
 
 from devtools.bench.tally import Tally
 
@@ -66,13 +65,6 @@ def source(app: faust.App, ns: argparse.Namespace) -> Any:
     return app.topic(
         ns.topic, key_serializer="raw", value_serializer="raw", partitions=ns.partitions
     )
-
-
-def metrics_of(value: bytes) -> list[Any]:
-    """The metric objects of a Telegraf JSON message (single or batch)."""
-    doc = orjson.loads(value)
-    batch = doc.get("metrics")
-    return [doc] if batch is None else list(batch)
 
 
 def run(prog: str, build: Callable[[faust.App, argparse.Namespace, Tally], None]) -> None:

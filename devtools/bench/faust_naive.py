@@ -1,6 +1,7 @@
 """Drain (b), the naive Faust pattern: ``table[host|series] += 1`` on a 60-s tumbling table.
 
-One windowed-table update per metric, so one changelog message per metric. Windows follow the
+One windowed-table update per field of every metric (a series is one field), so one changelog
+message per field. Windows follow the
 Kafka message timestamp, which the bench sets to the metric's event time.
 ``python -m devtools.bench.faust_naive --broker ... --topic ... worker`` (see faust_base.py).
 """
@@ -13,13 +14,14 @@ from datetime import timedelta
 import faust
 
 from devtools.bench import faust_base
+from devtools.bench.decoding import records_of
 from devtools.bench.tally import Tally
 
 WINDOW = 60
 
 
 def build(app: faust.App, ns: argparse.Namespace, tally: Tally) -> None:
-    """One tumbling table keyed by host and series, one agent updating it per metric."""
+    """One tumbling table keyed by host and series, one agent updating it per field."""
     counts = app.Table(
         "naive_counts", default=int, partitions=ns.partitions, key_type=str, value_type=int
     ).tumbling(WINDOW, expires=timedelta(seconds=ns.expires))
@@ -27,10 +29,11 @@ def build(app: faust.App, ns: argparse.Namespace, tally: Tally) -> None:
     @app.agent(faust_base.source(app, ns), name="bench.naive")
     async def naive(stream: faust.StreamT) -> None:
         async for value in stream:
-            metrics = faust_base.metrics_of(value)
+            metrics = records_of(value)
             for m in metrics:
-                field = next(iter(m["fields"]))
-                counts[f"{m['tags']['host']}|{m['name']}.{field}"] += 1
+                prefix = f"{m['tags']['host']}|{m['name']}."
+                for field in m["fields"]:
+                    counts[prefix + field] += 1
             tally.add(len(metrics))
 
 

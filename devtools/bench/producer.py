@@ -5,12 +5,14 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Iterable
+from dataclasses import replace
 
 from aiokafka import AIOKafkaProducer
 
 from app.topics import ensure_topics
+from devtools.bench.catalog import SHAPES, message_count, messages, rounded_count
 from devtools.bench.context import Context, Prepared
-from devtools.bench.workloads import Message, message_count, messages, rounded_count
+from devtools.bench.workloads import Message
 
 WINDOW = 20_000  # messages in flight before the oldest ones are awaited
 
@@ -32,28 +34,33 @@ async def prepare(ctx: Context, workload: str, count: int, start: int) -> Prepar
     """Create the workload's topics and produce it once; returns where it is."""
     prefix = ctx.name(workload) + "."
     await ensure_topics(ctx.prefixed(prefix), ctx.bootstrap)
-    prepared = Prepared(
-        workload, prefix, rounded_count(count), message_count(workload, count), start
+    planned = Prepared(
+        workload, prefix, rounded_count(workload, count), message_count(workload, count), start
     )
     ctx.progress.phase(f"produce {workload}")
-    seconds = await produce(ctx, prepared.topic, messages(workload, count, start), prepared)
+    seconds, fields = await produce(ctx, planned.topic, messages(workload, count, start), planned)
+    prepared = replace(planned, fields=fields)
     rate = prepared.messages / seconds if seconds else 0.0
     ctx.progress.done(
-        f"{prepared.messages:,} messages, {prepared.metrics:,} metrics in {seconds:.1f} s "
-        f"({rate:,.0f} msg/s) -> {prepared.topic}"
+        f"{prepared.messages:,} messages, {prepared.metrics:,} {SHAPES[workload].unit}, "
+        f"{fields:,} fields in {seconds:.1f} s ({rate:,.0f} msg/s) -> {prepared.topic}"
     )
     return prepared
 
 
-async def produce(ctx: Context, topic: str, stream: Iterable[Message], prepared: Prepared) -> float:
-    """Send every message (keyed by host, stamped with its event time); returns seconds."""
+async def produce(
+    ctx: Context, topic: str, stream: Iterable[Message], prepared: Prepared
+) -> tuple[float, int]:
+    """Send every message (keyed by host, stamped with its event time); (seconds, fields sent)."""
     producer = fast_producer(ctx.bootstrap)
     await producer.start()
+    fields = 0
     try:
         started = time.monotonic()
         older: list[asyncio.Future[object]] = []
         newer: list[asyncio.Future[object]] = []
         for sent, msg in enumerate(stream, 1):
+            fields += msg.fields
             fut = await producer.send(topic, msg.value, key=msg.key, timestamp_ms=msg.timestamp_ms)
             newer.append(fut)
             if len(newer) >= WINDOW:
@@ -65,6 +72,6 @@ async def produce(ctx: Context, topic: str, stream: Iterable[Message], prepared:
                 )
         await asyncio.gather(*older, *newer)
         await producer.flush()
-        return time.monotonic() - started
+        return time.monotonic() - started, fields
     finally:
         await producer.stop()

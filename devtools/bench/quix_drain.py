@@ -1,7 +1,8 @@
 """Drain (d): Quix Streams counting metrics per host in a 60-s tumbling window (``.current()``).
 
 ``python -m devtools.bench.quix_drain --bootstrap host:port --topic T --group G --target N
---tally FILE --state-dir DIR [--batch]``. ``--batch`` (W2) expands ``{"metrics": [...]}`` into
+--tally FILE --state-dir DIR [--batch | --text]``. ``--text`` (W3) reads each message as one
+raw line (no JSON decoding); ``--batch`` (W2) expands ``{"metrics": [...]}`` into
 one row per metric and takes each row's event time from its ``timestamp``; W1 rows use the Kafka
 message timestamp, which the bench sets to the metric's event time. Late rows (none expected:
 the workloads are in time order per host) are counted too, so the drain always completes.
@@ -29,6 +30,7 @@ def main() -> None:
     p.add_argument("--tally", type=Path, required=True)
     p.add_argument("--state-dir", type=Path, required=True)
     p.add_argument("--batch", action="store_true", help="messages are Telegraf batches")
+    p.add_argument("--text", action="store_true", help="messages are raw text lines")
     ns = p.parse_args()
 
     from quixstreams import Application
@@ -44,7 +46,10 @@ def main() -> None:
         consumer_extra_config={"session.timeout.ms": 10_000, "heartbeat.interval.ms": 3_000},
     )
     logging.getLogger("quixstreams").setLevel(logging.WARNING)
-    topic = app.topic(ns.topic, key_deserializer="str", value_deserializer="json")
+    if ns.text:
+        topic = app.topic(ns.topic, key_deserializer="str", value_deserializer="str")
+    else:
+        topic = app.topic(ns.topic, key_deserializer="str", value_deserializer="json")
     sdf = app.dataframe(topic)
     if ns.batch:
         sdf = sdf.apply(lambda value: value["metrics"], expand=True)

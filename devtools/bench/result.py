@@ -3,22 +3,29 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 RAW, BARE, NAIVE, LOOKOUT, QUIX = "raw", "bare", "naive", "lookout", "quix"
+LOOKOUT_SINKS = "lookout_sinks"  # the Lookout worker with its sinks on (--sinks)
 DRAINS = (RAW, BARE, NAIVE, LOOKOUT, QUIX)
+ROWS = (RAW, BARE, NAIVE, LOOKOUT, LOOKOUT_SINKS, QUIX)
 DRAIN_TITLES = {
-    RAW: "(a)  aiokafka getmany + orjson + dict",
+    RAW: "(a)  aiokafka getmany + decode + dict",
     BARE: "(a') Faust agent: iterate + decode",
     NAIVE: "(b)  Faust naive: table[k] += 1",
-    LOOKOUT: "(c)  Lookout worker",
+    LOOKOUT: "(c)  Lookout worker, sinks off",
+    LOOKOUT_SINKS: "(c+) Lookout worker, sinks on",
     QUIX: "(d)  Quix Streams tumbling count",
 }
 
 
 @dataclass(frozen=True, slots=True)
 class DrainResult:
-    """Throughput of one drain over one workload (``complete`` False: stopped at the timeout)."""
+    """Throughput of one drain over one workload (``complete`` False: stopped at the timeout).
+
+    ``metrics`` counts the workload's records (metrics, or lines for W3); ``runs``: the rate of
+    every run when the drain was repeated (this result is then the median run).
+    """
 
     drain: str
     workload: str
@@ -26,11 +33,27 @@ class DrainResult:
     seconds: float
     complete: bool = True
     peak_rss_mb: float | None = None
+    runs: tuple[float, ...] = ()
 
     @property
     def eps(self) -> float:
-        """Metrics per second."""
+        """Records (metrics or lines) per second."""
         return self.metrics / self.seconds if self.seconds > 0 else 0.0
+
+
+def median_run(runs: list[DrainResult]) -> DrainResult:
+    """The median run (the lower middle one of an even number), with every run's rate and the
+    highest peak RSS; complete only when every run was."""
+    if not runs:
+        raise ValueError("no runs")
+    middle = sorted(runs, key=lambda r: r.eps)[(len(runs) - 1) // 2]
+    peaks = [r.peak_rss_mb for r in runs if r.peak_rss_mb is not None]
+    return replace(
+        middle,
+        complete=all(r.complete for r in runs),
+        peak_rss_mb=max(peaks) if peaks else None,
+        runs=tuple(r.eps for r in runs),
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,6 +101,8 @@ class Results:
     latency_skipped: str | None = None
     sinks: dict[str, float] | None = None
     sinks_skipped: str | None = None
+    repeat: int = 1
+    fields_per_record: dict[str, float] = field(default_factory=dict)
 
     def add(self, result: DrainResult) -> None:
         """Record a drain result."""

@@ -14,21 +14,34 @@ from pathlib import Path
 import aiohttp
 from pydantic import SecretStr
 
+from app.services import Services
 from app.settings import Settings
+from devtools.bench.catalog import rounded_count, start_for
 from devtools.bench.cleanup import delete_run_topics
 from devtools.bench.context import Context, Prepared
 from devtools.bench.drain_lookout import drain_lookout
 from devtools.bench.drain_raw import drain_raw
 from devtools.bench.drain_sub import drain_tallied, faust_command, quix_command
 from devtools.bench.latency import run_latency
-from devtools.bench.options import NAIVE_W2_LIMIT, Options, options_from_args
+from devtools.bench.options import NAIVE_LIMIT, Options, options_from_args
 from devtools.bench.procs import Children
 from devtools.bench.producer import prepare
 from devtools.bench.progress import Progress
 from devtools.bench.report import machine, revision, summary, table, today
-from devtools.bench.result import BARE, LOOKOUT, NAIVE, QUIX, RAW, DrainResult, Results, Skipped
-from devtools.bench.workloads import W1, W2, plan_start, rounded_count
+from devtools.bench.result import (
+    BARE,
+    LOOKOUT,
+    LOOKOUT_SINKS,
+    NAIVE,
+    QUIX,
+    RAW,
+    DrainResult,
+    Results,
+    Skipped,
+)
+from devtools.bench.workloads import W1, W3
 from devtools.stack import LocalStack
+from sinks.migrations import migrate
 
 
 def bench(settings: Settings, ns: argparse.Namespace) -> int:
@@ -44,17 +57,24 @@ def bench(settings: Settings, ns: argparse.Namespace) -> int:
     progress = Progress(quiet=opts.json_only)
     children = Children()
     stack: LocalStack | None = None
+    services: Services | None = None
     try:
-        if settings.broker_url:
+        if settings.broker_url and not opts.sinks:
             broker_url = settings.broker_url
             progress.note(f"broker: {broker_url} (LOOKOUT_BROKER_URL)")
         else:
+            stack_settings = settings.model_copy(update={"stack_dir": workdir / "stack"})
             stack = LocalStack(
-                _broker_only(settings, workdir / "stack"),
+                stack_settings if opts.sinks else _broker_only(settings, workdir / "stack"),
                 detached=False,
                 log=lambda line: progress.note(f"  {line}"),
             )
-            broker_url = stack.up().broker_url
+            up = stack.up()
+            broker_url = up.broker_url
+            if opts.sinks:
+                services = up
+                progress.note("sinks: migrating Postgres for the sinks-on workers")
+                asyncio.run(migrate(up.postgres_dsn, progress=lambda line: None))
         if opts.profile is not None:
             opts.profile.mkdir(parents=True, exist_ok=True)
         results, failed = asyncio.run(
@@ -63,7 +83,7 @@ def bench(settings: Settings, ns: argparse.Namespace) -> int:
         if opts.skip_sinks:
             results.sinks_skipped = "--skip-sinks"
         else:
-            _bench_sinks(settings, opts, workdir, results, failed, progress)
+            _bench_sinks(settings, services, workdir, results, failed, progress)
     finally:
         children.stop_all()
         if stack is not None:
@@ -77,31 +97,34 @@ def bench(settings: Settings, ns: argparse.Namespace) -> int:
 
 def _bench_sinks(
     settings: Settings,
-    opts: Options,
+    services: Services | None,
     workdir: Path,
     results: Results,
     failed: list[str],
     progress: Progress,
 ) -> None:
-    """Sink figures on their own Postgres and osmem (embedded unless configured)."""
+    """Sink figures on the run's Postgres and osmem (--sinks), else on their own ones."""
     from devtools.bench.sinks import bench_sinks
 
     n = min(results.count, 200_000)
     progress.note(f"sinks: {n:,} rows into Postgres, Elasticsearch docs, against bare writes")
-    stack = LocalStack(
-        settings.model_copy(update={"stack_dir": workdir / "sink-stack"}),
-        detached=False,
-        log=lambda line: progress.note(f"  {line}"),
-    )
+    stack = None
     try:
-        services = stack.up()
+        if services is None:
+            stack = LocalStack(
+                settings.model_copy(update={"stack_dir": workdir / "sink-stack"}),
+                detached=False,
+                log=lambda line: progress.note(f"  {line}"),
+            )
+            services = stack.up()
         results.sinks = asyncio.run(bench_sinks(services, n))
     except Exception as exc:
         results.sinks_skipped = f"failed: {exc}"
         failed.append("sinks")
         progress.note(f"sinks: FAILED: {exc}")
     finally:
-        stack.down()
+        if stack is not None:
+            stack.down()
 
 
 def _broker_only(settings: Settings, stack_dir: Path) -> Settings:
@@ -124,10 +147,10 @@ async def _run(
     children: Children,
     progress: Progress,
 ) -> tuple[Results, list[str]]:
-    count = rounded_count(opts.count)
+    count = rounded_count(W1, opts.count)
     if count != opts.count:
         progress.note(f"count: {opts.count:,} rounded up to {count:,} (whole 10-s intervals)")
-    results = Results(count)
+    results = Results(count, repeat=opts.repeat)
     failed: list[str] = []
     bench_settings = settings.model_copy(update={"partitions": 8, "topic_prefix": ""})
     async with aiohttp.ClientSession() as session:
@@ -141,14 +164,18 @@ async def _run(
             session=session,
             timeout=opts.timeout,
             profile_dir=opts.profile,
+            sinks_stack=workdir / "stack" if opts.sinks else None,
         )
-        progress.note(f"run {run_id}: {count:,} metrics per workload; logs in {workdir}")
+        progress.note(f"run {run_id}: {opts.count:,} records per workload; logs in {workdir}")
         for workload in opts.workloads:
-            prepared = await _prepare(ctx, workload, count, failed)
+            prepared = await _prepare(ctx, workload, opts.count, failed)
             if prepared is None:
                 continue
+            results.fields_per_record[workload] = prepared.fields / prepared.metrics
             for drain in opts.drains:
-                await _drain(ctx, prepared, drain, results, failed)
+                await _drain(ctx, opts, prepared, drain, results, failed)
+                if drain == LOOKOUT and opts.sinks:
+                    await _drain(ctx, opts, prepared, LOOKOUT_SINKS, results, failed)
         if opts.skip_latency:
             results.latency_skipped = "--skip-latency"
         else:
@@ -173,38 +200,51 @@ async def _delete_topics(ctx: Context) -> None:
 
 async def _prepare(ctx: Context, workload: str, count: int, failed: list[str]) -> Prepared | None:
     try:
-        return await prepare(ctx, workload, count, plan_start(count, time.time()))
+        return await prepare(ctx, workload, count, start_for(workload, count, time.time()))
     except Exception as exc:
         failed.append(f"produce {workload}")
         ctx.progress.note(f"produce {workload}: FAILED: {exc}")
         return None
 
 
+def _skip_reason(prepared: Prepared, drain: str, results: Results) -> str | None:
+    """Why a drain is not run on a workload, or None."""
+    if drain == QUIX and importlib.util.find_spec("quixstreams") is None:
+        return "quixstreams is not installed (pip install -e '.[bench]')"
+    if drain == NAIVE and prepared.workload == W3:
+        return "not defined for log lines (it counts metric fields)"
+    if drain == NAIVE and prepared.workload != W1:
+        w1 = results.eps(NAIVE, W1)  # updates/s: every W1 metric has one field
+        if w1 and prepared.fields / w1 > NAIVE_LIMIT:
+            minutes = prepared.fields / w1 / 60
+            return f"would take about {minutes:.0f} min at the W1 naive rate (> 10 min)"
+    return None
+
+
 async def _drain(
-    ctx: Context, prepared: Prepared, drain: str, results: Results, failed: list[str]
+    ctx: Context,
+    opts: Options,
+    prepared: Prepared,
+    drain: str,
+    results: Results,
+    failed: list[str],
 ) -> None:
     workload = prepared.workload
-    if drain == QUIX and importlib.util.find_spec("quixstreams") is None:
-        reason = "quixstreams is not installed (pip install -e '.[bench]')"
+    reason = _skip_reason(prepared, drain, results)
+    if reason is not None:
         results.skipped.append(Skipped(drain, workload, reason))
         ctx.progress.note(f"{workload} {drain}: skipped, {reason}")
         return
     limit = ctx.timeout
-    if drain == NAIVE and workload == W2:
-        w1 = results.eps(NAIVE, W1)
-        if w1 and prepared.metrics / w1 > NAIVE_W2_LIMIT:
-            minutes = prepared.metrics / w1 / 60
-            reason = f"would take about {minutes:.0f} min at the W1 naive rate (> 10 min)"
-            results.skipped.append(Skipped(drain, workload, reason))
-            ctx.progress.note(f"{workload} {drain}: skipped, {reason}")
-            return
-        limit = min(limit, NAIVE_W2_LIMIT)
+    if drain == NAIVE and workload != W1:
+        limit = min(limit, NAIVE_LIMIT)
     try:
         result: DrainResult
         if drain == RAW:
             result = await drain_raw(ctx, prepared)
-        elif drain == LOOKOUT:
-            result = await drain_lookout(ctx, prepared)
+        elif drain in (LOOKOUT, LOOKOUT_SINKS):
+            sinks = drain == LOOKOUT_SINKS
+            result = await drain_lookout(ctx, prepared, repeat=opts.repeat, sinks=sinks)
         elif drain == QUIX:
             cmd = quix_command(ctx, prepared)
             result = await drain_tallied(ctx, prepared, drain, cmd, limit=limit)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import sys
 import time
+from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -12,7 +13,7 @@ import aiohttp
 from devtools.bench.context import PARTITIONS, Context
 from devtools.bench.procs import Child, free_port
 
-# The worker reads only the broker; these keep it from looking for an embedded Postgres/osmem.
+# Sinks off, the worker reads only the broker; these keep it from looking for Postgres/osmem.
 _UNUSED = {
     "LOOKOUT_POSTGRES_DSN": "postgresql://unused@127.0.0.1:9/unused",
     "LOOKOUT_ELASTICSEARCH_URL": "http://127.0.0.1:9",
@@ -20,16 +21,21 @@ _UNUSED = {
 
 
 class LookoutWorker:
-    """One worker with its own topic prefix, app id (consumer group), web port and data dir."""
+    """One worker with its own topic prefix, app id (consumer group), web port and data dir.
 
-    def __init__(self, ctx: Context, name: str, prefix: str) -> None:
+    ``sinks``: the run's full embedded stack folder (Postgres and osmem, migrated); the worker
+    then runs every sink (``LOOKOUT_SINKS=all``, the production default). None: sinks off.
+    """
+
+    def __init__(self, ctx: Context, name: str, prefix: str, sinks: Path | None = None) -> None:
         self.ctx = ctx
         self.name = name
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         env = ctx.child_env()
-        for key, value in _UNUSED.items():
-            env.setdefault(key, value)
+        if sinks is None:
+            for key, value in _UNUSED.items():
+                env.setdefault(key, value)
         env.update(
             {
                 "LOOKOUT_BROKER_URL": ctx.broker_url,
@@ -38,9 +44,9 @@ class LookoutWorker:
                 "LOOKOUT_WEB_PORT": str(self.port),
                 "LOOKOUT_WEB_HOST": "127.0.0.1",
                 "LOOKOUT_DATA_DIR": str(ctx.folder("data", name)),
-                "LOOKOUT_STACK_DIR": str(ctx.folder("stack-unused")),
+                "LOOKOUT_STACK_DIR": str(sinks or ctx.folder("stack-unused")),
                 "LOOKOUT_PARTITIONS": str(PARTITIONS),
-                "LOOKOUT_SINKS": "none",  # the window pipeline is measured, not Postgres/ES
+                "LOOKOUT_SINKS": "none" if sinks is None else "all",
             }
         )
         cmd = [sys.executable, "-m", "app.cli", "worker", "-l", "info"]

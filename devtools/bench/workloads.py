@@ -1,4 +1,6 @@
-"""Benchmark workloads: Telegraf-format metrics of 1,000 hosts x 10 series (pure generators).
+"""Benchmark workloads W1 and W2: Telegraf-format metrics of 1,000 hosts x 10 series (pure).
+
+W1f (telegraf_inputs.py) and W3 (nginx_lines.py) build on the names here; catalog.py knows all.
 
 Every metric carries one field, so one metric is one point of one series. Event times advance
 by Telegraf's 10-s interval; ``start`` is an argument (see :func:`plan_start`), never read here.
@@ -25,8 +27,8 @@ INTERVAL = 10
 BATCH_INTERVALS = 10
 METRICS_PER_INTERVAL = HOSTS * SERIES_PER_HOST
 
-W1, W2 = "w1", "w2"
-WORKLOADS = (W1, W2)
+W1, W2, W1F, W3 = "w1", "w2", "w1f", "w3"
+WORKLOADS = (W1, W2, W1F, W3)
 
 # (measurement, tags besides host, field): the 10 series of every host.
 SERIES: tuple[tuple[str, tuple[tuple[str, str], ...], str], ...] = (
@@ -46,12 +48,14 @@ MARKER_SERIES = 0  # the latency run writes its marker into this series' field
 
 @dataclass(frozen=True, slots=True)
 class Message:
-    """One Kafka record to produce: key, value, timestamp (ms) and how many metrics it holds."""
+    """One Kafka record to produce: key, value, timestamp (ms), records (metrics or lines) and
+    numeric fields it holds."""
 
     key: bytes
     value: bytes
     timestamp_ms: int
     metrics: int
+    fields: int
 
 
 def host_name(index: int) -> str:
@@ -59,11 +63,11 @@ def host_name(index: int) -> str:
     return f"host-{index:04d}"
 
 
-def intervals_for(count: int) -> int:
-    """Whole Telegraf intervals (of all 10,000 series) needed to send ``count`` metrics."""
+def intervals_for(count: int, per_interval: int = METRICS_PER_INTERVAL) -> int:
+    """Whole steps of ``per_interval`` records (default: W1's 10,000 series) to send ``count``."""
     if count <= 0:
         raise ValueError("count must be positive")
-    return -(-count // METRICS_PER_INTERVAL)
+    return -(-count // per_interval)
 
 
 def rounded_count(count: int) -> int:
@@ -71,20 +75,15 @@ def rounded_count(count: int) -> int:
     return intervals_for(count) * METRICS_PER_INTERVAL
 
 
-def plan_start(count: int, now: float) -> int:
-    """Event time of the first interval: so the last one falls on the interval before ``now``."""
+def plan_start(count: int, now: float, *, span: int | None = None) -> int:
+    """Event time of the first interval: so the last one falls on the interval before ``now``.
+
+    ``span``: seconds of event time the workload covers (default: W1/W2 of ``count`` metrics).
+    """
     last = int(now // INTERVAL) * INTERVAL - INTERVAL
-    return last - (intervals_for(count) - 1) * INTERVAL
-
-
-def message_count(workload: str, count: int) -> int:
-    """Kafka messages a workload of ``count`` metrics (rounded to intervals) produces."""
-    intervals = intervals_for(count)
-    if workload == W1:
-        return intervals * METRICS_PER_INTERVAL
-    if workload == W2:
-        return -(-intervals // BATCH_INTERVALS) * HOSTS
-    raise ValueError(f"unknown workload {workload!r}")
+    if span is None:
+        span = intervals_for(count) * INTERVAL
+    return last - span + INTERVAL
 
 
 class _Fleet:
@@ -121,7 +120,7 @@ def w1_messages(count: int, start: int) -> Iterator[Message]:
         for h in range(HOSTS):
             key = fleet.keys[h]
             for s in range(SERIES_PER_HOST):
-                yield Message(key, telegraf_json(fleet.metric(h, s, i, ts)), ts * 1000, 1)
+                yield Message(key, telegraf_json(fleet.metric(h, s, i, ts)), ts * 1000, 1, 1)
 
 
 def w2_messages(count: int, start: int) -> Iterator[Message]:
@@ -137,16 +136,8 @@ def w2_messages(count: int, start: int) -> Iterator[Message]:
                 for i in block
                 for s in range(SERIES_PER_HOST)
             ]
-            yield Message(fleet.keys[h], telegraf_batch(metrics), last_ts * 1000, len(metrics))
-
-
-def messages(workload: str, count: int, start: int) -> Iterator[Message]:
-    """The messages of ``workload`` (``w1`` or ``w2``)."""
-    if workload == W1:
-        return w1_messages(count, start)
-    if workload == W2:
-        return w2_messages(count, start)
-    raise ValueError(f"unknown workload {workload!r}")
+            n = len(metrics)
+            yield Message(fleet.keys[h], telegraf_batch(metrics), last_ts * 1000, n, n)
 
 
 class LatencyMessages:
@@ -169,7 +160,8 @@ class LatencyMessages:
                 if s == MARKER_SERIES:
                     m.fields = {SERIES[s][2]: float(seq)}
                 metrics.append(m)
-        return Message(fleet.keys[h], telegraf_batch(metrics), ts * 1000, len(metrics))
+        n = len(metrics)
+        return Message(fleet.keys[h], telegraf_batch(metrics), ts * 1000, n, n)
 
 
 def marker_field() -> str:

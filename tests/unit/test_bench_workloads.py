@@ -8,6 +8,7 @@ from itertools import pairwise
 import orjson
 import pytest
 
+from devtools.bench.catalog import message_count, messages, rounded_count
 from devtools.bench.workloads import (
     BATCH_INTERVALS,
     HOSTS,
@@ -20,10 +21,7 @@ from devtools.bench.workloads import (
     host_name,
     intervals_for,
     marker_field,
-    message_count,
-    messages,
     plan_start,
-    rounded_count,
     w1_messages,
     w2_messages,
 )
@@ -44,7 +42,7 @@ def _series(metric: dict) -> tuple[str, str, str]:
 )
 def test_count_rounds_up_to_whole_intervals(count: int, intervals: int, rounded: int) -> None:
     assert intervals_for(count) == intervals
-    assert rounded_count(count) == rounded
+    assert rounded_count(W1, count) == rounded == rounded_count(W2, count)
 
 
 def test_count_must_be_positive() -> None:
@@ -163,7 +161,7 @@ def test_values_vary_and_stay_below_alert_thresholds() -> None:
 
 def test_unknown_workload_is_refused() -> None:
     with pytest.raises(ValueError):
-        list(messages("w3", 10, START))
+        list(messages("w9", 10, START))
 
 
 def test_latency_message_carries_its_marker() -> None:
