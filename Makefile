@@ -3,14 +3,14 @@ PY ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
-N ?= 1000000
+N ?= 300000
 
 .PHONY: install browser run test lint typecheck unit agents integration bench clean help
 
 help:
 	@echo "make run    - install, start the embedded stack, migrations, a worker and the simulator"
 	@echo "make test   - install, lint, type-check, then unit + agent + integration tests"
-	@echo "make bench  - benchmark (N=... metrics per workload, default 1000000)"
+	@echo "make bench  - benchmark (N=... records per workload, default 300000)"
 	@echo "make clean  - remove the virtualenv and local data"
 
 $(STAMP): pyproject.toml
