@@ -256,11 +256,9 @@ def stays_inactive(rule: Rule, result: Mapping[str, Any] | None) -> bool:
     if rule.kind is not RuleKind.THRESHOLD:
         return False
     value = threshold_value(rule, result)
-    if value is None:
-        cond = _NO_DATA.get(rule.no_data, Condition.FIRING)
-    else:
-        cond = classify(rule, value)
-    return cond is not Condition.FIRING
+    if value is not None:
+        return classify(rule, value) is not Condition.FIRING
+    return _NO_DATA.get(rule.no_data, Condition.FIRING) is not Condition.FIRING
 
 
 def evaluate(
