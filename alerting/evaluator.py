@@ -24,13 +24,23 @@ from typing import Any
 from alerting.labels import fingerprint
 from alerting.rules import Evaluate, Rule, RuleKind, alert_labels, select, select_host
 from alerting.silences import Silence
-from alerting.state import AlertState, absence_labels, evaluate, forgettable, step_absence
+from alerting.state import (
+    AlertState,
+    absence_labels,
+    evaluate,
+    forgettable,
+    stays_inactive,
+    step_absence,
+)
 from alerting.suppression import AckResult, acknowledge, refresh_silences
 from alerting.transitions import Status, Transition
+from tables.aggregates import QUANTILE_KEYS
 from tables.engine import HostState, WindowEngine
 from tables.queries import current_start, series_clock, series_of, series_results
 from tables.records import Final
 from tables.series import describe_series, series_type
+
+SidRule = tuple[str, Rule]
 
 EVAL_TICK = 5.0  # seconds of event time between evaluations of a host's open windows
 QUIET_S = 1.0  # wall seconds after which a quiet host's latest data is evaluated
@@ -79,6 +89,8 @@ class Alerting:
         self.series_rules = [r for r in self.rules if r.kind is not RuleKind.ABSENCE]
         self._cache: dict[str, tuple[Rule, ...]] = {}
         self._fps: dict[tuple[str, str], str] = {}
+        # (host, type) -> (host state, its series_gen, open-window (sid, rule) pairs by kind)
+        self._pairs: dict[tuple[str, str], tuple[HostState, int, dict[str, list[SidRule]]]] = {}
         for fp in [fp for fp, st in self.states.items() if st.rule not in self.by_name]:
             self._forget(fp)
 
@@ -137,24 +149,39 @@ class Alerting:
         if event_time is None:
             return
         self.done[(hs.host, typ)] = event_time
+        wanted = self._open_pairs(hs, typ)
+        if not wanted:
+            return
         silences = list(self.silences.values())
-        wanted: dict[str, list[tuple[str, Rule]]] = {}
-        for sid in series_of(self.engine, hs.host):
+        for kind, pairs in wanted.items():
+            start = current_start(self.engine, hs.host, kind, typ)
+            if start is None:
+                continue
+            quantiles = any(rule.aggregate in QUANTILE_KEYS for _, rule in pairs)
+            results = series_results(
+                self.engine, hs.host, kind, start, {sid for sid, _ in pairs}, quantiles=quantiles
+            )
+            for sid, rule in pairs:
+                self._evaluate(
+                    hs.host, rule, results.get(sid), None, event_time, now, silences, sid
+                )
+
+    def _open_pairs(self, hs: HostState, typ: str) -> dict[str, list[SidRule]]:
+        """Open-window (series, rule) pairs of the host's series of one type, by window kind;
+        cached until the host's set of series changes (``HostState.series_gen``)."""
+        key = (hs.host, typ)
+        cached = self._pairs.get(key)
+        if cached is not None and cached[0] is hs and cached[1] == hs.series_gen:
+            return cached[2]
+        wanted: dict[str, list[SidRule]] = {}
+        for sid in sorted(series_of(self.engine, hs.host)):
             if series_type(sid) != typ:
                 continue
             for rule in self.rules_for(sid):
                 if rule.evaluate is Evaluate.OPEN:
                     wanted.setdefault(rule.window, []).append((sid, rule))
-        for kind, pairs in wanted.items():
-            start = current_start(self.engine, hs.host, kind, typ)
-            if start is None:
-                continue
-            results = series_results(self.engine, hs.host, kind, start, {sid for sid, _ in pairs})
-            for sid, rule in pairs:
-                desc = describe_series(sid)
-                self._evaluate(
-                    hs.host, rule, results.get(sid), desc, event_time, now, silences, sid
-                )
+        self._pairs[key] = (hs, hs.series_gen, wanted)
+        return wanted
 
     def on_finals(self, finals: Iterable[Final], now: float) -> None:
         """Evaluate closed-window rules on final window records."""
@@ -162,19 +189,18 @@ class Alerting:
         for final in finals:
             for rule in self.rules_for(final.series):
                 if rule.evaluate is Evaluate.CLOSED and rule.window == final.kind:
-                    desc = describe_series(final.series)
                     self._evaluate(
-                        final.host, rule, final.result, desc, final.end, now, silences, final.series
+                        final.host, rule, final.result, None, final.end, now, silences, final.series
                     )
 
-    def _fingerprint(self, rule: Rule, key: str, desc: dict[str, Any]) -> str:
+    def _fingerprint(self, rule: Rule, key: str, desc: dict[str, Any] | None) -> str:
         """Fingerprint of (rule, series or host), cached: it hashes the label set."""
         ck = (rule.name, key)
         fp = self._fps.get(ck)
         if fp is None:
             if len(self._fps) > 500_000:
                 self._fps.clear()
-            fp = self._fps[ck] = fingerprint(alert_labels(rule, desc))
+            fp = self._fps[ck] = fingerprint(alert_labels(rule, desc or describe_series(key)))
         return fp
 
     def _evaluate(
@@ -182,14 +208,22 @@ class Alerting:
         host: str,
         rule: Rule,
         result: dict[str, Any] | None,
-        desc: dict[str, Any],
+        desc: dict[str, Any] | None,
         event_time: float,
         now: float,
         silences: list[Silence],
         sid: str = "",
     ) -> None:
-        fp = self._fingerprint(rule, sid, desc) if sid else fingerprint(alert_labels(rule, desc))
+        """One rule on one series (``desc`` None: described from ``sid`` when needed)."""
+        if sid:
+            fp = self._fingerprint(rule, sid, desc)
+        else:
+            fp = fingerprint(alert_labels(rule, desc or {}))
         old = self.states.get(fp)
+        if old is None and stays_inactive(rule, result):
+            return  # a healthy series without alert state: nothing changes (exact fast path)
+        if desc is None:
+            desc = describe_series(sid)
         new, tr = evaluate(old, rule, result, desc, event_time, silences=silences, wall_now=now)
         self._apply(host, fp, old, new, tr)
 
@@ -325,6 +359,7 @@ class Alerting:
         """Forget everything (before a rebuild from the table)."""
         self.ticks.clear()
         self.done.clear()
+        self._pairs.clear()
         self._absent.clear()
         self.states.clear()
         self.host_of.clear()

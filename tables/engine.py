@@ -61,6 +61,9 @@ class HostState:
     no_time: int = 0
     last_recv: float = 0.0
     panes: dict[int, Pane] = field(default_factory=dict)
+    # Moves whenever the set of series in the open panes may have changed (a series appears in
+    # a pane, a pane expires or is restored): readers cache what depends on it. Not persisted.
+    series_gen: int = 0
 
     def to_state(self) -> dict[str, Any]:
         """JSON-compatible state (the pane index and wall clock are not persisted)."""
@@ -265,6 +268,7 @@ class WindowEngine:
                     continue
                 is_counter = f"{name}.{fname}" in counters
                 agg = aggs[sid] = CounterAgg() if is_counter else MetricAgg()
+                hs.series_gen += 1
             agg.add(float(value), ts)  # type: ignore[union-attr]
         self._note(hs, topic, offset, ts, "m")
 
@@ -280,6 +284,7 @@ class WindowEngine:
             if not self._new_series_ok(hs, pane):
                 return None
             agg = pane.aggs[sid] = LogAgg()
+            hs.series_gen += 1
         self._note(hs, topic, offset, ts, "l")
         return agg  # type: ignore[return-value]
 
@@ -332,6 +337,7 @@ class WindowEngine:
         self._dirty_hosts[hs.host] = hs
         for start in [s for s in hs.panes if cfg.last_end(s) + cfg.grace <= mark]:
             del hs.panes[start]
+            hs.series_gen += 1
             self._dirty_panes.pop((hs.host, start), None)
             self._tombstones.append((hs.host, hs.partition, start))
         return finals
@@ -401,6 +407,7 @@ class WindowEngine:
             old = self.hosts.get(hs.host)
             if old is not None:
                 hs.panes = old.panes
+                hs.series_gen = old.series_gen + 1
             self.hosts[hs.host] = hs
         elif kind == "p":
             host, _, start = rest.rpartition("|")
@@ -408,6 +415,7 @@ class WindowEngine:
             if owner is None:
                 owner = self.hosts[host] = HostState(host=host, partition=partition, last_recv=now)
             owner.panes[int(start)] = Pane.from_state(state)
+            owner.series_gen += 1
 
     def drop_partitions(self, keep: set[int]) -> None:
         """Forget hosts whose partition this worker no longer owns."""

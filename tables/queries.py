@@ -57,6 +57,9 @@ def series_clock(engine: WindowEngine, hs: HostState, typ: str) -> float | None:
     topics = hs.type_topics.get(typ)
     if not topics:
         return hs.typed.get(typ)
+    if len(topics) == 1:  # one topic feeds the type: its watermark, idle or not
+        for topic in topics:
+            return hs.wms.get(topic)
     idle = engine.config.idle
     now = engine.now
     marks = [hs.wms[t] for t in topics if t in hs.wms and now - hs.recv.get(t, now) < idle]
@@ -81,9 +84,16 @@ def current_start(engine: WindowEngine, host: str, kind: str, typ: str = "m") ->
 
 
 def series_results(
-    engine: WindowEngine, host: str, kind: str, start: int, sids: Iterable[str]
+    engine: WindowEngine,
+    host: str,
+    kind: str,
+    start: int,
+    sids: Iterable[str],
+    *,
+    quantiles: bool = True,
 ) -> dict[str, Any]:
-    """Results of window ``(kind, start)`` of a host for the given series only."""
+    """Results of window ``(kind, start)`` of a host for the given series only
+    (``quantiles=False``: gauges without p50/p95/p99)."""
     hs = engine.hosts.get(host)
     if hs is None:
         return {}
@@ -93,7 +103,7 @@ def series_results(
     for sid in sids:
         merged = merge_aggs(a for pane in panes if (a := pane.aggs.get(sid)) is not None)
         if merged is not None:
-            out[sid] = merged.result(window_seconds=size)
+            out[sid] = merged.result(window_seconds=size, quantiles=quantiles)
     return out
 
 

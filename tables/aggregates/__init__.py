@@ -18,11 +18,12 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from tables.aggregates.counter import CounterAgg
-from tables.aggregates.gauge import MetricAgg
+from tables.aggregates.gauge import QUANTILE_KEYS, MetricAgg
 from tables.aggregates.logs import LogAgg
 
 __all__ = [
     "KINDS",
+    "QUANTILE_KEYS",
     "Aggregate",
     "CounterAgg",
     "LogAgg",

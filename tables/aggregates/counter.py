@@ -213,7 +213,9 @@ class CounterAgg:
         self._runs = [run, *(r for r in self._runs if r.t0 >= cut)]
         self._samples = dict(ordered[-keep:])
 
-    def result(self, window_seconds: float | None = None) -> dict[str, Any]:
+    def result(
+        self, window_seconds: float | None = None, *, quantiles: bool = True
+    ) -> dict[str, Any]:
         """samples, resets, increase, rate, interval-rate stats (rate_* keys), first/last ts.
 
         increase and rate are None with fewer than 2 samples; rate_p95 comes from a sketch

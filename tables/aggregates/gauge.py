@@ -9,6 +9,9 @@ from typing import Any, ClassVar, Self
 from tables.aggregates.base import PERCENTILES, check_kind, inf_if_none, none_if_inf
 from tables.sketch import DEFAULT_ALPHA, QuantileSketch
 
+#: Result keys of a gauge that come from its sketch.
+QUANTILE_KEYS = frozenset({"p50", "p95", "p99"})
+
 
 class MetricAgg:
     """Gauge aggregate: count, sum, min, max, last (latest event time), quantile sketch."""
@@ -64,13 +67,27 @@ class MetricAgg:
         new.sketch = self.sketch.copy()
         return new
 
-    def result(self, window_seconds: float | None = None) -> dict[str, Any]:
+    def result(
+        self, window_seconds: float | None = None, *, quantiles: bool = True
+    ) -> dict[str, Any]:
         """count, sum, min, max, mean, last, p50, p95, p99, first_ts, last_ts (None if empty).
 
-        Percentiles are clamped to [min, max], which only brings them closer to the exact ones.
+        Percentiles are clamped to [min, max], which only brings them closer to the exact ones;
+        ``quantiles=False`` leaves them out (the sketch walk is most of the cost).
         ``window_seconds`` is accepted for a uniform call across kinds and is not used.
         """
         n = self.count
+        if not quantiles:
+            return {
+                "count": n,
+                "sum": self.sum,
+                "min": self.min if n else None,
+                "max": self.max if n else None,
+                "mean": self.sum / n if n else None,
+                "last": self.last,
+                "first_ts": self.first_ts if n else None,
+                "last_ts": self.last_ts if n else None,
+            }
         pcts: list[float | None] = [
             None if p is None else min(max(p, self.min), self.max)
             for p in self.sketch.quantiles(PERCENTILES)

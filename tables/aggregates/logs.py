@@ -121,7 +121,9 @@ class LogAgg:
         new.upstream = None if self.upstream is None else self.upstream.copy()
         return new
 
-    def result(self, window_seconds: float | None = None) -> dict[str, Any]:
+    def result(
+        self, window_seconds: float | None = None, *, quantiles: bool = True
+    ) -> dict[str, Any]:
         """Counts, error_rate, client_error_rate, latency and upstream p50/p95/p99, req_rate.
 
         error_rate is s5xx / requests, else error_lines / log_lines, else 0.0 (for dashboards);
