@@ -109,6 +109,8 @@ class Pipeline:
             touched: dict[str, HostState] = {}
             order = self.store.order
             holes = order.opened
+            later: list[tuple[Any, ...]] = []  # dead letters and forwards, sent after the loop
+            message = self._message
             for msg in records:
                 if not order.admit((msg.topic, msg.partition), msg.offset):
                     self.stats.inc("lookout_delivery_held_total", topic=msg.topic)
@@ -117,20 +119,13 @@ class Pipeline:
                         self.stats.inc("lookout_delivery_holes_total", topic=msg.topic)
                     continue
                 try:
-                    await self._message(msg, defaults, now, touched)
+                    message(msg, defaults, now, touched, later)
                 except Exception as exc:  # a bug must not stop the stream: park the message
                     log.exception(
                         "processing failed for %s[%s]@%s", msg.topic, msg.partition, msg.offset
                     )
-                    await self.store.dead_letter(
-                        "processing_error",
-                        f"{type(exc).__name__}: {exc}",
-                        msg.value,
-                        topic=msg.topic,
-                        partition=msg.partition,
-                        offset=msg.offset,
-                        key=msg.key,
-                    )
+                    later.append(("error", msg, exc))
+            await self._send_later(later)
             for hs in touched.values():
                 engine.close(hs, now)
             alerting = self.store.alerting
@@ -142,17 +137,29 @@ class Pipeline:
             self._in.clear()
             await self.store.seek_holes()
 
-    async def _message(
-        self, msg: Any, defaults: dict[str, str], now: float, touched: dict[str, HostState]
+    def _message(
+        self,
+        msg: Any,
+        defaults: dict[str, str],
+        now: float,
+        touched: dict[str, HostState],
+        later: list[tuple[Any, ...]],
     ) -> None:
-        kind, payload = self._unwrap(msg, defaults.get(msg.topic, "metrics"))
-        key = msg.key.decode("utf-8", "replace") if msg.key else None
+        """Decode and apply one message; its dead letters and forwards go to ``later``."""
+        kind = defaults.get(msg.topic)
+        if kind is None:
+            kind, payload = self._unwrap(msg, "metrics")
+        else:
+            payload = msg.value
+        raw_key = msg.key
+        key = raw_key.decode("utf-8", "replace") if raw_key else None
         foreign: set[int] = set()
         if kind == "metrics":
             metrics, rejected = decode_metrics(
                 payload, unit=self.settings.timestamp_unit, default_host=key
             )
-            await self._reject(rejected, msg)
+            if rejected and msg.topic != self.topics.rekey:
+                later.append(("reject", msg, rejected))
             self._in[msg.topic] += len(metrics)
             self._apply_metrics(metrics, msg, key, now, touched, foreign)
         else:
@@ -161,11 +168,32 @@ class Pipeline:
                 records, rejected = decode_app(payload, default_host=key or "unknown")
             else:
                 records, rejected = decode_nginx(payload, default_host=key or "unknown")
-            await self._reject(rejected, msg)
+            if rejected and msg.topic != self.topics.rekey:
+                later.append(("reject", msg, rejected))
             self._in[msg.topic] += len(records)
             self._apply_logs(records, msg, now, touched, foreign)
         if foreign:
-            await self._forward(kind, payload, msg, foreign)
+            later.append(("forward", msg, kind, payload, foreign))
+
+    async def _send_later(self, later: list[tuple[Any, ...]]) -> None:
+        """Dead letters and forwards of a batch, in message order (before the batch's flush)."""
+        for item in later:
+            what, msg = item[0], item[1]
+            if what == "reject":
+                await self._reject(item[2], msg)
+            elif what == "forward":
+                await self._forward(item[2], item[3], msg, item[4])
+            else:
+                exc = item[2]
+                await self.store.dead_letter(
+                    "processing_error",
+                    f"{type(exc).__name__}: {exc}",
+                    msg.value,
+                    topic=msg.topic,
+                    partition=msg.partition,
+                    offset=msg.offset,
+                    key=msg.key,
+                )
 
     def _host(
         self, host: str, msg: Any, now: float, touched: dict[str, HostState], foreign: set[int]

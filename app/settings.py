@@ -85,7 +85,10 @@ class Settings(BaseSettings):
     )
     data_dir: Path = Field(Path("lookout-data"), description="Faust worker data dir.")
     batch_max: int = Field(
-        2000, ge=1, le=100_000, description="Max Kafka messages per processed batch."
+        20_000,
+        ge=1,
+        le=200_000,
+        description="Max Kafka messages per batch (LOOKOUT_BATCH_WITHIN bounds the wait).",
     )
     batch_within: float = Field(
         0.25, gt=0, le=10, description="Max seconds to wait to fill a batch."

@@ -246,18 +246,37 @@ class WindowEngine:
         fields: dict[str, Any],
         ts: float,
     ) -> None:
-        """Apply one Telegraf metric (all its numeric fields) at event time ``ts``."""
+        """Apply one Telegraf metric (all its numeric fields) at event time ``ts``.
+
+        The hottest function of the worker: :meth:`_pane_for` and :meth:`_note` are inlined
+        here for the common cases (same semantics; the rare paths call them).
+        """
         ckey = (name, *tags.items())
         base = self._bases.get(ckey)
         if base is None:
             if len(self._bases) > 200_000:
                 self._bases.clear()
             base = self._bases[ckey] = metric_series_base(name, tags)
-        pane = self._pane_for(hs, base, topic, offset, ts)
-        if pane is None:
+        # -- the pane (see _pane_for) --
+        size = self._pane_size
+        start = int(ts // size) * size
+        if start < hs.min_pane or start < hs.topic_min.get(topic, -inf):
+            self._pane_for(hs, base, topic, offset, ts)  # late: counted and reported there
             return
+        panes = hs.panes
+        pane = panes.get(start)
+        if pane is None or pane is not self._last_pane or offset != self._last_offset:
+            if pane is not None and offset <= pane.flushed.get(topic, -1):
+                self._note(hs, topic, offset, ts, "m")  # replayed after a lost host write
+                return
+            if pane is None:
+                pane = panes[start] = Pane(start)
+            phw = pane.hw
+            if offset > phw.get(topic, -1):
+                phw[topic] = offset
+            self._dirty_panes[(hs.host, start)] = pane
+            self._last_pane, self._last_offset = pane, offset
         aggs = pane.aggs
-        counters = self.counters
         for fname, value in fields.items():
             if value.__class__ is str or not -1e308 < value < 1e308:
                 continue  # strings are not aggregated; NaN and infinities are not numbers
@@ -266,11 +285,23 @@ class WindowEngine:
             if agg is None:
                 if not self._new_series_ok(hs, pane):
                     continue
-                is_counter = f"{name}.{fname}" in counters
+                is_counter = f"{name}.{fname}" in self.counters
                 agg = aggs[sid] = CounterAgg() if is_counter else MetricAgg()
                 hs.series_gen += 1
             agg.add(float(value), ts)  # type: ignore[union-attr]
-        self._note(hs, topic, offset, ts, "m")
+        # -- the host's clocks (see _note) --
+        hw = hs.hw
+        if offset > hw.get(topic, -1):
+            hw[topic] = offset
+        hs.recv[topic] = self._now
+        if ts > hs.wms.get(topic, -inf) or ts > hs.typed.get("m", -inf):
+            self._note(hs, topic, offset, ts, "m")
+            return
+        topics = hs.type_topics.get("m")
+        if topics is None or topic not in topics:
+            self._note(hs, topic, offset, ts, "m")
+            return
+        self._dirty_hosts[hs.host] = hs
 
     def _log_agg(
         self, hs: HostState, topic: str, offset: int, service: str, ts: float
