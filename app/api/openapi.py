@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from app.api.schemas import INT, JSON, OPEN, SCHEMAS, STR, obj, ref
+from notifications.payload import KINDS
 
 
 def _ok(schema: dict[str, Any], description: str = "OK") -> dict[str, Any]:
@@ -114,7 +115,7 @@ NOTIFICATION = obj(
     status={"type": "string", "enum": list(NOTIFY_STATUSES)},
     receiver=STR,
     group_key={**STR, "description": "receiver|label=value,... (the aggregation group)"},
-    kind={"type": "string", "enum": ["firing", "update", "repeat", "resolved", "test"]},
+    kind={"type": "string", "enum": list(KINDS)},
     alert_status={"type": "string", "enum": ["firing", "resolved"]},
     reason={"type": ["string", "null"], "description": "why it was written or held back"},
     attempts=INT,
