@@ -65,6 +65,7 @@ route:
   group_wait: {group_wait}
   group_interval: {group_interval}
   repeat_interval: 1h
+  catch_up: {catch_up}
   routes:
     - match: {{severity: critical}}
       receiver: ops-email
@@ -73,9 +74,9 @@ route:
 """
 
 
-def notify_file(tmp: Path, smtp: SmtpServer, **values: Any) -> Path:
+def notify_file(tmp: Path, smtp: SmtpServer, catch_up: str = "notify", **values: Any) -> Path:
     path = tmp / "notify.yaml"
-    path.write_text(NOTIFY.format(smtp_port=smtp.port, **values))
+    path.write_text(NOTIFY.format(smtp_port=smtp.port, catch_up=catch_up, **values))
     return path
 
 
