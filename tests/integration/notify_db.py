@@ -73,3 +73,16 @@ async def notifier_settled(dsn: str, groups_like: str = "%") -> bool:
     finally:
         await conn.close()
     return groups == 0 and pending == 0
+
+
+async def groups_flushed(dsn: str) -> bool:
+    """Every group has sent a message and no outbox row is pending (one snapshot)."""
+    conn = await asyncpg.connect(dsn)
+    try:
+        unsent, pending = await conn.fetchrow(
+            "SELECT (SELECT count(*) FROM notify_groups WHERE last_sent_at IS NULL),"
+            " (SELECT count(*) FROM notifications WHERE status = 'pending')"
+        )
+    finally:
+        await conn.close()
+    return unsent == 0 and pending == 0

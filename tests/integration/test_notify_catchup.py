@@ -40,7 +40,7 @@ from tests.integration.test_alerting import (
     fivexx,
     produce_records,
 )
-from tests.integration.test_notify_e2e import FIVE_XX, kinds, notify_file, until
+from tests.integration.test_notify_e2e import EMITTED, FIVE_XX, kinds, notify_file, until
 from tests.integration.workers import Worker, worker_env
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(180)]
@@ -48,8 +48,6 @@ pytestmark = [pytest.mark.integration, pytest.mark.timeout(180)]
 webhook = notify_servers.webhook
 smtp_server = notify_servers.smtp_server
 notify_db = dbs.notify_db
-
-EMITTED = "lookout_alert_records_total"  # records the pipeline wrote to lookout.alerts
 
 
 async def read_alerts(services: Services, topic: str, count: int) -> list[dict[str, Any]]:
