@@ -7,10 +7,11 @@ Format (docs/NOTIFY-CONTRACT.md; example: notify/notify.yaml)::
     route:                                            # the root route = the default route
       receiver: ops-slack
       group_by: [rule, host]                          # ['...']: every label
-      group_wait: 30s                                 # defaults: 30s, 5m, 4h, true
+      group_wait: 30s                                 # defaults: 30s, 5m, 4h, true, notify
       group_interval: 5m
       repeat_interval: 4h
       send_resolved: true
+      catch_up: notify                                # skip: a deliberate historical backfill
       routes:                                         # first match wins unless continue: true
         - match: {severity: critical}                 # exact values
           match_re: {service: "shop|api"}             # regular expressions (full match)
@@ -44,6 +45,7 @@ from app.config_errors import closest, describe, location, unknown_hint
 from app.settings import ConfigError, Settings
 from notifications.delivery import RetryPolicy
 from notifications.groups import Policy
+from notifications.reasons import CatchUp
 from notifications.receivers import Receiver, expand_env
 from notifications.stages import ALL_LABELS, InhibitRule, Route, RouteSpec, build
 
@@ -96,6 +98,7 @@ class _RouteDoc(BaseModel):
     group_interval: Duration | None = Field(None, ge=1, le=7 * 86_400)
     repeat_interval: Duration | None = Field(None, ge=1, le=365 * 86_400)
     send_resolved: bool | None = None
+    catch_up: CatchUp | None = None
     match: dict[str, str] = Field(default_factory=dict)
     match_re: dict[str, str] = Field(default_factory=dict)
     continue_: bool = Field(False, alias="continue")
@@ -207,6 +210,7 @@ def _route_spec(w: _Where, doc: _RouteDoc, path: str, receivers: list[str]) -> R
         group_interval=doc.group_interval,
         repeat_interval=doc.repeat_interval,
         send_resolved=doc.send_resolved,
+        catch_up=doc.catch_up,
         match=_matchers(w, f"{path}.match_re", doc.match, doc.match_re),
         continue_=doc.continue_,
         routes=tuple(

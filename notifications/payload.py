@@ -20,7 +20,8 @@ COLOURS = {
     "resolved": "#2EB67D",
     "unknown": "#9B9B9B",
 }
-KINDS = ("firing", "update", "repeat", "resolved", "test")
+KINDS = ("firing", "update", "repeat", "resolved", "resolved_episode", "test")
+EPISODE = "resolved_episode"  # fired and resolved before the receiver was told (a catch-up)
 
 
 class PayloadError(ValueError):
@@ -174,9 +175,12 @@ def top_severity(alerts: tuple[Alert, ...]) -> str:
 
 
 def colour(message: Message) -> str:
-    """Message colour: the top severity of the firing alerts; green once resolved; test blue."""
+    """Message colour: the top severity of the firing alerts; green once resolved; test blue;
+    an episode nobody was told about keeps its severity's colour (it is news)."""
     if message.kind == "test":
         return COLOURS["info"]
+    if message.kind == EPISODE:
+        return COLOURS.get(top_severity(message.alerts), COLOURS["unknown"])
     if message.status == "resolved" or not message.firing:
         return COLOURS["resolved"]
     return COLOURS.get(top_severity(message.firing), COLOURS["unknown"])
@@ -201,6 +205,21 @@ def lasted(message: Message, now: float) -> float | None:
         return None
     ends = [a.ends_at if a.ends_at is not None else now for a in message.alerts]
     return max(0.0, max(ends) - min(starts))
+
+
+def episode_span(message: Message, now: float) -> str:
+    """``fired 12:07:00 UTC, resolved 12:10:00 UTC, lasted 3m``: first start to last end."""
+    starts = [a.starts_at for a in message.alerts if a.starts_at is not None]
+    ends = [a.ends_at for a in message.alerts if a.ends_at is not None]
+    parts = []
+    if starts:
+        parts.append(f"fired {format_time(min(starts), now)}")
+    if ends:
+        parts.append(f"resolved {format_time(max(ends), now)}")
+    took = lasted(message, now)
+    if took is not None:
+        parts.append(f"lasted {format_duration(took)}")
+    return ", ".join(parts)
 
 
 def format_duration(seconds: float) -> str:

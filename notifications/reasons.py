@@ -20,6 +20,7 @@ class Kind(StrEnum):
     UPDATE = "update"
     REPEAT = "repeat"
     RESOLVED = "resolved"
+    RESOLVED_EPISODE = "resolved_episode"  # fired and resolved before the receiver was told
 
 
 class Reason(StrEnum):
@@ -38,4 +39,14 @@ class Reason(StrEnum):
     SILENCED = "silenced"
     INHIBITED = "inhibited"
     NOTHING_NEW = "nothing_new"
-    RESOLVED_UNSEEN = "resolved_unseen"
+    RESOLVED_EPISODE = "resolved_episode"  # catch_up: notify
+    RESOLVED_UNSEEN = "resolved_unseen"  # catch_up: skip
+
+
+class CatchUp(StrEnum):
+    """What a route does with an episode that fired and resolved before its receiver was told
+    (a catch-up or a short incident inside one group_wait): ``notify`` it, or ``skip`` it
+    (a deliberate historical backfill)."""
+
+    NOTIFY = "notify"
+    SKIP = "skip"

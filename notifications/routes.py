@@ -4,7 +4,7 @@ The root route matches every alert (the default route); a child matches when all
 ``match`` / ``match_re`` matchers hold; the first matching child wins unless it says
 ``continue: true`` (then later siblings are tried too); a matching child *replaces* its parent,
 and a route none of whose children match is the answer itself. Children inherit ``receiver``,
-``group_by``, the timings and ``send_resolved`` from their parent (:func:`build`).
+``group_by``, the timings, ``send_resolved`` and ``catch_up`` from their parent (:func:`build`).
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 
 from alerting.labels import Matcher, matches_all
-from notifications.reasons import Reason
+from notifications.reasons import CatchUp, Reason
 
 ALL_LABELS = "..."
 
@@ -28,6 +28,7 @@ class RouteSpec:
     group_interval: float | None = None
     repeat_interval: float | None = None
     send_resolved: bool | None = None
+    catch_up: CatchUp | None = None
     match: tuple[Matcher, ...] = ()
     continue_: bool = False
     routes: tuple[RouteSpec, ...] = ()
@@ -43,6 +44,7 @@ class Route:
     group_interval: float = 300.0
     repeat_interval: float = 4 * 3600.0
     send_resolved: bool = True
+    catch_up: CatchUp = CatchUp.NOTIFY
     match: tuple[Matcher, ...] = ()
     continue_: bool = False
     routes: tuple[Route, ...] = ()
@@ -71,6 +73,7 @@ def build(spec: RouteSpec, parent: Route | None = None, path: str = "route") -> 
         group_interval=_pick(spec.group_interval, base.group_interval),
         repeat_interval=_pick(spec.repeat_interval, base.repeat_interval),
         send_resolved=spec.send_resolved if spec.send_resolved is not None else base.send_resolved,
+        catch_up=spec.catch_up if spec.catch_up is not None else base.catch_up,
         match=spec.match,
         continue_=spec.continue_,
         path=path,

@@ -16,6 +16,17 @@ vocabulary is in notifications/reasons.py):
   (``firing`` the first time, then ``update``); alerts the receiver knew as firing that resolved
   -> ``resolved`` (all of them) or ``update`` (some), unless ``send_resolved`` is false; nothing
   new -> a ``repeat`` after ``repeat_interval``, not while every firing alert is acknowledged.
+* **catch-up** (part of :func:`flush`): an *unseen episode* is an alert that fired and resolved
+  before its receiver was told it fired (a worker catching up a backlog processes a whole
+  incident within a second of wall time; a short incident can also lie inside one
+  ``group_wait`` or ``group_interval``). With the route's ``catch_up: notify`` (the default)
+  it is never lost: it rides along in the message the flush sends anyway, or, when nothing
+  else is new, makes a message of its own, kind ``resolved_episode`` ("fired 12:07, resolved
+  12:10, lasted 3m"; several in one group: one message listing them). ``send_resolved: false``
+  does not hold it back: it is the only notice of an incident. With ``catch_up: skip`` (a
+  deliberate historical backfill) it is left out, and a flush with nothing else to say records
+  it as ``suppressed`` (reason ``resolved_unseen``). Only an alert's latest episode is kept:
+  an alert that fired again meanwhile is shown firing.
 * **mute** (:func:`mute`): silences (active now, from ``lookout.silences``; else the record's
   ``silenced_by``) and inhibition (a *firing* source alert mutes target alerts whose ``equal``
   labels have the same values; never itself) take alerts out of messages. A message that would
@@ -34,7 +45,7 @@ from alerting.labels import Matcher, matches_all
 from alerting.silences import Silence, silencing
 from alerting.suppression import Suppression
 from notifications.alerts import Alert
-from notifications.reasons import Action, Kind, Reason
+from notifications.reasons import Action, CatchUp, Kind, Reason
 from notifications.routes import (
     ALL_LABELS,
     Route,
@@ -195,6 +206,8 @@ def flush(
     firing = _ordered(a for a in live if a.firing)
     told = {k for k in group.notified if ":firing:" in k}
     resolved_news = _ordered(a for a in live if not a.firing and _firing_key(a) in told)
+    unseen = unseen_episodes(group, live)
+    episodes = unseen if r.catch_up is CatchUp.NOTIFY else []
     news = [a for a in firing if a.key not in group.notified and not a.acknowledged]
     muted_news = [
         a for a in muted if (a.firing and a.key not in group.notified) or _firing_key(a) in told
@@ -205,29 +218,32 @@ def flush(
         and (now + EPSILON >= group.last_sent_at + r.repeat_interval)
     )
     send, kind = Action.SEND, Kind.UPDATE
-    sent_alerts = firing + resolved_news
+    sent_alerts = firing + resolved_news + episodes
     seq = group.repeat_seq
     as_notified = True
+    also = f", {_episodes(len(episodes))} fired and resolved" if episodes else ""
     if news:
         kind = Kind.FIRING if first else Kind.UPDATE
         reason = Reason.FIRST if first else Reason.NEW_FIRING
         detail = (
-            f"first notification of the group ({len(firing)} firing)"
+            f"first notification of the group ({len(firing)} firing{also})"
             if first
-            else f"{len(news)} new firing"
+            else f"{len(news)} new firing{also}"
         )
+    elif resolved_news and r.send_resolved:
+        if firing:
+            reason, detail = Reason.SOME_RESOLVED, f"{len(resolved_news)} resolved{also}"
+        else:
+            kind, reason, detail = Kind.RESOLVED, Reason.ALL_RESOLVED, f"all resolved{also}"
+    elif episodes:
+        kind = Kind.RESOLVED_EPISODE if not firing else (Kind.FIRING if first else Kind.UPDATE)
+        sent_alerts = firing + episodes
+        within = "group_wait" if first else "group_interval"
+        reason = Reason.RESOLVED_EPISODE
+        detail = f"{_episodes(len(episodes))} fired and resolved within {within}"
     elif resolved_news and not firing:
         kind = Kind.RESOLVED
-        if r.send_resolved:
-            reason, detail = Reason.ALL_RESOLVED, "all resolved"
-        else:
-            send, reason, detail = (
-                Action.SUPPRESS,
-                Reason.SEND_RESOLVED_FALSE,
-                ("send_resolved is false"),
-            )
-    elif resolved_news and r.send_resolved:
-        reason, detail = Reason.SOME_RESOLVED, f"{len(resolved_news)} resolved"
+        send, reason, detail = Action.SUPPRESS, Reason.SEND_RESOLVED_FALSE, "send_resolved is false"
     elif firing and (repeat_due or first):
         kind = Kind.REPEAT if repeat_due else Kind.FIRING
         sent_alerts = firing
@@ -244,11 +260,13 @@ def flush(
         reason = Reason.SILENCED if why.why is Suppression.SILENCED else Reason.INHIBITED
         detail = why.detail
         as_notified = False
+    elif unseen:
+        send, kind, sent_alerts, as_notified = Action.SUPPRESS, Kind.RESOLVED_EPISODE, unseen, False
+        reason = Reason.RESOLVED_UNSEEN
+        detail = f"catch_up is skip: {_episodes(len(unseen))} fired and resolved unseen"
     else:
-        unseen = any(not a.firing for a in live)
-        reason = Reason.RESOLVED_UNSEEN if unseen and not firing else Reason.NOTHING_NEW
         send, sent_alerts, as_notified = Action.SKIP, [], False
-        detail = "resolved before any notification" if unseen and not firing else "nothing new"
+        reason, detail = Reason.NOTHING_NEW, "nothing new"
     drop = frozenset(a.fingerprint for a in members if not a.firing)
     after = group
     if as_notified:
@@ -264,6 +282,17 @@ def flush(
         return Flush(decision, tuple(sent_alerts), None, drop)
     nxt = _next_flush(after, remaining, mutes, r, now)
     return Flush(decision, tuple(sent_alerts), replace(after, next_flush_at=nxt), drop)
+
+
+def unseen_episodes(group: GroupState, alerts: Iterable[Alert]) -> list[Alert]:
+    """Resolved alerts whose episode the group's receiver was never told fired (nor resolved);
+    an acknowledged one was seen by someone, so it is not unseen."""
+    told = group.notified
+    return _ordered(
+        a
+        for a in alerts
+        if not a.firing and _firing_key(a) not in told and a.key not in told and not a.acknowledged
+    )
 
 
 def _next_flush(
@@ -289,6 +318,10 @@ def _ordered(alerts: Iterable[Alert]) -> list[Alert]:
     return sorted(alerts, key=lambda a: (not a.firing, a.starts_at or 0.0, a.fingerprint))
 
 
+def _episodes(count: int) -> str:
+    return f"{count} episode{'s' if count != 1 else ''}"
+
+
 def _span(seconds: float) -> str:
     for unit, size in (("h", 3600), ("m", 60)):
         if seconds >= size and seconds % size == 0:
@@ -299,6 +332,7 @@ def _span(seconds: float) -> str:
 __all__ = [
     "ALL_LABELS",
     "Action",
+    "CatchUp",
     "Decision",
     "Flush",
     "GroupState",
@@ -317,4 +351,5 @@ __all__ = [
     "mute",
     "route",
     "touch",
+    "unseen_episodes",
 ]

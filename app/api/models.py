@@ -213,7 +213,7 @@ class Notification(BaseModel):
     status: NotifyStatus
     receiver: str
     group_key: str = Field(description="receiver|label=value,... (the aggregation group)")
-    kind: Literal["firing", "update", "repeat", "resolved", "test"] | None
+    kind: Literal["firing", "update", "repeat", "resolved", "resolved_episode", "test"] | None
     alert_status: Literal["firing", "resolved"] | None
     reason: str | None = Field(description="why it was written or held back")
     attempts: int

@@ -76,6 +76,7 @@ HELP = {
     "lookout_notify_outbox_errors_total": "Dispatcher passes that failed (Postgres away)",
     "lookout_notify_up": "1 when the dispatcher's last pass reached Postgres",
     "lookout_notify_unrecorded": "Outcomes waiting to be written to the outbox",
+    "lookout_notify_dispatch_passes_total": "Dispatcher passes that reached Postgres",
 }
 
 
@@ -202,6 +203,7 @@ class Dispatcher:
                 wait = await self.run_once()
                 failures = 0
                 self.stats.set("lookout_notify_up", 1.0)
+                self.stats.inc("lookout_notify_dispatch_passes_total")
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # Postgres away or a bug: back off, never end the loop

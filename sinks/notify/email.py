@@ -4,6 +4,7 @@
 
     [FIRING:2] nginx_5xx_error_rate on web-1 (critical)
     [RESOLVED] nginx_5xx_error_rate on web-1 — lasted 7m 12s
+    [FIRED AND RESOLVED] nginx_5xx_error_rate on web-1 — fired 12:07:00 UTC, resolved ...
     [TEST] Lookout test notification for ops-email
 
 Headers: From, To, Date, ``Message-ID`` derived from the outbox idempotency key (a duplicate
@@ -27,9 +28,11 @@ from typing import Any
 
 from notifications.delivery import Result, SmtpResult, TransportError, describe_error
 from notifications.payload import (
+    EPISODE,
     Alert,
     Message,
     colour,
+    episode_span,
     format_duration,
     format_number,
     format_since,
@@ -75,6 +78,8 @@ def subject(message: Message, now: float) -> str:
     about = f"{rule} on {where}" if where else rule
     if message.kind == "test":
         text = f"[TEST] Lookout test notification for {message.receiver or where}"
+    elif message.kind == EPISODE:
+        text = f"[FIRED AND RESOLVED] {about} — {episode_span(message, now)}"
     elif message.status == "resolved":
         took = lasted(message, now)
         text = f"[RESOLVED] {about}" + (f" — lasted {format_duration(took)}" if took else "")
@@ -89,6 +94,13 @@ def _headline(message: Message, now: float) -> str:
     about = f"{rule} on {where}" if where else rule
     if message.kind == "test":
         return f"TEST: Lookout test notification for {message.receiver or where}"
+    if message.kind == EPISODE:
+        count = len(message.alerts)
+        alerts = f"{count} alert{'s' if count != 1 else ''}"
+        return (
+            f"FIRED AND RESOLVED before any notification: {alerts} for {about}, "
+            f"{episode_span(message, now)}"
+        )
     if message.status == "resolved":
         took = lasted(message, now)
         return f"RESOLVED: {about}" + (f", lasted {format_duration(took)}" if took else "")

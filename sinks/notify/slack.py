@@ -4,6 +4,8 @@
 green when resolved) holding the blocks::
 
     🔥 FIRING [2] nginx_5xx_error_rate — web-1                      (header)
+    ⚠️ FIRED AND RESOLVED nginx_5xx_error_rate — web-1: fired 12:07:00 UTC, resolved
+       12:10:00 UTC, lasted 3m                         (an episode nobody was told about)
     critical · 2 firing · rule=nginx_5xx_error_rate, host=web-1     (context)
     🔴 *shop on web-1: 31.0% of requests fail with 5xx*              (section, per alert)
     *Value* `0.31` vs threshold `0.05` · *Since* 14:03:10 UTC (5m ago) · ✔ acknowledged
@@ -21,9 +23,11 @@ from typing import Any
 
 from notifications.delivery import HttpResult, Result, TransportError, describe_error
 from notifications.payload import (
+    EPISODE,
     Alert,
     Message,
     colour,
+    episode_span,
     format_duration,
     format_number,
     format_since,
@@ -75,11 +79,15 @@ def render(payload: Any, now: float, *, channel: str | None = None) -> dict[str,
 
 
 def headline(message: Message, now: float) -> str:
-    """``🔥 FIRING [2] rule — where`` / ``✅ RESOLVED rule — where (lasted 7m 12s)``."""
+    """``🔥 FIRING [2] rule — where`` / ``✅ RESOLVED rule — where (lasted 7m 12s)`` /
+    ``⚠️ FIRED AND RESOLVED rule — where: fired ..., resolved ..., lasted 3m``."""
     rule, where = subject_of(message)
     about = f"{rule} — {where}" if where else rule
     if message.kind == "test":
         return f"🧪 TEST Lookout → {message.receiver or where}"
+    if message.kind == EPISODE:
+        count = f" [{len(message.alerts)}]" if len(message.alerts) > 1 else ""
+        return f"⚠️ FIRED AND RESOLVED{count} {about}: {episode_span(message, now)}"
     if message.status == "resolved":
         took = lasted(message, now)
         return f"✅ RESOLVED {about}" + (f" (lasted {format_duration(took)})" if took else "")
@@ -97,6 +105,8 @@ def _overview(message: Message) -> str:
         parts.append("🔁 reminder: still firing")
     elif message.kind == "update":
         parts.append("updated")
+    elif message.kind == EPISODE:
+        parts.append("fired and resolved before any notification")
     if message.group_labels:
         parts.append(", ".join(f"{k}={v}" for k, v in message.group_labels.items()))
     return _esc(" · ".join(parts))

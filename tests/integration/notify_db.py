@@ -57,3 +57,32 @@ async def outbox_rows(dsn: str, where: str = "TRUE", *args: object) -> list[asyn
         )
     finally:
         await conn.close()
+
+
+async def notifier_settled(dsn: str, groups_like: str = "%") -> bool:
+    """No group matching ``groups_like`` is left (each ended: nothing more can be written for
+    it) and no outbox row is pending (everything written was delivered or gave up); one
+    statement, so one snapshot: a flush deletes a group and inserts its row atomically."""
+    conn = await asyncpg.connect(dsn)
+    try:
+        groups, pending = await conn.fetchrow(
+            "SELECT (SELECT count(*) FROM notify_groups WHERE group_key LIKE $1),"
+            " (SELECT count(*) FROM notifications WHERE status = 'pending')",
+            groups_like,
+        )
+    finally:
+        await conn.close()
+    return groups == 0 and pending == 0
+
+
+async def groups_flushed(dsn: str) -> bool:
+    """Every group has sent a message and no outbox row is pending (one snapshot)."""
+    conn = await asyncpg.connect(dsn)
+    try:
+        unsent, pending = await conn.fetchrow(
+            "SELECT (SELECT count(*) FROM notify_groups WHERE last_sent_at IS NULL),"
+            " (SELECT count(*) FROM notifications WHERE status = 'pending')"
+        )
+    finally:
+        await conn.close()
+    return unsent == 0 and pending == 0

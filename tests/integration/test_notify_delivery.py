@@ -187,6 +187,13 @@ async def eventually(check: Callable[[], bool | Awaitable[bool]], timeout: float
         await asyncio.sleep(0.05)
 
 
+async def dispatch_passes(dispatcher: Dispatcher, more: int) -> None:
+    """Wait for ``more`` dispatcher passes; the last began after this call."""
+    name = "lookout_notify_dispatch_passes_total"
+    want = dispatcher.stats.get(name) + more
+    await eventually(lambda: dispatcher.stats.get(name) >= want)
+
+
 # ------------------------------------------------------------------ email
 
 
@@ -346,7 +353,10 @@ async def test_400_fails_at_once_naming_the_receiver(db: str, webhook: WebhookSe
     await insert(db, "ops-slack", [payload()])
     async with running(db, slack_receiver("ops-slack", webhook.url)) as dispatcher:
         [row] = await wait_rows(db, settled)
-        await asyncio.sleep(0.5)  # time enough for a retry that must not happen
+        # no retry can come: the row is failed with no next attempt (only due pending rows are
+        # claimed), and passes after it sent nothing more
+        assert row["next_attempt_at"] is None
+        await dispatch_passes(dispatcher, 2)
     assert (row["status"], row["attempts"]) == ("failed", 1)
     assert row["last_error"] == "ops-slack: HTTP 400: invalid_payload"
     assert len(webhook.requests) == 1

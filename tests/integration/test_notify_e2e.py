@@ -28,6 +28,7 @@ from app.topics import TopicNames, ensure_topics
 from devtools.simulator.generator import generate
 from devtools.simulator.options import SimOptions
 from devtools.simulator.scenarios import parse_timeline
+from sinks.notify.notifier import DECISIONS
 from tests.integration import notify_db as dbs
 from tests.integration import notify_servers
 from tests.integration.notify_servers import SmtpServer, WebhookServer
@@ -51,6 +52,7 @@ smtp_server = notify_servers.smtp_server
 notify_db = dbs.notify_db
 
 FIVE_XX = "nginx_5xx_error_rate"
+EMITTED = "lookout_alert_records_total"  # records the pipeline wrote to lookout.alerts
 NOTIFY = """
 defaults: {{live_url: "http://127.0.0.1:6066/"}}
 receivers:
@@ -65,6 +67,7 @@ route:
   group_wait: {group_wait}
   group_interval: {group_interval}
   repeat_interval: 1h
+  catch_up: {catch_up}
   routes:
     - match: {{severity: critical}}
       receiver: ops-email
@@ -73,9 +76,9 @@ route:
 """
 
 
-def notify_file(tmp: Path, smtp: SmtpServer, **values: Any) -> Path:
+def notify_file(tmp: Path, smtp: SmtpServer, catch_up: str = "notify", **values: Any) -> Path:
     path = tmp / "notify.yaml"
-    path.write_text(NOTIFY.format(smtp_port=smtp.port, **values))
+    path.write_text(NOTIFY.format(smtp_port=smtp.port, catch_up=catch_up, **values))
     return path
 
 
@@ -153,7 +156,16 @@ async def test_error_spike_sends_one_firing_and_one_resolved_message_per_group(
         # the spike is over: each resolves -> one more post and email per host
         await produce_records(stack_services, settings, after)
         await until(lambda: sent("resolved", 2 * n), f"{n} resolved Slack posts and {n} emails")
-        await asyncio.sleep(4)  # two more group intervals: nothing else may come
+
+        async def settled() -> bool:
+            # nothing else may come: every transition the pipeline wrote is applied, every 5xx
+            # group has ended (no state left to write a message from), nothing is pending
+            applied = worker.metric(DECISIONS, stage="ingest")
+            return applied >= worker.metric(EMITTED) and await dbs.notifier_settled(
+                notify_db, f"%|rule={FIVE_XX},%"
+            )
+
+        await until(settled, "the notifier to apply every transition and end every 5xx group")
 
         rows = await dbs.outbox_rows(notify_db)
         spike = {k: v for k, v in kinds(rows).items() if f"rule={FIVE_XX}," in k[1]}
@@ -236,7 +248,14 @@ async def test_a_storm_is_grouped_and_posted_no_faster_than_the_rate_limit(
         finally:
             await producer.stop()
         await webhook.wait_for(8, timeout=60)
-        await asyncio.sleep(2)  # nothing more comes
+
+        async def settled() -> bool:
+            # nothing more comes: all 200 applied, every group has sent its first message (the
+            # next one could come group_interval = 1m later at the earliest), nothing pending
+            applied = worker.metric(DECISIONS, stage="ingest", decision="new")
+            return applied >= len(records) and await dbs.groups_flushed(notify_db)
+
+        await until(settled, "the notifier to apply all 200 alerts and flush every group")
         assert len(webhook.requests) == 8
         rows = await dbs.outbox_rows(notify_db)
         assert len(rows) == 8 and {r["status"] for r in rows} == {"sent"}

@@ -143,8 +143,20 @@ async def flush_to(n: Notifier, dsn: str, count: int) -> list[asyncpg.Record]:
         return len(rows) >= count
 
     await until(enough, f"{count} outbox rows")
-    await asyncio.sleep(0.5)  # nothing more comes
+    await passes(n, 2)  # nothing more comes
     return await outbox(dsn)
+
+
+async def passes(n: Notifier, more: int) -> None:
+    """Wait for ``more`` flush passes: the last began after this call, so with the clock held
+    still every group due now has been flushed and nothing more is written."""
+    want = n.flusher.passes + more
+
+    async def done() -> bool:
+        n.flusher.wake()
+        return n.flusher.passes >= want
+
+    await until(done, f"{more} flush passes")
 
 
 def summary(rows: list[asyncpg.Record]) -> list[tuple[str, str, str, str]]:
@@ -250,9 +262,7 @@ async def test_groups_mutes_acks_and_no_duplicate_after_a_restart_before_commit(
             lambda: _at_least(ingested(second, "stale") + ingested(second, "ack_stale"), total),
             "the replay",
         )
-        for _ in range(3):
-            second.flusher.wake()
-            await asyncio.sleep(0.3)
+        await passes(second, 2)  # the flusher looked at every replayed group
         after = [(r["id"], r["idempotency_key"]) for r in await outbox(notify_db)]
         assert after == before, "the replay created rows"
         assert ingested(second, "new") == ingested(second, "changed") == 0

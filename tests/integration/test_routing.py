@@ -109,10 +109,11 @@ async def test_either_worker_answers_every_query_with_the_same_values(
         await produce(stack_services.bootstrap_servers, records)
 
         def processed() -> bool:
+            # records_in counts a batch after its state is flushed (agents/pipeline.py), and
+            # each message here holds one metric or one log line
             return sum(w.get("/api/health")["records_in"] for w in (one, two)) >= len(records)
 
-        await wait_for(processed, 90, "every record to be processed")
-        await asyncio.sleep(1.0)  # the last batch's state is flushed
+        await wait_for(processed, 90, "every record to be processed and its state flushed")
 
         owners = {w.name: set(w.get("/api/hosts?local=1")["hosts"]) for w in (one, two)}
         assert owners["one"] and owners["two"], owners  # both workers own some hosts

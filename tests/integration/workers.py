@@ -82,6 +82,19 @@ class Worker:
         with urllib.request.urlopen(self.url + path, timeout=5) as resp:
             return json.loads(resp.read())
 
+    def metric(self, name: str, **labels: str) -> float:
+        """The sum of ``name``'s series on /metrics whose labels include ``labels``."""
+        with urllib.request.urlopen(self.url + "/metrics", timeout=5) as resp:
+            text = resp.read().decode()
+        wanted = {f'{k}="{v}"' for k, v in labels.items()}
+        total = 0.0
+        for line in text.splitlines():
+            series, _, value = line.rpartition(" ")
+            metric, _, rest = series.partition("{")
+            if metric == name and wanted <= set(rest.rstrip("}").split(",")):
+                total += float(value)
+        return total
+
     def kill9(self) -> None:
         """SIGKILL the worker: no shutdown, no final commit."""
         if self.proc is not None and self.proc.poll() is None:

@@ -65,3 +65,15 @@ def test_every_reference_resolves_and_every_component_is_used() -> None:
     text = json.dumps(doc["paths"]) + json.dumps(doc["components"]["schemas"])
     refs = {r.split('"')[0] for r in text.split('"$ref": "#/components/schemas/')[1:]}
     assert refs == set(doc["components"]["schemas"])
+
+
+def test_notification_kinds_in_the_document_are_the_payload_kinds() -> None:
+    """The outbox kinds the API documents are exactly the ones notifications can write."""
+    from typing import get_args
+
+    from app.api.models import Notification
+    from notifications.payload import KINDS
+
+    kind = Notification.model_fields["kind"].annotation
+    literal = next(a for a in get_args(kind) if get_args(a))
+    assert set(get_args(literal)) == set(KINDS)

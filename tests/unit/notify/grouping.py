@@ -17,7 +17,7 @@ from alerting.transitions import Status, Transition
 from notifications.alerts import Ack, Update, decode
 from notifications.groups import Groups, Outcome, Policy
 from notifications.message import OutboxRow, outbox_row
-from notifications.stages import InhibitRule, RouteSpec, build
+from notifications.stages import CatchUp, InhibitRule, RouteSpec, build
 
 T0 = datetime(2025, 11, 20, 12, 0, tzinfo=UTC).timestamp()
 
@@ -91,6 +91,7 @@ def policy(
     group_interval: float = 300,
     repeat_interval: float = 4 * 3600,
     send_resolved: bool = True,
+    catch_up: CatchUp = CatchUp.NOTIFY,
     routes: Sequence[RouteSpec] = (),
     inhibit: Sequence[InhibitRule] = (),
     receiver: str = "ops-slack",
@@ -104,6 +105,7 @@ def policy(
             group_interval=group_interval,
             repeat_interval=repeat_interval,
             send_resolved=send_resolved,
+            catch_up=catch_up,
             routes=tuple(routes),
         )
     )

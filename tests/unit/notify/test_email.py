@@ -40,6 +40,9 @@ def parts(mail: EmailMessage) -> tuple[str, str]:
          "[RESOLVED] nginx_5xx_error_rate on web-1 — lasted 7m 12s"),
         (payload(alert(), resolved("api", severity="critical"), kind="update"),
          "[FIRING:1] nginx_5xx_error_rate on web-1 (critical)"),
+        (payload(resolved(), kind="resolved_episode"),
+         "[FIRED AND RESOLVED] nginx_5xx_error_rate on web-1 — fired 14:03:10 UTC, resolved "
+         "14:10:22 UTC, lasted 7m 12s"),
         (build_test_payload("ops-email", NOW), "[TEST] Lookout test notification for ops-email"),
         (payload(group_labels={}), "[FIRING:1] nginx_5xx_error_rate on web-1 (critical)"),
         (payload(alert(), alert("x", host="web-2"), group_labels={"rule": "r\nX"}),
@@ -144,3 +147,13 @@ def test_header_injection_is_impossible(receiver: EmailReceiver) -> None:
     headers = mail.as_string().split("\n\n", 1)[0]
     assert "\nBcc:" not in headers and "\nX-Evil:" not in headers
     assert mail["X-Lookout-Group"] == "g Bcc: victim@example.com"
+
+
+def test_an_unseen_episode_reads_as_news(receiver: EmailReceiver) -> None:
+    mail = render(payload(resolved(), kind="resolved_episode"), receiver, "k", NOW)
+    plain, _ = parts(mail)
+    assert plain.startswith(
+        "FIRED AND RESOLVED before any notification: 1 alert for nginx_5xx_error_rate on web-1, "
+        "fired 14:03:10 UTC, resolved 14:10:22 UTC, lasted 7m 12s\n\n[RESOLVED] shop on web-1"
+    )
+    assert mail["X-Lookout-Status"] == "resolved"

@@ -117,10 +117,13 @@ def test_send_resolved_false_records_one_suppressed_row() -> None:
     assert book.groups == {}
 
 
-def test_resolved_before_the_first_message_sends_nothing() -> None:
+def test_resolved_before_the_first_message_sends_one_resolved_episode() -> None:
+    # catch_up: notify (the default); tests/unit/notify/test_catchup.py has the other cases
     book = Groups(policy())
-    rows = run(book, [(0, fires("cpu", "h1")), (10, resolves("cpu", "h1"))], 5000)
-    assert rows == []
+    rows = run(book, [(0, fires("cpu", "h1")), (10, resolves("cpu", "h1", at=10))], 5000)
+    assert [(s.t, s.row.status, s.kind, s.states) for s in rows] == [
+        (30, "pending", "resolved_episode", ["resolved"])
+    ]
     assert book.groups == {}
 
 

@@ -13,6 +13,7 @@ from notifications.config import (
     load_notify_config,
     parse_notify_config,
 )
+from notifications.reasons import CatchUp
 
 EXAMPLE = Path(__file__).resolve().parents[3] / "notify" / "notify.yaml"
 ENV = {
@@ -76,6 +77,15 @@ def test_the_retry_policy_defaults_and_can_be_set() -> None:
     assert set_.ceiling(1) == 2.0 and set_.ceiling(30) == 600.0
 
 
+def test_catch_up_is_notify_unless_a_route_says_skip() -> None:
+    assert parse("route: {receiver: ops-slack}\n").route.catch_up is CatchUp.NOTIFY
+    config = parse(
+        "route:\n  receiver: ops-slack\n  catch_up: skip\n"
+        "  routes:\n    - {receiver: ops-email}\n    - {receiver: ops-email, catch_up: notify}\n"
+    )
+    assert [r.catch_up for r in config.route.walk()] == [CatchUp.SKIP, CatchUp.SKIP, CatchUp.NOTIFY]
+
+
 def test_durations_and_matchers() -> None:
     config = parse(
         "route:\n  receiver: ops-slack\n  group_wait: 0s\n  group_interval: 1m30s\n"
@@ -127,6 +137,14 @@ def test_durations_and_matchers() -> None:
         (
             "route: {receiver: ops-slack, match: {a: b}}\n",
             "n.yaml: route: the root route matches every alert",
+        ),
+        (
+            "route: {receiver: ops-slack, catch_up: off}\n",
+            "n.yaml: route.catch_up: Input should be 'notify' or 'skip' (given False)",
+        ),
+        (
+            "route: {receiver: ops-slack, catchup: skip}\n",
+            "n.yaml: route.catchup: unknown field (did you mean 'catch_up'?)",
         ),
         ("routes: []\n", "n.yaml: routes: unknown top-level key (did you mean 'route'?)"),
         ("inhibit_rules: []\n", "n.yaml: route: required"),

@@ -60,6 +60,27 @@ def test_resolved_message_is_green_and_says_how_long() -> None:
     assert body["attachments"][0]["color"] == COLOURS["resolved"]
 
 
+def test_an_unseen_episode_says_when_it_fired_resolved_and_how_long() -> None:
+    body = render(payload(resolved(), kind="resolved_episode"), NOW)
+    assert texts(body)[:2] == [
+        "⚠️ FIRED AND RESOLVED nginx_5xx_error_rate — web-1: fired 14:03:10 UTC, resolved "
+        "14:10:22 UTC, lasted 7m 12s",
+        "1 resolved · fired and resolved before any notification · "
+        "rule=nginx_5xx_error_rate, host=web-1",
+    ]
+    assert body["attachments"][0]["color"] == COLOURS["critical"]  # news, not an all-clear
+
+
+def test_several_unseen_episodes_are_one_message_listing_them() -> None:
+    early = alert("api", state="resolved", starts_at=NOW - 3600, ends_at=NOW - 3000)
+    body = render(payload(early, resolved(), kind="resolved_episode"), NOW)
+    assert texts(body)[0] == (
+        "⚠️ FIRED AND RESOLVED [2] nginx_5xx_error_rate — web-1: fired 13:10:22 UTC, "
+        "resolved 14:10:22 UTC, lasted 1h"
+    )
+    assert body["text"].count("• [resolved]") == 2
+
+
 @pytest.mark.parametrize(
     ("severity", "colour"),
     [("critical", "#D0021B"), ("warning", "#F5A623"), ("info", "#1F78D1"), ("weird", "#9B9B9B")],
