@@ -34,7 +34,6 @@ from alerting.state import (
 )
 from alerting.suppression import AckResult, acknowledge, refresh_silences
 from alerting.transitions import Status, Transition
-from tables.aggregates import QUANTILE_KEYS
 from tables.engine import HostState, WindowEngine
 from tables.queries import current_start, series_clock, series_of, series_results
 from tables.records import Final
@@ -157,9 +156,9 @@ class Alerting:
             start = current_start(self.engine, hs.host, kind, typ)
             if start is None:
                 continue
-            quantiles = any(rule.aggregate in QUANTILE_KEYS for _, rule in pairs)
+            keys = frozenset(rule.aggregate for _, rule in pairs)
             results = series_results(
-                self.engine, hs.host, kind, start, {sid for sid, _ in pairs}, quantiles=quantiles
+                self.engine, hs.host, kind, start, {sid for sid, _ in pairs}, keys=keys
             )
             for sid, rule in pairs:
                 self._evaluate(

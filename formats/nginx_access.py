@@ -37,6 +37,9 @@ _MONTHS = {
 }
 _ESCAPE = re.compile(rb'\\(x[0-9A-Fa-f]{2}|["\\])')
 _TIME_SIZE = len("10/Oct/2023:13:55:36 +0200")
+# The usual tail: "referrer" "agent" [request_time [upstream_time]], no escapes; anything else
+# takes the general scan of _read_tail (same result, this only skips the character walk).
+_PLAIN_TAIL = re.compile(r'"([^"\\]*)" "([^"\\]*)"(?: ([^"\s]\S*))?(?: ([^"\s]\S*))?')
 
 
 def parse_access_lines(
@@ -206,6 +209,16 @@ def _unescape_one(match: re.Match[bytes]) -> bytes:
 
 def _read_tail(tail: str, record: AccessLog) -> None:
     """Referrer, agent, X-Forwarded-For and timings after the byte count."""
+    plain = _PLAIN_TAIL.fullmatch(tail)
+    if plain is not None:
+        referrer, agent, request_time, upstream_time = plain.groups()
+        record.referrer = _dash_none(referrer)
+        record.agent = _dash_none(agent)
+        if request_time is not None:
+            record.request_time = _seconds(request_time)
+        if upstream_time is not None:
+            record.upstream_time = _seconds(upstream_time)
+        return
     quoted: list[str] = []
     bare: list[str] = []
     i, size = 0, len(tail)
@@ -239,6 +252,13 @@ def _read_tail(tail: str, record: AccessLog) -> None:
 
 
 def _seconds(value: FieldValue | None) -> float | None:
+    if value.__class__ is str:
+        try:
+            number = float(value)  # the common case: one duration
+        except ValueError:
+            pass  # a list (0.010, 0.020 : 0.030), or "-"
+        else:
+            return number if isfinite(number) else None
     if value is None or isinstance(value, bool):
         return None
     if isinstance(value, int | float):

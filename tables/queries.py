@@ -90,10 +90,10 @@ def series_results(
     start: int,
     sids: Iterable[str],
     *,
-    quantiles: bool = True,
+    keys: frozenset[str] | None = None,
 ) -> dict[str, Any]:
-    """Results of window ``(kind, start)`` of a host for the given series only
-    (``quantiles=False``: gauges without p50/p95/p99)."""
+    """Results of window ``(kind, start)`` of a host for the given series only (``keys``: the
+    result keys the reader needs, so costly percentiles can be left out; None: all)."""
     hs = engine.hosts.get(host)
     if hs is None:
         return {}
@@ -103,7 +103,7 @@ def series_results(
     for sid in sids:
         merged = merge_aggs(a for pane in panes if (a := pane.aggs.get(sid)) is not None)
         if merged is not None:
-            out[sid] = merged.result(window_seconds=size, quantiles=quantiles)
+            out[sid] = merged.result(window_seconds=size, keys=keys)
     return out
 
 

@@ -214,7 +214,7 @@ class CounterAgg:
         self._samples = dict(ordered[-keep:])
 
     def result(
-        self, window_seconds: float | None = None, *, quantiles: bool = True
+        self, window_seconds: float | None = None, *, keys: frozenset[str] | None = None
     ) -> dict[str, Any]:
         """samples, resets, increase, rate, interval-rate stats (rate_* keys), first/last ts.
 

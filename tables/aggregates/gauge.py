@@ -68,16 +68,17 @@ class MetricAgg:
         return new
 
     def result(
-        self, window_seconds: float | None = None, *, quantiles: bool = True
+        self, window_seconds: float | None = None, *, keys: frozenset[str] | None = None
     ) -> dict[str, Any]:
         """count, sum, min, max, mean, last, p50, p95, p99, first_ts, last_ts (None if empty).
 
         Percentiles are clamped to [min, max], which only brings them closer to the exact ones;
-        ``quantiles=False`` leaves them out (the sketch walk is most of the cost).
+        ``keys`` (the keys a reader needs; None: all) leaves the percentiles out unless one of
+        them is wanted (the sketch walk is most of the cost); the cheap keys are always there.
         ``window_seconds`` is accepted for a uniform call across kinds and is not used.
         """
         n = self.count
-        if not quantiles:
+        if keys is not None and keys.isdisjoint(QUANTILE_KEYS):
             return {
                 "count": n,
                 "sum": self.sum,

@@ -122,7 +122,7 @@ class LogAgg:
         return new
 
     def result(
-        self, window_seconds: float | None = None, *, quantiles: bool = True
+        self, window_seconds: float | None = None, *, keys: frozenset[str] | None = None
     ) -> dict[str, Any]:
         """Counts, error_rate, client_error_rate, latency and upstream p50/p95/p99, req_rate.
 
@@ -148,6 +148,8 @@ class LogAgg:
         out["client_error_rate"] = self.s4xx / req if req else 0.0
         out["req_rate"] = req / window_seconds if window_seconds else None
         for prefix, sketch in (("latency", self.latency), ("upstream", self.upstream)):
+            if keys is not None and not any(k.startswith(prefix) for k in keys):
+                continue  # a reader that needs none of these percentiles (alert evaluation)
             qs = sketch.quantiles(PERCENTILES) if sketch else [None] * 3
             for q, v in zip(("p50", "p95", "p99"), qs, strict=True):
                 out[f"{prefix}_{q}"] = v

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import orjson
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from formats.nginx_access import (
     access_from_metric,
@@ -336,3 +338,56 @@ def test_grok_rejects(tags: dict[str, object], fields: dict[str, object], reason
     with pytest.raises(ParseError) as info:
         _grok(tags, **fields)
     assert info.value.reason == reason
+
+
+_TAIL_PARTS = [
+    '"-"',
+    '"Mozilla/5.0 (X11; Linux x86_64)"',
+    '"a\\"b"',
+    '""',
+    '"1.2.3.4, 5.6.7.8"',
+    "0.1",
+    "0.1,",
+    "-",
+    ":",
+    "0.2",
+    "nan",
+    "1e400",
+    '"x',
+    'abc"d',
+    " ",
+    "0.3 : 0.4",
+]
+
+
+@settings(max_examples=3000, deadline=None)
+@given(st.lists(st.sampled_from(_TAIL_PARTS), min_size=1, max_size=6))
+def test_the_plain_tail_fast_path_reads_what_the_general_scan_reads(parts: list[str]) -> None:
+    """_read_tail's regex fast path is only a shortcut: same record as the character scan."""
+    import re
+
+    import formats.nginx_access as na
+    from formats.points import AccessLog
+
+    def blank() -> AccessLog:
+        return AccessLog(
+            time=0.0, host="h", service="s", client_ip="1", status=200, bytes=0,
+            method=None, path=None, protocol=None, remote_user=None, forwarded_for=[],
+        )  # fmt: skip
+
+    tail = " ".join(parts)
+    fast, general = blank(), blank()
+    fast_error = general_error = None
+    try:
+        na._read_tail(tail, fast)
+    except Exception as exc:
+        fast_error = type(exc)
+    saved = na._PLAIN_TAIL
+    na._PLAIN_TAIL = re.compile(r"(?!)")  # never matches: the general scan only
+    try:
+        na._read_tail(tail, general)
+    except Exception as exc:
+        general_error = type(exc)
+    finally:
+        na._PLAIN_TAIL = saved
+    assert (fast_error, fast) == (general_error, general)
