@@ -16,12 +16,13 @@ from typing import Any
 
 import faust
 from aiokafka.partitioner import DefaultPartitioner
-from formats.decode import decode_app, decode_metrics, decode_nginx
-from formats.points import AccessLog, AppLog, ErrorLog, Metric, Rejected
 
+from agents.telemetry import BATCH_DELAY, BATCH_MESSAGES, BATCH_SECONDS
 from app.settings import Settings
 from app.stats import Stats
 from app.topics import TopicNames
+from formats.decode import decode_app, decode_metrics, decode_nginx
+from formats.points import AccessLog, AppLog, ErrorLog, Metric, Rejected
 from tables.engine import HostState
 from tables.store import WindowStore
 
@@ -90,7 +91,10 @@ class Pipeline:
 
     # ---- batches -----------------------------------------------------------------------------
     async def process(self, events: Sequence[faust.types.EventT]) -> None:
-        """Apply a batch of events from any input topic (metrics, nginx logs, app logs, rekey)."""
+        """Apply a batch of events from any input topic (metrics, nginx logs, app logs, rekey).
+
+        The batch histograms are observed here, once per batch (never per record).
+        """
         engine = self.engine
         defaults = {
             self.topics.metrics: "metrics",
@@ -98,6 +102,7 @@ class Pipeline:
             self.topics.logs_app: "app",
         }
         async with self.store.lock:
+            started = time.perf_counter()
             self.store.rebuild_if_needed()
             now = self.clock()
             self.store.last_batch_at = now
@@ -137,6 +142,18 @@ class Pipeline:
                 alerting.on_finals(engine.pending_finals, now)
             await self.store.flush()
             await self.store.seek_holes()
+            self._observe(len(events), time.perf_counter() - started, touched, now)
+
+    def _observe(
+        self, messages: int, seconds: float, touched: dict[str, HostState], now: float
+    ) -> None:
+        """The batch histograms: size, processing time, how far behind real time it was."""
+        stats = self.stats
+        stats.observe(BATCH_MESSAGES, messages)
+        stats.observe(BATCH_SECONDS, seconds)
+        marks = [hs.max_ts for hs in touched.values() if hs.max_ts > 0]
+        if marks:
+            stats.observe(BATCH_DELAY, max(0.0, now - min(marks)))
 
     async def _message(
         self, msg: Any, defaults: dict[str, str], now: float, touched: dict[str, HostState]

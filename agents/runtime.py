@@ -12,6 +12,7 @@ import faust
 
 from agents.pipeline import Pipeline
 from agents.silences import SilenceReader
+from agents.telemetry import Telemetry
 from alerting.config import load_rules
 from alerting.rules import Rule
 from app.settings import Settings
@@ -31,6 +32,7 @@ class Lookout:
     stats: Stats
     store: WindowStore
     pipeline: Pipeline
+    telemetry: Telemetry
     postgres_dsn: str | None = None
     silence_reader: SilenceReader | None = None
 
