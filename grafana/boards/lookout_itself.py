@@ -28,21 +28,27 @@ def _quantiles(bucket: str, by: str = "") -> list[dict[str, Any]]:
     ]
 
 
+def _per_second(
+    title: str, counter: str, by: str, legend: str, description: str, *, stack: bool = False
+) -> dict[str, Any]:
+    """A panel of a counter's rate per second, summed by ``by`` over the selected workers."""
+    expr = f"sum by ({by}) (rate({counter}{{{WORKERS}}}[{RATE}]))"
+    return timeseries(
+        title, [promql(expr, legend)], unit="short", stack=stack, description=description
+    )
+
+
 def board() -> dict[str, Any]:
     """Throughput, lag, event-time delay, batch times, sinks, notifications, memory."""
     panels = [
         row("Keeping up"),
-        timeseries(
+        _per_second(
             "Records in per second",
-            [
-                promql(
-                    f"sum by (topic) (rate(lookout_records_in_total{{{WORKERS}}}[{RATE}]))",
-                    "{{topic}}",
-                )
-            ],
-            unit="short",
+            "lookout_records_in_total",
+            "topic",
+            "{{topic}}",
+            "Input records applied to window state, by topic (all selected workers).",
             stack=True,
-            description="Input records applied to window state, by topic (all selected workers).",
         ),
         timeseries(
             "Input lag per partition",
@@ -68,17 +74,13 @@ def board() -> dict[str, Any]:
             description="Wall clock minus the slowest live host's watermark: how late the "
             "windows (and the alerts on them) are. Includes the producers' own delay.",
         ),
-        timeseries(
+        _per_second(
             "Dead letters per second",
-            [
-                promql(
-                    f"sum by (reason) (rate(lookout_deadletter_total{{{WORKERS}}}[{RATE}]))",
-                    "{{reason}}",
-                )
-            ],
-            unit="short",
+            "lookout_deadletter_total",
+            "reason",
+            "{{reason}}",
+            "Input sent to lookout.deadletter, by reason.",
             stack=True,
-            description="Input sent to lookout.deadletter, by reason.",
         ),
         row("Batches"),
         timeseries(
@@ -102,28 +104,19 @@ def board() -> dict[str, Any]:
             description="Mean messages per ingest batch: small batches under load mean the "
             "worker waits on the broker, full ones that it is CPU bound.",
         ),
-        timeseries(
+        _per_second(
             "Final windows per second",
-            [
-                promql(
-                    f"sum by (kind) (rate(lookout_window_finals_total{{{WORKERS}}}[{RATE}]))",
-                    "{{kind}}",
-                )
-            ],
-            unit="short",
-            description="Final window records emitted to lookout.windows, by window kind.",
+            "lookout_window_finals_total",
+            "kind",
+            "{{kind}}",
+            "Final window records emitted to lookout.windows, by window kind.",
         ),
-        timeseries(
+        _per_second(
             "Alert transitions per second",
-            [
-                promql(
-                    "sum by (rule, to) "
-                    f"(rate(lookout_alert_transitions_total{{{WORKERS}}}[{RATE}]))",
-                    "{{rule}} → {{to}}",
-                )
-            ],
-            unit="short",
-            description="Alert state transitions by rule and target state.",
+            "lookout_alert_transitions_total",
+            "rule, to",
+            "{{rule}} → {{to}}",
+            "Alert state transitions by rule and target state.",
         ),
         row("Sinks and notifications"),
         timeseries(
@@ -143,18 +136,12 @@ def board() -> dict[str, Any]:
             minimum=0,
             description="Seconds per store write attempt, by sink.",
         ),
-        timeseries(
+        _per_second(
             "Notifications per second",
-            [
-                promql(
-                    "sum by (receiver, outcome) "
-                    f"(rate(lookout_notifications_total{{{WORKERS}}}[{RATE}]))",
-                    "{{receiver}} {{outcome}}",
-                )
-            ],
-            unit="short",
-            description="Delivery attempts by receiver and outcome (sent, retry, failed, "
-            "postponed).",
+            "lookout_notifications_total",
+            "receiver, outcome",
+            "{{receiver}} {{outcome}}",
+            "Delivery attempts by receiver and outcome (sent, retry, failed, postponed).",
         ),
         timeseries(
             "Notification delivery time",

@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
-import subprocess
 import time
 import urllib.parse
 import urllib.request
@@ -16,7 +14,7 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.integration.workers import free_port
+from tests.integration.workers import Process, free_port
 
 PROMETHEUS = Path("/usr/bin/prometheus")
 PROMTOOL = Path("/usr/bin/promtool")
@@ -31,7 +29,7 @@ def require(binary: Path) -> str:
     return str(binary)
 
 
-class Prometheus:
+class Prometheus(Process):
     """One Prometheus process scraping ``targets`` as job ``lookout`` with Lookout's rules."""
 
     def __init__(self, workdir: Path, targets: list[str], interval: str = "1s") -> None:
@@ -50,7 +48,6 @@ class Prometheus:
                 }
             )
         )
-        self.proc: subprocess.Popen[bytes] | None = None
 
     @property
     def url(self) -> str:
@@ -58,18 +55,15 @@ class Prometheus:
 
     def start(self, wait: float = 30.0) -> Prometheus:
         """Start it and wait until it answers ready."""
-        with open(self.log_path, "ab") as fh:
-            self.proc = subprocess.Popen(
-                [
-                    require(PROMETHEUS),
-                    f"--config.file={self.config}",
-                    f"--storage.tsdb.path={self.workdir / 'tsdb'}",
-                    f"--web.listen-address=127.0.0.1:{self.port}",
-                ],
-                stdout=fh,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
+        self.spawn(
+            [
+                require(PROMETHEUS),
+                f"--config.file={self.config}",
+                f"--storage.tsdb.path={self.workdir / 'tsdb'}",
+                f"--web.listen-address=127.0.0.1:{self.port}",
+            ]
+        )
+        assert self.proc is not None
         deadline = time.monotonic() + wait
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
@@ -95,20 +89,3 @@ class Prometheus:
         """The single value of an instant query (None when it has no result)."""
         result = self.query(expr)
         return float(result[0]["value"][1]) if result else None
-
-    def stop(self) -> None:
-        """SIGTERM, then SIGKILL if it does not stop in time."""
-        if self.proc is None or self.proc.poll() is not None:
-            return
-        os.killpg(self.proc.pid, signal.SIGTERM)
-        try:
-            self.proc.wait(20)
-        except subprocess.TimeoutExpired:
-            os.killpg(self.proc.pid, signal.SIGKILL)
-            self.proc.wait(10)
-
-    def tail(self, lines: int = 30) -> str:
-        try:
-            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
-        except OSError:
-            return "(no log)"

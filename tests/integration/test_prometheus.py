@@ -2,10 +2,11 @@
 then Prometheus scraping a real worker under the simulator.
 
 The worker runs both sinks and the notifier (local webhooks as Slack receivers) with the short
-windows and rules of the Grafana data run, so every documented family has data. The test checks
-the worker's /metrics with Prometheus's own text parser against tests/metrics_catalogue.py, that
-the query API answers every recording rule and every "Lookout itself" dashboard query, and that
-the input lag rises while the worker is stopped (SIGSTOP) and falls back to 0 once it caught up.
+windows and rules of the Grafana data run (``grafana_data.live_env``), so every documented
+family has data. The test checks the worker's /metrics with Prometheus's own text parser
+against tests/metrics_catalogue.py, that the query API answers every recording rule and every
+"Lookout itself" dashboard query, and that the input lag rises while the worker is stopped
+(SIGSTOP) and falls back to 0 once it caught up.
 """
 
 from __future__ import annotations
@@ -30,11 +31,11 @@ from app.settings import load_settings
 from app.topics import TopicNames, ensure_topics
 from devtools.simulator.options import SimOptions
 from devtools.simulator.runner import run as simulate
-from tests.integration.grafana_data import NOTIFY, SHORT_WINDOWS, short_rules
+from tests.integration.grafana_data import live_env
 from tests.integration.notify_servers import WebhookServer
 from tests.integration.prometheus import PROMTOOL, RULES, Prometheus, require
 from tests.integration.test_sinks_support import fresh_database, wait_for
-from tests.integration.workers import Worker, worker_env
+from tests.integration.workers import Worker
 from tests.metrics_catalogue import WORKER
 
 pytestmark = pytest.mark.integration
@@ -110,24 +111,11 @@ async def test_prometheus_scrapes_a_worker_under_the_simulator(
 ) -> None:
     require(PROMTOOL)
     dsn = await fresh_database(stack_services.postgres_dsn)
-    notify = tmp_path / "notify.yaml"
-    notify.write_text(NOTIFY)
-    env = worker_env(
-        stack_services,
-        topic_prefix,
-        postgres_dsn=dsn,
-        sinks="all",
-        sink_linger="0.2",
-        rules=str(short_rules(tmp_path / "rules.yaml")),
-        notify_file=str(notify),
-        **SHORT_WINDOWS,
-    )
-    settings = load_settings(env)
-    names = TopicNames.from_settings(settings)
-    await ensure_topics(settings, stack_services.bootstrap_servers)
     async with WebhookServer() as hook:
-        env["GRAFANA_TEST_SLACK"] = hook.url
-        env["GRAFANA_TEST_PAGER"] = hook.url_for("/pager")
+        env = live_env(stack_services, topic_prefix, dsn, tmp_path, hook)
+        settings = load_settings(env)
+        names = TopicNames.from_settings(settings)
+        await ensure_topics(settings, stack_services.bootstrap_servers)
         worker = Worker(env, tmp_path, name="w-prom")
         await asyncio.to_thread(worker.start)
         prom = Prometheus(tmp_path, [f"127.0.0.1:{worker.port}"])
