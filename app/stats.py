@@ -107,7 +107,8 @@ class Stats:
 
     def declare(self, name: str, help: str, labels: Iterable[Mapping[str, str]] = ({},)) -> None:
         """Make counter ``name`` present at 0 for each known label set; keeps existing values."""
-        self.help.setdefault(name, help)
+        if help:
+            self.help.setdefault(name, help)
         for ls in labels:
             self.counters[(name, tuple(sorted(ls.items())))] += 0.0
 

@@ -62,6 +62,8 @@ def test_declared_counters_are_zero_and_keep_values() -> None:
     _, samples = parse(stats.render())["lookout_rekeyed"]
     assert sorted((s[1]["topic"], s[2]) for s in samples) == [("a", 5.0), ("b", 0.0)]
     assert "# HELP lookout_rekeyed_total forwarded" in stats.render()
+    stats.declare("lookout_sink_retries_total", "", [{"sink": "pg"}])  # no text: a default one
+    assert "# HELP lookout_sink_retries_total lookout sink retries total" in stats.render()
 
 
 def test_histogram_buckets_are_cumulative_with_inf_count_and_sum() -> None:
