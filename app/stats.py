@@ -4,8 +4,9 @@ Counters, gauges and histograms are kept in plain dicts: an update is one dict a
 observation a bisect more), with no lock, because every writer runs on the worker's one event
 loop. The exposition is ``prometheus-client``'s: :class:`Stats` is a custom collector in its own
 registry (no global state, no multiprocess mode) next to the library's standard process, platform
-and garbage-collector collectors (``process_*``, ``python_*``). Measured: rendering runs per
-scrape only; the hot path pays nothing for the library.
+and garbage-collector collectors (``process_*``, ``python_*``). The library runs per scrape only
+(a render took about 3 ms on a loaded 2-core machine); the per-batch histogram observations took
+about 70 us there with 100 touched hosts, against batches of tens to hundreds of milliseconds.
 
 Counters named with ``declare`` are present at 0 from the start for their known label values,
 so a rule or panel on them shows 0 on a healthy worker rather than "no data".
