@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 N ?= 300000
 
-.PHONY: install browser run test lint typecheck unit agents integration bench clean help
+.PHONY: install browser prometheus run test lint typecheck unit agents integration bench clean help
 
 help:
 	@echo "make run    - install, start the embedded stack, migrations, a worker and the simulator"
@@ -31,6 +31,11 @@ $(BROWSER): tests/browser/package.json tests/browser/package-lock.json
 
 browser: $(BROWSER)
 
+# Lookout's own alert rules and the scrape test run Debian's Prometheus (2.42, with promtool);
+# its packaged service is not used (the tests start their own on a free port).
+prometheus:
+	@test -x /usr/bin/prometheus -a -x /usr/bin/promtool || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus)
+
 run: install
 	$(BIN)/lookout run
 
@@ -48,10 +53,10 @@ unit: install
 agents: install
 	$(BIN)/pytest -q tests/agents
 
-integration: install browser
+integration: install browser prometheus
 	$(BIN)/pytest -q tests/integration
 
-test: install lint typecheck browser
+test: install lint typecheck browser prometheus
 	$(BIN)/pytest -q -p no:cacheprovider tests/unit tests/agents tests/integration
 
 bench: install

@@ -8,6 +8,7 @@ import time
 from agents.fetcher import InputFetcher, KafkaSource
 from agents.runtime import Lookout
 from agents.silences import SilenceReader
+from agents.telemetry import LAG_EVERY
 from alerting.silences import Silence
 from app.services import bootstrap_servers
 from sinks.rules_mirror import mirror_rules_when_possible
@@ -45,6 +46,10 @@ def register_agents(lk: Lookout) -> None:
     @app.timer(interval=1.0, name="lookout.idle_close")
     async def idle_close() -> None:
         await lk.store.close_idle()
+
+    @app.timer(interval=LAG_EVERY, name="lookout.input_lag")
+    async def input_lag() -> None:
+        await lk.telemetry.refresh_lag()
 
     store = lk.store
 

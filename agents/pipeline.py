@@ -17,6 +17,7 @@ from typing import Any
 import faust
 from aiokafka.partitioner import DefaultPartitioner
 
+from agents.telemetry import BATCH_DELAY, BATCH_MESSAGES, BATCH_SECONDS
 from app.settings import Settings
 from app.stats import Stats
 from app.topics import TopicNames
@@ -94,7 +95,8 @@ class Pipeline:
 
         A record has ``topic, partition, offset, key, value`` (aiokafka's ConsumerRecord); each
         partition's records come in offset order. ``lookout_records_in_total`` counts the
-        records once their batch is durable (after the flush), each record once.
+        records once their batch is durable (after the flush), each record once. The batch
+        histograms are observed here, once per batch (never per record).
         """
         engine = self.engine
         defaults = {
@@ -103,6 +105,7 @@ class Pipeline:
             self.topics.logs_app: "app",
         }
         async with self.store.lock:
+            started = time.perf_counter()
             self.store.rebuild_if_needed()
             now = self.clock()
             self.store.last_batch_at = now
@@ -136,6 +139,18 @@ class Pipeline:
                 self.stats.inc("lookout_records_in_total", count, topic=topic)
             self._in.clear()
             await self.store.seek_holes()
+            self._observe(len(records), time.perf_counter() - started, touched, now)
+
+    def _observe(
+        self, messages: int, seconds: float, touched: dict[str, HostState], now: float
+    ) -> None:
+        """The batch histograms: size, processing time, how far behind real time it was."""
+        stats = self.stats
+        stats.observe(BATCH_MESSAGES, messages)
+        stats.observe(BATCH_SECONDS, seconds)
+        marks = [hs.max_ts for hs in touched.values() if hs.max_ts > 0]
+        if marks:
+            stats.observe(BATCH_DELAY, max(0.0, now - min(marks)))
 
     def _message(
         self,

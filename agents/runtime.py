@@ -13,6 +13,7 @@ import faust
 from agents.fetcher import InputFetcher
 from agents.pipeline import Pipeline
 from agents.silences import SilenceReader
+from agents.telemetry import Telemetry
 from alerting.config import load_rules
 from alerting.rules import Rule
 from app.settings import Settings
@@ -32,6 +33,7 @@ class Lookout:
     stats: Stats
     store: WindowStore
     pipeline: Pipeline
+    telemetry: Telemetry
     postgres_dsn: str | None = None
     silence_reader: SilenceReader | None = None
     fetcher: InputFetcher | None = None

@@ -15,7 +15,7 @@ healthy series cost no writes and memory stays bounded by the alerts that are go
 
 from __future__ import annotations
 
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from math import inf
@@ -77,6 +77,9 @@ class Alerting:
         self.ticks: dict[tuple[str, str], int] = {}
         self._absent: dict[tuple[str, str], bool] = {}
         self.done: dict[tuple[str, str], float] = {}
+        # For the worker's /metrics: evaluations per rule, transitions per (rule, to_state).
+        self.evaluations: Counter[str] = Counter()
+        self.transitions: Counter[tuple[str, str]] = Counter()
         self.set_rules(rules)
 
     # ---- rules -------------------------------------------------------------------------------
@@ -224,6 +227,7 @@ class Alerting:
         if desc is None:
             desc = describe_series(sid)
         new, tr = evaluate(old, rule, result, desc, event_time, silences=silences, wall_now=now)
+        self.evaluations[rule.name] += 1
         self._apply(host, fp, old, new, tr)
 
     def tick(self, hosts: Iterable[HostState], now: float) -> None:
@@ -249,6 +253,7 @@ class Alerting:
                     now_wall=now,
                     silences=silences,
                 )
+                self.evaluations[rule.name] += 1
                 if old is None and tr is None:
                     continue  # healthy host: nothing to keep
                 self._absent[(rule.name, hs.host)] = new.status is not Status.INACTIVE and (
@@ -265,6 +270,7 @@ class Alerting:
         tr: Transition | None,
     ) -> None:
         if tr is not None:
+            self.transitions[(tr.rule, str(tr.to_state))] += 1
             record = tr.to_record()
             record["type"] = "transition"
             record["host"] = host

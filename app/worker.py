@@ -10,6 +10,7 @@ from agents.faust_app import LookoutApp
 from agents.ingest import register_agents
 from agents.pipeline import Pipeline
 from agents.runtime import Lookout, load_alert_rules, window_config
+from agents.telemetry import Telemetry
 from alerting.evaluator import Alerting
 from app.api import middleware
 from app.api.alerts import register_alert_views
@@ -69,7 +70,10 @@ def create_app(settings: Settings, broker_url: str, postgres_dsn: str | None = N
     store.recent.size = settings.retain_windows
     store.alerting = Alerting(engine, load_alert_rules(settings))
     pipeline = Pipeline(app, settings, topics, store, stats)
-    lk = Lookout(settings, app, topics, stats, store, pipeline, postgres_dsn=postgres_dsn)
+    telemetry = Telemetry(app, store, stats, topics)
+    lk = Lookout(
+        settings, app, topics, stats, store, pipeline, telemetry, postgres_dsn=postgres_dsn
+    )
     register_agents(lk)
     register_views(lk)
     register_live_page(lk)

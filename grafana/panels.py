@@ -24,6 +24,7 @@ TAGS = ["lookout"]
 PG = {"type": "grafana-postgresql-datasource", "uid": "lookout-postgres"}
 ES_NGINX = {"type": "elasticsearch", "uid": "lookout-es-nginx"}
 ES_APP = {"type": "elasticsearch", "uid": "lookout-es-app"}
+PROM = {"type": "prometheus", "uid": "lookout-prometheus"}
 
 HOSTS = "host IN (${host:sqlstring})"
 SERVICES = "service IN (${service:sqlstring})"
@@ -48,6 +49,18 @@ def sql(sql_text: str, *, ref: str = "A", fmt: str = "time_series") -> dict[str,
         "format": fmt,
         "rawQuery": True,
         "rawSql": sql_text.strip(),
+        "refId": ref,
+    }
+
+
+def promql(expr: str, legend: str = "", *, ref: str = "A") -> dict[str, Any]:
+    """A Prometheus target in code mode (``legend``: Grafana's legend format, ``{{label}}``)."""
+    return {
+        "datasource": PROM,
+        "editorMode": "code",
+        "expr": " ".join(expr.split()),
+        "legendFormat": legend or "__auto",
+        "range": True,
         "refId": ref,
     }
 
@@ -333,6 +346,28 @@ HOST_VARIABLE = query_variable(
 )
 
 
+INSTANCE_VARIABLE = {
+    "current": {"selected": True, "text": ["All"], "value": ["$__all"]},
+    "datasource": PROM,
+    "definition": 'label_values(up{job="lookout"}, instance)',
+    "description": "Lookout workers Prometheus scrapes (job lookout).",
+    "includeAll": True,
+    "label": "Worker",
+    "multi": True,
+    "name": "instance",
+    "options": [],
+    "query": {
+        "qryType": 1,
+        "query": 'label_values(up{job="lookout"}, instance)',
+        "refId": "instance-variable",
+    },
+    "refresh": 2,
+    "regex": "",
+    "sort": 1,
+    "type": "query",
+}
+
+
 def alert_annotation() -> dict[str, Any]:
     """Annotation: alerts of the chosen hosts firing and resolving (alert_history)."""
     text = """
@@ -394,8 +429,9 @@ def dashboard(
     refresh: str = "30s",
     timezone: str = "browser",
     annotations: Sequence[dict[str, Any]] = (),
+    variables: Sequence[dict[str, Any]] = (SERVICE_VARIABLE, HOST_VARIABLE),
 ) -> dict[str, Any]:
-    """A dashboard with the service and host variables and links to the other dashboards."""
+    """A dashboard with its variables (service and host by default) and links to the others."""
     return {
         "annotations": {"list": [BUILTIN_ANNOTATION, *annotations]},
         "description": description,
@@ -417,7 +453,7 @@ def dashboard(
         "refresh": refresh,
         "schemaVersion": SCHEMA_VERSION,
         "tags": TAGS,
-        "templating": {"list": [SERVICE_VARIABLE, HOST_VARIABLE]},
+        "templating": {"list": list(variables)},
         "time": {"from": time_from, "to": "now"},
         "timepicker": {},
         "timezone": timezone,

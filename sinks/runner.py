@@ -36,7 +36,7 @@ from aiokafka import errors as kafka_errors
 from aiokafka.structs import TopicPartition
 
 from app.backoff import Backoff
-from app.stats import Stats
+from app.stats import TIME_BUCKETS, Stats
 from sinks.batch import Batch, Buffer, Rejection
 from sinks.errors import Failure, classify, describe, hint
 from sinks.offsets import GroupOffsets
@@ -47,6 +47,17 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 LOG_EVERY = 30.0  # seconds between repeated "still failing" log lines
+WRITE_SECONDS = "lookout_sink_write_seconds"
+# Counters of every sink, present at 0 from the start (a rule on them never sees "no data").
+SINK_COUNTERS = (
+    "lookout_sink_messages_total",
+    "lookout_sink_batches_total",
+    "lookout_sink_retries_total",
+    "lookout_sink_deadletter_total",
+    "lookout_sink_skipped_total",
+    "lookout_sink_rewinds_total",
+    "lookout_sink_commit_skipped_total",
+)
 
 
 class Stopped(Exception):
@@ -89,6 +100,16 @@ class SinkRunner(Generic[T]):
         self._consumer_factory = consumer_factory
         self._dead_letters = dead_letters
         self.stats = stats
+        for counter in SINK_COUNTERS:
+            stats.declare(counter, "", [{"sink": self.name}])
+        stats.declare(
+            "lookout_sink_failures_total",
+            "",
+            [{"sink": self.name, "kind": k} for k in [*(f.value for f in Failure), "unexpected"]],
+        )
+        stats.histogram(
+            WRITE_SECONDS, TIME_BUCKETS, "Seconds per store write attempt", [{"sink": self.name}]
+        )
         self.batch_max = batch_max
         self.batch_bytes = batch_bytes
         self.linger = linger
@@ -250,9 +271,11 @@ class SinkRunner(Generic[T]):
             if not queue:
                 break
             part = queue[0]
+            started = time.perf_counter()
             try:
                 result = await self.writer.write(part)
             except Exception as exc:
+                self.stats.observe(WRITE_SECONDS, time.perf_counter() - started, sink=self.name)
                 if classify(exc) is Failure.BAD_DATA:
                     queue.pop(0)
                     if len(part) <= 1:
@@ -263,6 +286,7 @@ class SinkRunner(Generic[T]):
                 await self._failed(attempt, exc)
                 attempt += 1
                 continue
+            self.stats.observe(WRITE_SECONDS, time.perf_counter() - started, sink=self.name)
             queue.pop(0)
             self._succeeded(result.written)
             refused.extend(result.rejected)

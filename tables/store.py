@@ -255,6 +255,7 @@ class WindowStore:
                 body = bytes(memoryview(orjson.dumps(final.to_record(now))))
                 records.append((final.host.encode(), body, final.partition))
                 self.recent.remember(final.host, final.series, final.kind, body)
+                self.stats.inc("lookout_window_finals_total", kind=final.kind)
             await (await self.out.send_windows(records))
             self.stats.inc("lookout_windows_closed_total", len(changes.finals))
         partitions = {hs.partition for hs in changes.hosts}

@@ -16,6 +16,7 @@ from faust import web
 
 from app.api.openapi import spec as openapi_spec
 from app.api.peers import Peers
+from app.stats import CONTENT_TYPE
 from tables.queries import current_window, series_of
 from tables.series import describe_series, log_series
 from tables.windows import KINDS, TUMBLING
@@ -109,14 +110,8 @@ def register_views(lk: Lookout) -> None:
     @app.page("/metrics")
     class Metrics(web.View):
         async def get(self, request: web.Request) -> web.Response:
-            stats.set("lookout_state_hosts", len(engine.hosts))
-            stats.set("lookout_state_panes", sum(len(h.panes) for h in engine.hosts.values()))
-            for hs in engine.hosts.values():
-                if hs.overflow:
-                    stats.set("lookout_series_overflow", hs.overflow, host=hs.host)
-                if hs.no_time:
-                    stats.set("lookout_records_without_time", hs.no_time, host=hs.host)
-            return self.text(stats.render(), content_type="text/plain; version=0.0.4")
+            lk.telemetry.collect()
+            return self.text(stats.render(), content_type=CONTENT_TYPE)
 
     @app.page("/api/hosts")
     class Hosts(web.View):

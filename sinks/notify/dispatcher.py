@@ -48,7 +48,7 @@ from typing import Any
 
 from app.backoff import Backoff
 from app.signals import stop_on_signals
-from app.stats import Stats
+from app.stats import TIME_BUCKETS, Stats
 from notifications.delivery import (
     Decision,
     NotSent,
@@ -70,6 +70,7 @@ from sinks.pg_pool import open_pool
 
 log = logging.getLogger(__name__)
 
+DELIVERY_SECONDS = "lookout_notify_delivery_seconds"
 HELP = {
     "lookout_notifications_total": "Notification attempts by receiver and outcome "
     "(sent, retry, failed, postponed)",
@@ -136,6 +137,13 @@ class Dispatcher:
         self._wake = asyncio.Event()
         self._stopping = False
         self.stats.help.update(HELP)
+        names = sorted(self.receivers)
+        outcomes = [{"receiver": r, "outcome": o.value} for r in names for o in Outcome]
+        self.stats.declare("lookout_notifications_total", "", outcomes)
+        self.stats.declare("lookout_notify_outbox_errors_total", "")
+        help_ = "Seconds per notification delivery attempt, by receiver"
+        by_receiver = [{"receiver": r} for r in names]
+        self.stats.histogram(DELIVERY_SECONDS, TIME_BUCKETS, help_, by_receiver)
 
     # ------------------------------------------------------------ lifetime
 
@@ -304,6 +312,7 @@ class Dispatcher:
                 "fail after the retries)",
             )
         else:
+            started = time.perf_counter()
             try:
                 result = await self.transport.send(
                     receiver, row.payload, row.idempotency_key, self.clock()
@@ -318,6 +327,8 @@ class Dispatcher:
                 )
                 text = describe_error(exc, secrets=_secrets(receiver))
                 result = TransportError("connection", text)
+            elapsed = time.perf_counter() - started
+            self.stats.observe(DELIVERY_SECONDS, elapsed, receiver=row.receiver)
         now = self.clock()
         decision = decide(
             result,

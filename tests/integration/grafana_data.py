@@ -155,11 +155,12 @@ async def produce_pipeline_data(services: Services, workdir: Path) -> PipelineDa
         return await _produce(services, workdir, hook)
 
 
-async def _produce(services: Services, workdir: Path, hook: WebhookServer) -> PipelineData:
-    dsn = await fresh_database(services.postgres_dsn)
+def live_env(
+    services: Services, topic_prefix: str, dsn: str, workdir: Path, hook: WebhookServer
+) -> dict[str, str]:
+    """A worker with both sinks, the short rules and windows, notifying ``hook``'s webhooks."""
     notify = workdir / "notify.yaml"
     notify.write_text(NOTIFY)
-    topic_prefix = f"g{uuid.uuid4().hex[:8]}."
     env = worker_env(
         services,
         topic_prefix,
@@ -173,6 +174,13 @@ async def _produce(services: Services, workdir: Path, hook: WebhookServer) -> Pi
     )
     env["GRAFANA_TEST_SLACK"] = hook.url
     env["GRAFANA_TEST_PAGER"] = hook.url_for("/pager")
+    return env
+
+
+async def _produce(services: Services, workdir: Path, hook: WebhookServer) -> PipelineData:
+    dsn = await fresh_database(services.postgres_dsn)
+    topic_prefix = f"g{uuid.uuid4().hex[:8]}."
+    env = live_env(services, topic_prefix, dsn, workdir, hook)
     settings = load_settings(env)
     await ensure_topics(settings, services.bootstrap_servers)
     worker = Worker(env, workdir, name="grafana")

@@ -21,7 +21,43 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-class Worker:
+class Process:
+    """A test server subprocess in its own session, logging to ``log_path``."""
+
+    log_path: Path
+    proc: subprocess.Popen[bytes] | None = None
+
+    def spawn(self, argv: list[str], env: dict[str, str] | None = None) -> None:
+        """Start ``argv`` with stdout and stderr appended to the log."""
+        with open(self.log_path, "ab") as fh:
+            self.proc = subprocess.Popen(
+                argv, env=env, stdout=fh, stderr=subprocess.STDOUT, start_new_session=True
+            )
+
+    def kill9(self) -> None:
+        """SIGKILL the process group: no shutdown (a worker: no final commit)."""
+        if self.proc is not None and self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait(10)
+
+    def stop(self) -> None:
+        """SIGTERM, then SIGKILL if it does not stop in time."""
+        if self.proc is None or self.proc.poll() is not None:
+            return
+        os.killpg(self.proc.pid, signal.SIGTERM)
+        try:
+            self.proc.wait(20)
+        except subprocess.TimeoutExpired:
+            self.kill9()
+
+    def tail(self, lines: int = 40) -> str:
+        try:
+            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+        except OSError:
+            return "(no log)"
+
+
+class Worker(Process):
     """One ``lookout worker`` subprocess with its own web port and data dir."""
 
     def __init__(self, env: dict[str, str], workdir: Path, name: str = "w1") -> None:
@@ -44,21 +80,8 @@ class Worker:
 
     def start(self, wait: float = 60.0) -> Worker:
         """Start the worker and wait until it has partitions assigned."""
-        with open(self.log_path, "ab") as fh:
-            self.proc = subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    "app.cli",
-                    "worker",
-                    "-l",
-                    os.environ.get("TEST_WORKER_LOG_LEVEL", "info"),
-                ],
-                env=self.env,
-                stdout=fh,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
+        level = os.environ.get("TEST_WORKER_LOG_LEVEL", "info")
+        self.spawn([sys.executable, "-m", "app.cli", "worker", "-l", level], self.env)
         self.wait_ready(wait)
         return self
 
@@ -94,28 +117,6 @@ class Worker:
             if metric == name and wanted <= set(rest.rstrip("}").split(",")):
                 total += float(value)
         return total
-
-    def kill9(self) -> None:
-        """SIGKILL the worker: no shutdown, no final commit."""
-        if self.proc is not None and self.proc.poll() is None:
-            os.killpg(self.proc.pid, signal.SIGKILL)
-            self.proc.wait(10)
-
-    def stop(self) -> None:
-        """SIGTERM, then SIGKILL if it does not stop in time."""
-        if self.proc is None or self.proc.poll() is not None:
-            return
-        os.killpg(self.proc.pid, signal.SIGTERM)
-        try:
-            self.proc.wait(20)
-        except subprocess.TimeoutExpired:
-            self.kill9()
-
-    def tail(self, lines: int = 40) -> str:
-        try:
-            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
-        except OSError:
-            return "(no log)"
 
 
 def worker_env(services: Any, topic_prefix: str, **extra: str) -> dict[str, str]:

@@ -32,7 +32,11 @@ UIDS = {
     "error-rates.json": "lookout-errors",
     "alerts-incidents.json": "lookout-alerts",
     "sla-business.json": "lookout-sla",
+    "lookout-itself.json": "lookout-itself",
 }
+PROMETHEUS = "lookout-prometheus"
+# Boards on Prometheus (Lookout's own metrics) have the worker variable; the others service, host.
+PROM_BOARDS = {"lookout-itself.json"}
 
 
 @pytest.fixture(scope="module")
@@ -50,13 +54,14 @@ def queries(board: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any], str]]:
     """(where, datasource, query text) of every panel target, annotation and variable."""
     for panel in panels(board):
         for target in panel.get("targets", []):
-            text = target.get("rawSql") or target.get("query") or ""
+            text = target.get("rawSql") or target.get("query") or target.get("expr") or ""
             yield f"panel {panel['title']!r} {target['refId']}", target["datasource"], text
     for note in board["annotations"]["list"]:
         if "target" in note:
             yield f"annotation {note['name']!r}", note["datasource"], note["target"]["rawSql"]
     for var in board["templating"]["list"]:
-        yield f"variable {var['name']!r}", var["datasource"], var["query"]["rawSql"]
+        text = var["query"].get("rawSql") or var["query"]["query"]
+        yield f"variable {var['name']!r}", var["datasource"], text
 
 
 def datasource_refs(node: Any) -> Iterator[dict[str, Any]]:
@@ -112,7 +117,7 @@ def test_every_datasource_is_provisioned(boards: dict[str, dict[str, Any]]) -> N
 def test_every_variable_used_is_defined_before_use(boards: dict[str, dict[str, Any]]) -> None:
     for name, board in boards.items():
         order = [v["name"] for v in board["templating"]["list"]]
-        assert order == ["service", "host"], name
+        assert order == (["instance"] if name in PROM_BOARDS else ["service", "host"]), name
         for where, _, text in queries(board):
             used = variable_names(text)
             assert used <= set(order), f"{name} {where}: undefined {used - set(order)}"
@@ -123,11 +128,16 @@ def test_every_variable_used_is_defined_before_use(boards: dict[str, dict[str, A
 
 
 def test_variables_are_postgres_queries(boards: dict[str, dict[str, Any]]) -> None:
-    for board in boards.values():
+    for name, board in boards.items():
         for var in board["templating"]["list"]:
-            assert var["type"] == "query" and var["datasource"]["uid"] == "lookout-postgres"
+            if name in PROM_BOARDS:
+                assert var["type"] == "query" and var["datasource"]["uid"] == PROMETHEUS
+                assert var["definition"] == var["query"]["query"]
+                assert var["definition"].startswith("label_values(")
+            else:
+                assert var["type"] == "query" and var["datasource"]["uid"] == "lookout-postgres"
+                assert var["definition"] == var["query"]["rawSql"]
             assert var["multi"] and var["includeAll"] and var["refresh"] == 2
-            assert var["definition"] == var["query"]["rawSql"]
             assert var["current"]["value"] == ["$__all"]
 
 
@@ -136,6 +146,11 @@ def test_variables_use_the_format_of_their_query_language(
 ) -> None:
     for name, board in boards.items():
         for where, ds, text in queries(board):
+            if ds["uid"] == PROMETHEUS:
+                # Grafana joins a multi-value variable into a regex alternation for Prometheus
+                for var in variable_names(text):
+                    assert text.count(f'=~"${var}"') == text.count(f"${var}"), f"{name} {where}"
+                continue
             expected = "sqlstring" if ds["uid"] == "lookout-postgres" else "lucene"
             for var in variable_names(text):
                 assert f"${{{var}:{expected}}}" in text, f"{name} {where}: ${var} not {expected}"
@@ -173,6 +188,9 @@ def test_panel_queries_are_well_formed(boards: dict[str, dict[str, Any]]) -> Non
                     assert target["rawQuery"] and target["editorMode"] == "code"
                     wanted = "time_series" if panel["type"] == "timeseries" else "table"
                     assert target["format"] == wanted, f"{name}: {panel['title']}"
+                elif target["datasource"]["uid"] == PROMETHEUS:
+                    assert target["expr"] and target["editorMode"] == "code"
+                    assert target["range"], f"{name}: {panel['title']}"
                 else:
                     assert target["timeField"] == "@timestamp"
                     assert target["metrics"], f"{name}: {panel['title']}"

@@ -825,6 +825,7 @@ def test_datasource_uids(datasources: dict[str, dict[str, Any]]) -> None:
         "lookout-es-nginx",
         "lookout-es-app",
         "lookout-es-incidents",
+        "lookout-prometheus",
     }
 
 
