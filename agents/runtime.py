@@ -33,6 +33,8 @@ class Lookout:
     store: WindowStore
     pipeline: Pipeline
     postgres_dsn: str | None = None
+    elasticsearch_url: str | None = None
+    embedded_es: bool = False
     silence_reader: SilenceReader | None = None
     fetcher: InputFetcher | None = None
 

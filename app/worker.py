@@ -15,6 +15,7 @@ from app.api import middleware
 from app.api.alerts import register_alert_views
 from app.api.ingest import register_ingest
 from app.api.live import register_live_page
+from app.api.logs import register_log_views
 from app.api.notifications import register_notify_views
 from app.api.windows import register_views
 from app.settings import Settings
@@ -26,7 +27,14 @@ from tables.store import WindowStore
 log = logging.getLogger(__name__)
 
 
-def create_app(settings: Settings, broker_url: str, postgres_dsn: str | None = None) -> Lookout:
+def create_app(
+    settings: Settings,
+    broker_url: str,
+    postgres_dsn: str | None = None,
+    *,
+    elasticsearch_url: str | None = None,
+    embedded_es: bool = False,
+) -> Lookout:
     """Build the Faust app with its table, agents, timers and web views."""
     topics = TopicNames.from_settings(settings)
     app = LookoutApp(
@@ -69,12 +77,23 @@ def create_app(settings: Settings, broker_url: str, postgres_dsn: str | None = N
     store.recent.size = settings.retain_windows
     store.alerting = Alerting(engine, load_alert_rules(settings))
     pipeline = Pipeline(app, settings, topics, store, stats)
-    lk = Lookout(settings, app, topics, stats, store, pipeline, postgres_dsn=postgres_dsn)
+    lk = Lookout(
+        settings,
+        app,
+        topics,
+        stats,
+        store,
+        pipeline,
+        postgres_dsn=postgres_dsn,
+        elasticsearch_url=elasticsearch_url,
+        embedded_es=embedded_es,
+    )
     register_agents(lk)
     register_views(lk)
     register_live_page(lk)
     register_ingest(lk)
     register_alert_views(lk)
     register_notify_views(lk)
+    register_log_views(lk, broker_url)
     middleware.install(app.web.web_app, settings.cors_origins)  # type: ignore[attr-defined]
     return lk

@@ -7,9 +7,11 @@
 
 ``_id`` = ``{topic}-{partition}-{offset}-{item}`` (``item``: the record's index among the
 message's decoded records), so writing a message again overwrites its documents instead of adding
-copies. A record without its own time takes the Kafka message timestamp (a replay reproduces it).
-Parts the decoders reject are skipped: the worker dead-letters them already. A record with a
-time outside years 1..9999 is refused (dead letter).
+copies. The same id is in the source as ``log_id`` (a keyword): log search sorts on
+``(@timestamp, log_id)``, since Elasticsearch 8 refuses to sort on ``_id``. A record without
+its own time takes the Kafka message timestamp (a replay reproduces it). Parts the decoders
+reject are skipped: the worker dead-letters them already. A record with a time outside years
+1..9999 is refused (dead letter).
 """
 
 from __future__ import annotations
@@ -161,11 +163,10 @@ class EsMapper:
             except ValueError as exc:
                 mapped.rejected.append((item, str(exc)))
                 continue
-            source = orjson.dumps(build(rec, at), default=str)
+            log_id = doc_id(msg.topic, msg.partition, msg.offset, item)
+            source = orjson.dumps({**build(rec, at), "log_id": log_id}, default=str)
             index = daily_index(self.prefix, family, day)
-            docs.append(
-                Doc(index, doc_id(msg.topic, msg.partition, msg.offset, item), item, source)
-            )
+            docs.append(Doc(index, log_id, item, source))
         return mapped
 
     def _nginx(self, msg: Message) -> Mapped[list[Doc]]:

@@ -70,7 +70,9 @@ def test_access_entries_go_to_the_index_of_their_day_with_deterministic_ids() ->
         "agent": "curl/8.4",
         "request_time": 0.25,
         "upstream_time": 0.249,
+        "log_id": "p.logs.nginx-2-9-0",
     }
+    assert second["log_id"] == "p.logs.nginx-2-9-1"
     assert second["client_ip"] == "2001:db8::1"
     assert second["referrer"] == "https://x/"
     assert "remote_user" not in second
@@ -100,6 +102,7 @@ def test_app_logs_keep_extra_and_fall_back_to_the_kafka_time() -> None:
         "level": "warn",
         "message": "slow",
         "extra": {"ms": 900},
+        "log_id": "p.logs.app-2-9-0",
     }
 
 
@@ -193,6 +196,8 @@ def test_templates(flavour: str, extra: str) -> None:
     assert app["extra"] == {"type": extra}
     assert app["message"] == {"type": "text"}
     assert {app[k]["type"] for k in ("level", "service", "host")} == {"keyword"}
+    for mapped in (props, app):
+        assert {mapped[k]["type"] for k in ("log_id", "tenant", "pattern_id")} == {"keyword"}
 
 
 def test_marker_id() -> None:
