@@ -62,7 +62,12 @@ def create_app(
         broker_commit_interval=1.0,
         logging_config=None,
         # Ingest bodies are read as a stream with their own limit (app/api/ingest.py).
-        web_application_options={"client_max_size": settings.ingest_max_bytes + 1},
+        # A URL of up to 128 KiB reaches the views, so an over-long log query answers 400
+        # naming its parameter instead of aiohttp's plain-text "line too long".
+        web_application_options={
+            "client_max_size": settings.ingest_max_bytes + 1,
+            "handler_args": {"max_line_size": 131_072},
+        },
         # Faust's own /router and /table views are undocumented and dump raw state: off.
         web_router_enabled=False,
         web_tables_enabled=False,

@@ -17,7 +17,7 @@ from typing import Any
 if __package__ in (None, ""):  # run as a script: make the repository root importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from grafana.boards import alerts, error_rates, nginx_traffic, server_health, sla
+from grafana.boards import alerts, error_rates, logs, nginx_traffic, server_health, sla
 
 OUT = Path(__file__).resolve().parent / "dashboards"
 
@@ -27,6 +27,7 @@ BUILDERS: dict[str, Callable[[], dict[str, Any]]] = {
     "error-rates.json": error_rates.board,
     "alerts-incidents.json": alerts.board,
     "sla-business.json": sla.board,
+    "logs.json": logs.board,
 }
 
 

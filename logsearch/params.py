@@ -46,6 +46,9 @@ NICE_INTERVALS = (1, 5, 10, 30, 60, 300, 600, 1800, 3600, 10800, 21600, 43200, 8
 _RELATIVE = re.compile(r"(?:now)?\s*(?:([+-])\s*(\d{1,9})\s*([smhdw]))?", re.IGNORECASE)
 _INTERVAL = re.compile(r"(\d{1,9})([smhdw])")
 _STATUS_CLASS = re.compile(r"[1-5]xx")
+_LUCENE_OPERATOR = re.compile(r"(?<!\S)(AND|OR|NOT|&&|\|\|)(?!\S)")
+_DOC_FIELDS = (*FILTERS, "message", "path", "status", "method", "agent", "request", "category")
+_FIELD_SYNTAX = re.compile(r"(?<![\w.])(" + "|".join(_DOC_FIELDS) + r")\s*:")
 
 
 class BadParam(ValueError):
@@ -183,13 +186,35 @@ def fingerprint(params: Params, names: Iterable[str]) -> str:
     return digest.hexdigest()[:32]
 
 
-def parse_filter(params: Params, now: float) -> LogFilter:
-    """The filter every logs operation shares (q, from, to, source, field filters)."""
-    q = (_one(params, "q") or "").strip()
+def check_text(q: str) -> None:
+    """Refuse a query that is wrong in the simple query syntax, or written for Lucene's."""
     if len(q) > MAX_QUERY:
         raise BadParam("q", f"longer than {MAX_QUERY} characters")
     if "\0" in q:
         raise BadParam("q", "contains a NUL character")
+    if q.count('"') % 2:
+        raise BadParam("q", 'unbalanced quote: close the "phrase"')
+    depth = 0
+    for char in q:
+        depth += {"(": 1, ")": -1}.get(char, 0)
+        if depth < 0:
+            break
+    if depth:
+        raise BadParam("q", "unbalanced parenthesis")
+    if op := _LUCENE_OPERATOR.search(q):
+        raise BadParam(
+            "q", f"{op.group(1)} is Lucene syntax: use + (and, the default), | (or), - (not)"
+        )
+    if found := _FIELD_SYNTAX.search(q):
+        name = found.group(1)
+        fix = f"filter with {name}=value" if name in FILTERS else "search the words alone"
+        raise BadParam("q", f"{name}:value is Lucene syntax: {fix}")
+
+
+def parse_filter(params: Params, now: float) -> LogFilter:
+    """The filter every logs operation shares (q, from, to, source, field filters)."""
+    q = (_one(params, "q") or "").strip()
+    check_text(q)
     start = parse_time("from", _one(params, "from") or DEFAULT_RANGE, now)
     end = parse_time("to", _one(params, "to") or "now", now)
     if start >= end:

@@ -168,7 +168,8 @@ def register_log_views(lk: Lookout, broker_url: str) -> None:
                         await response.write(event)
                         quiet_since = time.monotonic()
                 now = time.monotonic()
-                if now >= ends:
+                transport = request.transport  # type: ignore[attr-defined]
+                if now >= ends or transport is None or transport.is_closing():
                     break
                 if now - quiet_since >= beat:
                     await response.write(b": keep-alive\n\n")

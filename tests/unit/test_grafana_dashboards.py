@@ -32,6 +32,7 @@ UIDS = {
     "error-rates.json": "lookout-errors",
     "alerts-incidents.json": "lookout-alerts",
     "sla-business.json": "lookout-sla",
+    "logs.json": "lookout-logs",
 }
 
 
