@@ -154,7 +154,7 @@ ROUTES: dict[str, Doc] = {
     "get /static/{name}": op(
         "Assets of the live page",
         {"200": Reply("the asset", ASSETS), "404": "no such asset"},
-        path("name", "asset name", enum("index.html", "live.css", "live.js")),
+        path("name", "asset name", enum("index.html", "live.css", "live.js", "logs.js")),
     ),
     "get /api/openapi.json": op("This document", {"200": m.Document}),
     "get /api/health": op("Worker health and counters", {"200": m.Health}),

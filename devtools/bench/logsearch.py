@@ -96,7 +96,8 @@ async def drop(services: Services, prefix: str) -> None:
     es = make_es_client(services.elasticsearch_url, embedded=services.embedded_es)
     try:
         with contextlib.suppress(Exception):
-            await es.indices.delete(index=f"{prefix}logs-*", allow_no_indices=True)
+            for pattern in ("logs-*", "lookout-*"):
+                await es.indices.delete(index=prefix + pattern, allow_no_indices=True)
             await es.indices.delete_index_template(name=f"{prefix}lookout-*")
     finally:
         await es.close()
