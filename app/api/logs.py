@@ -22,7 +22,7 @@ from faust import web
 
 from app.ratelimit import ConcurrencyLimit
 from app.services import bootstrap_servers
-from logsearch.match import matches, text_query
+from logsearch.match import TextQuery, matches, text_query
 from logsearch.params import BadParam, LogFilter, parse_search, parse_stats, parse_tail
 from logsearch.positions import HEADER, event_id, parse_event_id
 from logsearch.query import entry
@@ -62,7 +62,9 @@ def caller_of(request: web.Request) -> str:
     return "addr:" + str(getattr(request, "remote", None) or "unknown")
 
 
-def sse_event(message: TailMessage, flt: LogFilter, words: Any, event_id: str) -> bytes | None:
+def sse_event(
+    message: TailMessage, flt: LogFilter, words: TextQuery, event_id: str
+) -> bytes | None:
     """The SSE event of a message's matching documents (None when none match)."""
     entries = [
         entry({"_id": log_id, "_source": doc})
@@ -88,12 +90,27 @@ def register_log_views(lk: Lookout, broker_url: str) -> None:
         )
     tails = ConcurrencyLimit(settings.logs_tail_per_caller)
     servers = bootstrap_servers(broker_url)
+    closing: list[bool] = []  # set when the web server shuts down: open tails end within ~1 s
 
-    async def answer(view: web.View, run: Any) -> web.Response:
-        if store is None:
-            return view.error(503, "no Elasticsearch configured for log search")
+    async def on_shutdown(_app: Any) -> None:
+        closing.append(True)
+
+    async def on_cleanup(_app: Any) -> None:
+        if store is not None:
+            await store.close()
+
+    web_app = getattr(app.web, "web_app", None)
+    if web_app is not None:
+        web_app.on_shutdown.append(on_shutdown)
+        web_app.on_cleanup.append(on_cleanup)
+
+    async def answer(view: web.View, request: web.Request, parse: Any, run: Any) -> web.Response:
+        """Parse the query (400 naming a bad parameter), then ask Elasticsearch (503 if not)."""
         try:
-            return view.json(await run(store))
+            req = parse(query_params(request), time.time())
+            if store is None:
+                return view.error(503, "no Elasticsearch configured for log search")
+            return view.json(await run(store, req))
         except BadParam as exc:
             return bad_param(view, exc)
         except LogStoreUnavailable as exc:
@@ -102,20 +119,12 @@ def register_log_views(lk: Lookout, broker_url: str) -> None:
     @app.page("/api/logs/search")
     class LogSearchView(web.View):
         async def get(self, request: web.Request) -> web.Response:
-            try:
-                req = parse_search(query_params(request), time.time())
-            except BadParam as exc:
-                return bad_param(self, exc)
-            return await answer(self, lambda s: s.search(req))
+            return await answer(self, request, parse_search, LogSearch.search)
 
     @app.page("/api/logs/stats")
     class LogStatsView(web.View):
         async def get(self, request: web.Request) -> web.Response:
-            try:
-                req = parse_stats(query_params(request), time.time())
-            except BadParam as exc:
-                return bad_param(self, exc)
-            return await answer(self, lambda s: s.stats(req))
+            return await answer(self, request, parse_stats, LogSearch.stats)
 
     @app.page("/api/logs/tail")
     class LogTailView(web.View):
@@ -169,7 +178,7 @@ def register_log_views(lk: Lookout, broker_url: str) -> None:
                         quiet_since = time.monotonic()
                 now = time.monotonic()
                 transport = request.transport  # type: ignore[attr-defined]
-                if now >= ends or transport is None or transport.is_closing():
+                if closing or now >= ends or transport is None or transport.is_closing():
                     break
                 if now - quiet_since >= beat:
                     await response.write(b": keep-alive\n\n")

@@ -9,36 +9,25 @@ from grafana.panels import (
     ES_APP,
     ES_NGINX,
     LUCENE_SCOPE,
+    app_log_levels,
     dashboard,
     es,
     es_table,
-    fixed_color,
     histogram,
     logs,
     terms,
     timeseries,
 )
 
-LEVEL_COLOURS = [
-    fixed_color("error", "red"),
-    fixed_color("warn", "orange"),
-    fixed_color("info", "green"),
-    fixed_color("debug", "blue"),
-]
 FIRST_SEEN = {"id": "4", "type": "min", "field": "@timestamp"}
 
 
 def board() -> dict[str, Any]:
     """Log volume, error share, patterns and a logs panel of the chosen services and hosts."""
     panels = [
-        timeseries(
+        app_log_levels(
             "Application log volume by level",
-            [es(ES_APP, LUCENE_SCOPE, [COUNT], [terms("level", order_by="_key"), histogram()])],
-            unit="short",
-            bars=True,
-            stack=True,
-            overrides=LEVEL_COLOURS,
-            description="Application log records per interval by level (logs-app-*).",
+            "Application log records per interval by level (logs-app-*).",
         ),
         timeseries(
             "Application log volume by service",
