@@ -351,18 +351,24 @@ async def test_tails_per_caller_are_limited(setup: dict[str, Any]) -> None:
             assert again.status == 200
 
 
-async def test_a_1mb_line_is_stored_and_found(
+async def test_a_1mb_line_and_invalid_utf8_are_stored_and_found(
     setup: dict[str, Any], stack_services: Services
 ) -> None:
     prefix = index_prefix(setup["prefix"])
     topics = setup["topics"]
     big = "needle " + "x" * 1_000_000
     rec = {"timestamp": setup["start"] + 5, "level": "error", "service": "big", "message": big}
-    msgs = app_messages(topics.logs_app, 1, setup["start"])
-    msgs = [type(m)(m.topic, 3, 99_999, m.key, orjson.dumps(rec), m.timestamp) for m in msgs]
-    assert await load(stack_services, topics, prefix, msgs) == 1
+    bad = orjson.dumps({**rec, "message": "broken @@ bytes"}).replace(b"@@", b"\xff\xfe")
+    (first,) = app_messages(topics.logs_app, 1, setup["start"])
+    msgs = [
+        type(first)(first.topic, 3, 99_998 + n, first.key, value, first.timestamp)
+        for n, value in enumerate([orjson.dumps(rec), bad])
+    ]
+    assert await load(stack_services, topics, prefix, msgs) == 2
     got = await asyncio.to_thread(ok, search(setup, service="big", q="needle"))
     assert len(got["entries"]) == 1 and len(got["entries"][0]["doc"]["message"]) == len(big)
+    got = await asyncio.to_thread(ok, search(setup, service="big", q="broken bytes"))
+    assert [e["doc"]["message"] for e in got["entries"]] == ["broken \ufffd\ufffd bytes"]
     es = make_es_client(stack_services.elasticsearch_url, embedded=stack_services.embedded_es)
     try:
         await es.delete_by_query(

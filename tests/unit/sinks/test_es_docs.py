@@ -212,3 +212,15 @@ def test_bulk_chunks_bound_documents_and_bytes() -> None:
     assert [len(c) for c in chunks(docs, 100, 300)] == [2, 2, 2, 2, 2]
     assert [len(c) for c in chunks(docs[:1], 100, 10)] == [1]  # one big doc still goes
     assert [d for c in chunks(docs, 3, 250) for d in c] == docs
+
+
+def test_parts_with_invalid_utf8_are_stored_with_replacement_characters() -> None:
+    app = b'{"level": "error", "service": "s", "message": "bad \xff byte"}\n{"message": "ok"}'
+    out = [orjson.loads(d.source) for d in docs(NAMES.logs_app, app)]
+    assert sorted(d["message"] for d in out) == ["bad \ufffd byte", "ok"]
+    line = b'10.0.0.1 - - [01/Jan/2024:00:00:01 +0000] "GET /caf\xe9 HTTP/1.1" 200 5 "-" "c"'
+    (doc,) = docs(NAMES.logs_nginx, line)
+    source = orjson.loads(doc.source)
+    assert source["path"] == "/caf\ufffd" and source["status"] == 200
+    mapped = MAP(msg(NAMES.logs_app, b"\xff not json"))  # type: ignore[arg-type]
+    assert mapped.payload is None and mapped.skipped == 1  # still not a record: skipped
