@@ -46,6 +46,7 @@ NICE_INTERVALS = (1, 5, 10, 30, 60, 300, 600, 1800, 3600, 10800, 21600, 43200, 8
 _RELATIVE = re.compile(r"(?:now)?\s*(?:([+-])\s*(\d{1,9})\s*([smhdw]))?", re.IGNORECASE)
 _INTERVAL = re.compile(r"(\d{1,9})([smhdw])")
 _STATUS_CLASS = re.compile(r"[1-5]xx")
+_PHRASE = re.compile(r'"[^"]*"')
 _LUCENE_OPERATOR = re.compile(r"(?<!\S)(AND|OR|NOT|&&|\|\|)(?!\S)")
 _DOC_FIELDS = (*FILTERS, "message", "path", "status", "method", "agent", "request", "category")
 _FIELD_SYNTAX = re.compile(r"(?<![\w.])(" + "|".join(_DOC_FIELDS) + r")\s*:")
@@ -194,18 +195,19 @@ def check_text(q: str) -> None:
         raise BadParam("q", "contains a NUL character")
     if q.count('"') % 2:
         raise BadParam("q", 'unbalanced quote: close the "phrase"')
+    outside = _PHRASE.sub(" ", q)  # a phrase is plain text: "(a AND b:c)" is fine
     depth = 0
-    for char in q:
+    for char in outside:
         depth += {"(": 1, ")": -1}.get(char, 0)
         if depth < 0:
             break
     if depth:
         raise BadParam("q", "unbalanced parenthesis")
-    if op := _LUCENE_OPERATOR.search(q):
+    if op := _LUCENE_OPERATOR.search(outside):
         raise BadParam(
             "q", f"{op.group(1)} is Lucene syntax: use + (and, the default), | (or), - (not)"
         )
-    if found := _FIELD_SYNTAX.search(q):
+    if found := _FIELD_SYNTAX.search(outside):
         name = found.group(1)
         fix = f"filter with {name}=value" if name in FILTERS else "search the words alone"
         raise BadParam("q", f"{name}:value is Lucene syntax: {fix}")

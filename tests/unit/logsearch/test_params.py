@@ -54,6 +54,13 @@ def test_defaults_and_filters() -> None:
     )
 
 
+@pytest.mark.parametrize(
+    "q", ['"(unclosed in a phrase"', '"level:error AND x"', "a/b:c", "[500 TO 599]", "x (y | z)"]
+)
+def test_text_that_is_valid_simple_syntax_is_taken(q: str) -> None:
+    assert parse_search({"q": [q]}, NOW).filter.q == q
+
+
 def test_the_fingerprint_follows_the_query_not_the_page() -> None:
     base = {"q": ["x"], "from": ["-1h"], "level": ["error"]}
     one = parse_search({**base, "limit": ["5"]}, NOW).filter.fingerprint
