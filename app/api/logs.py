@@ -178,11 +178,16 @@ def register_log_views(lk: Lookout, broker_url: str) -> None:
                         quiet_since = time.monotonic()
                 now = time.monotonic()
                 transport = request.transport  # type: ignore[attr-defined]
-                if closing or now >= ends or transport is None or transport.is_closing():
+                if transport is None or transport.is_closing():
                     break
-                if now - quiet_since >= beat:
-                    await response.write(b": keep-alive\n\n")
+                if closing or now >= ends or now - quiet_since >= beat:
+                    # An id without data moves the browser's Last-Event-ID past the lines that
+                    # did not match, so a reconnect resumes here, not at the end of the topics.
+                    mark = event_id(tail.positions)
+                    await response.write(f": keep-alive\nid: {mark}\n\n".encode())
                     quiet_since = now
+                if closing or now >= ends:
+                    break
         except ConnectionError:
             pass  # the client went away
         finally:

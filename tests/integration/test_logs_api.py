@@ -329,6 +329,32 @@ async def test_tail_streams_new_lines_and_resumes_exactly(
         assert fresh == [app_record(3001, 0, 0)["message"]]
 
 
+def offsets(event_id: str) -> int:
+    return sum(int(part.rpartition("/")[2]) for part in event_id.split(","))
+
+
+async def test_keep_alives_move_the_resume_point_past_lines_that_did_not_match(
+    setup: dict[str, Any], stack_services: Services
+) -> None:
+    url = setup["worker"].url + "/api/logs/tail?service=nobody"
+    servers, topic = stack_services.bootstrap_servers, setup["topics"].logs_app
+    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=60)) as session:
+        async with session.get(url) as resp:
+            first = ""
+            async for raw in resp.content:  # the first keep-alive: where the tail started
+                if raw.startswith(b"id: "):
+                    first = raw.decode()[4:].strip()
+                    break
+            await produce(servers, topic, 4000, 6)  # none of them matches
+            last = first
+            async for raw in resp.content:
+                if raw.startswith(b"id: "):
+                    last = raw.decode()[4:].strip()
+                    if offsets(last) == offsets(first) + 6:
+                        break
+        assert offsets(last) == offsets(first) + 6
+
+
 async def test_tails_per_caller_are_limited(setup: dict[str, Any]) -> None:
     url = setup["worker"].url + "/api/logs/tail"
     await asyncio.sleep(2.5)  # the worker notices a closed tail within a second or so
