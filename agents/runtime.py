@@ -35,6 +35,8 @@ class Lookout:
     pipeline: Pipeline
     telemetry: Telemetry
     postgres_dsn: str | None = None
+    elasticsearch_url: str | None = None
+    embedded_es: bool = False
     silence_reader: SilenceReader | None = None
     fetcher: InputFetcher | None = None
 

@@ -108,7 +108,13 @@ def _faust(settings: Settings, args: list[str]) -> None:
             # Faust spells it "warn"; at warn/error its start-up spinner also sets the root
             # logger to DEBUG (about 5% of the worker's time), so info is the default.
             args = [*args, "-l", {"warning": "warn"}.get(settings.log_level, settings.log_level)]
-    lk = create_app(settings, services.broker_url, services.postgres_dsn)
+    lk = create_app(
+        settings,
+        services.broker_url,
+        services.postgres_dsn,
+        elasticsearch_url=services.elasticsearch_url,
+        embedded_es=services.embedded_es,
+    )
     if args[0] == "worker":
         from sinks.service import attach
 

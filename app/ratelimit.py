@@ -40,3 +40,27 @@ class RateLimiter:
         if bucket is None:
             bucket = self.buckets[key] = TokenBucket(self.rate, self.burst)
         return bucket.take(now)
+
+
+@dataclass(slots=True)
+class ConcurrencyLimit:
+    """At most ``limit`` open things (live tails) per caller at a time."""
+
+    limit: int
+    open: dict[str, int] = field(default_factory=dict)
+
+    def acquire(self, caller: str) -> bool:
+        """Take a slot for ``caller``; False when it has ``limit`` open already."""
+        count = self.open.get(caller, 0)
+        if count >= self.limit:
+            return False
+        self.open[caller] = count + 1
+        return True
+
+    def release(self, caller: str) -> None:
+        """Give a slot back."""
+        count = self.open.get(caller, 0) - 1
+        if count > 0:
+            self.open[caller] = count
+        else:
+            self.open.pop(caller, None)

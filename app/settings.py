@@ -117,6 +117,24 @@ class Settings(BaseSettings):
         "a browser (CORS). Unset: no CORS headers.",
     )
 
+    logs_cursor_secret: SecretStr | None = Field(
+        None,
+        description="Key that signs /api/logs/search cursors. Unset: a random key per process "
+        "(set it when several workers answer the same clients, so a cursor works on any).",
+    )
+    logs_tail_per_caller: int = Field(
+        3, ge=1, le=100, description="Live tails (/api/logs/tail) open at once per caller (429)."
+    )
+    logs_tail_max_seconds: float = Field(
+        300.0,
+        gt=0,
+        le=86_400,
+        description="Seconds a live tail stays open; the browser then resumes it (Last-Event-ID).",
+    )
+    logs_tail_heartbeat: float = Field(
+        15.0, gt=0, le=300, description="Seconds between keep-alive comments of a live tail."
+    )
+
     # --- windows ---
     tumbling_size: int = Field(60, ge=1, description="Tumbling window size, seconds.")
     hopping_size: int = Field(300, ge=1, description="Hopping window size, seconds.")

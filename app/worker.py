@@ -16,6 +16,7 @@ from app.api import middleware
 from app.api.alerts import register_alert_views
 from app.api.ingest import register_ingest
 from app.api.live import register_live_page
+from app.api.logs import register_log_views
 from app.api.notifications import register_notify_views
 from app.api.windows import register_views
 from app.settings import Settings
@@ -27,7 +28,14 @@ from tables.store import WindowStore
 log = logging.getLogger(__name__)
 
 
-def create_app(settings: Settings, broker_url: str, postgres_dsn: str | None = None) -> Lookout:
+def create_app(
+    settings: Settings,
+    broker_url: str,
+    postgres_dsn: str | None = None,
+    *,
+    elasticsearch_url: str | None = None,
+    embedded_es: bool = False,
+) -> Lookout:
     """Build the Faust app with its table, agents, timers and web views."""
     topics = TopicNames.from_settings(settings)
     app = LookoutApp(
@@ -55,7 +63,12 @@ def create_app(settings: Settings, broker_url: str, postgres_dsn: str | None = N
         broker_commit_interval=1.0,
         logging_config=None,
         # Ingest bodies are read as a stream with their own limit (app/api/ingest.py).
-        web_application_options={"client_max_size": settings.ingest_max_bytes + 1},
+        # A URL of up to 128 KiB reaches the views, so an over-long log query answers 400
+        # naming its parameter instead of aiohttp's plain-text "line too long".
+        web_application_options={
+            "client_max_size": settings.ingest_max_bytes + 1,
+            "handler_args": {"max_line_size": 131_072},
+        },
         # Faust's own /router and /table views are undocumented and dump raw state: off.
         web_router_enabled=False,
         web_tables_enabled=False,
@@ -72,7 +85,16 @@ def create_app(settings: Settings, broker_url: str, postgres_dsn: str | None = N
     pipeline = Pipeline(app, settings, topics, store, stats)
     telemetry = Telemetry(app, store, stats, topics)
     lk = Lookout(
-        settings, app, topics, stats, store, pipeline, telemetry, postgres_dsn=postgres_dsn
+        settings,
+        app,
+        topics,
+        stats,
+        store,
+        pipeline,
+        telemetry,
+        postgres_dsn=postgres_dsn,
+        elasticsearch_url=elasticsearch_url,
+        embedded_es=embedded_es,
     )
     register_agents(lk)
     register_views(lk)
@@ -80,5 +102,6 @@ def create_app(settings: Settings, broker_url: str, postgres_dsn: str | None = N
     register_ingest(lk)
     register_alert_views(lk)
     register_notify_views(lk)
+    register_log_views(lk, broker_url)
     middleware.install(app.web.web_app, settings.cors_origins)  # type: ignore[attr-defined]
     return lk

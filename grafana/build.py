@@ -20,6 +20,7 @@ if __package__ in (None, ""):  # run as a script: make the repository root impor
 from grafana.boards import (
     alerts,
     error_rates,
+    logs,
     lookout_itself,
     nginx_traffic,
     server_health,
@@ -35,6 +36,7 @@ BUILDERS: dict[str, Callable[[], dict[str, Any]]] = {
     "alerts-incidents.json": alerts.board,
     "sla-business.json": sla.board,
     "lookout-itself.json": lookout_itself.board,
+    "logs.json": logs.board,
 }
 
 

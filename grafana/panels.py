@@ -286,6 +286,23 @@ def logs(title: str, datasource: dict[str, str], query: str, *, description: str
     }
 
 
+def app_log_levels(title: str, description: str) -> Panel:
+    """Stacked bars of application log records per interval by level (logs-app-*)."""
+    return timeseries(
+        title,
+        [es(ES_APP, LUCENE_SCOPE, [COUNT], [terms("level", order_by="_key"), histogram()])],
+        unit="short",
+        bars=True,
+        stack=True,
+        overrides=[
+            fixed_color("error", "red"),
+            fixed_color("warn", "orange"),
+            fixed_color("info", "green"),
+        ],
+        description=description,
+    )
+
+
 def row(title: str) -> Panel:
     """A (expanded) row header."""
     return {"collapsed": False, "panels": [], "size": (24, 1), "title": title, "type": "row"}

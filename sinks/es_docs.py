@@ -7,9 +7,13 @@
 
 ``_id`` = ``{topic}-{partition}-{offset}-{item}`` (``item``: the record's index among the
 message's decoded records), so writing a message again overwrites its documents instead of adding
-copies. A record without its own time takes the Kafka message timestamp (a replay reproduces it).
-Parts the decoders reject are skipped: the worker dead-letters them already. A record with a
-time outside years 1..9999 is refused (dead letter).
+copies. The same id is in the source as ``log_id`` (a keyword): log search sorts on
+``(@timestamp, log_id)``, since Elasticsearch 8 refuses to sort on ``_id``. A record without
+its own time takes the Kafka message timestamp (a replay reproduces it). Parts the decoders
+reject are skipped: the worker dead-letters them already; except a part rejected only for
+invalid UTF-8, which is decoded again with U+FFFD in place of the bad bytes and stored too, so
+such a line can still be searched (the worker still dead-letters and counts it). A record with
+a time outside years 1..9999 is refused (dead letter).
 """
 
 from __future__ import annotations
@@ -23,7 +27,7 @@ import orjson
 
 from app.topics import TopicNames
 from formats.decode import decode_app, decode_nginx
-from formats.points import AccessLog, AppLog, ErrorLog
+from formats.points import AccessLog, AppLog, ErrorLog, Rejected
 from sinks.batch import Mapped, Message
 from sinks.classify import classify
 from sinks.es_templates import APP, NGINX, daily_index
@@ -123,6 +127,23 @@ def app_doc(rec: AppLog, at: str) -> dict[str, Any]:
     return doc
 
 
+def repair_utf8(
+    rejected: list[Rejected], decode: Callable[[bytes], tuple[list[Any], list[Rejected]]]
+) -> tuple[list[Any], int]:
+    """Records of the parts rejected only for invalid UTF-8 (bad bytes replaced by U+FFFD), and
+    how many parts stay rejected."""
+    records: list[Any] = []
+    left = 0
+    for part in rejected:
+        if part.reason != "not_utf8":
+            left += 1
+            continue
+        again, still = decode(part.original.decode("utf-8", "replace").encode())
+        records.extend(again)
+        left += len(still)
+    return records, left
+
+
 class EsMapper:
     """Maps messages of the Elasticsearch sink's topics to documents."""
 
@@ -161,22 +182,23 @@ class EsMapper:
             except ValueError as exc:
                 mapped.rejected.append((item, str(exc)))
                 continue
-            source = orjson.dumps(build(rec, at), default=str)
+            log_id = doc_id(msg.topic, msg.partition, msg.offset, item)
+            source = orjson.dumps({**build(rec, at), "log_id": log_id}, default=str)
             index = daily_index(self.prefix, family, day)
-            docs.append(
-                Doc(index, doc_id(msg.topic, msg.partition, msg.offset, item), item, source)
-            )
+            docs.append(Doc(index, log_id, item, source))
         return mapped
 
     def _nginx(self, msg: Message) -> Mapped[list[Doc]]:
-        key = msg.key.decode("utf-8", "replace") if msg.key else None
-        records, rejected = decode_nginx(msg.value or b"", default_host=key or "unknown")
-        return self._docs(msg, NGINX, records, len(rejected), _nginx_doc)
+        host = msg.key.decode("utf-8", "replace") if msg.key else "unknown"
+        records, rejected = decode_nginx(msg.value or b"", default_host=host)
+        fixed, left = repair_utf8(rejected, lambda part: decode_nginx(part, default_host=host))
+        return self._docs(msg, NGINX, [*records, *fixed], left, _nginx_doc)
 
     def _app(self, msg: Message) -> Mapped[list[Doc]]:
-        key = msg.key.decode("utf-8", "replace") if msg.key else None
-        records, rejected = decode_app(msg.value or b"", default_host=key or "unknown")
-        return self._docs(msg, APP, records, len(rejected), app_doc)
+        host = msg.key.decode("utf-8", "replace") if msg.key else "unknown"
+        records, rejected = decode_app(msg.value or b"", default_host=host)
+        fixed, left = repair_utf8(rejected, lambda part: decode_app(part, default_host=host))
+        return self._docs(msg, APP, [*records, *fixed], left, app_doc)
 
 
 def _nginx_doc(rec: AccessLog | ErrorLog, at: str) -> dict[str, Any]:

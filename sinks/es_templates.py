@@ -24,6 +24,9 @@ INCIDENTS = "lookout-incidents"
 MARKERS = "lookout-sink-markers"
 FAMILIES = (NGINX, APP)
 PRIORITY = 200
+# Keyword fields of every log document: the sort tie-breaker of log search, and the fields that
+# tenants and the pattern miner add (mapped now so filters on them are exact from the start).
+SEARCH_KEYS = ("log_id", "tenant", "pattern_id")
 
 _BAD_INDEX_CHARS = re.compile(r'[\\/*?"<>| ,#:]')
 
@@ -66,6 +69,7 @@ def nginx_mappings() -> dict[str, Any]:
         "properties": {
             "@timestamp": {"type": "date"},
             **_keyword("type", "host", "service", "method", "path", "protocol", "status_class"),
+            **_keyword(*SEARCH_KEYS),
             **_keyword("level", "category", "remote_user", "server", "vhost", "upstream"),
             "client_ip": {"type": "ip"},
             "forwarded_for": {"type": "keyword", "ignore_above": 256},
@@ -89,7 +93,7 @@ def app_mappings(flavour: str) -> dict[str, Any]:
     return {
         "properties": {
             "@timestamp": {"type": "date"},
-            **_keyword("level", "service", "host"),
+            **_keyword("level", "service", "host", *SEARCH_KEYS),
             "message": {"type": "text"},
             "extra": object_type(flavour),
         }

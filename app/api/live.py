@@ -3,7 +3,8 @@
 No build step and nothing fetched from elsewhere: the HTML, CSS and JavaScript ship inside the
 package and are served with a strict Content-Security-Policy (same origin only). The page polls
 ``/api/overview`` (headlines and services with their last windows, all workers), ``/api/alerts``
-and ``/api/incidents``.
+and ``/api/incidents``; its Logs view (``logs.js``) searches ``/api/logs/search`` and follows
+``/api/logs/tail``.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ ASSETS = {
     "index.html": "text/html; charset=utf-8",
     "live.css": "text/css; charset=utf-8",
     "live.js": "text/javascript; charset=utf-8",
+    "logs.js": "text/javascript; charset=utf-8",
 }
 SECURITY_HEADERS = {
     "Content-Security-Policy": "default-src 'none'; script-src 'self'; style-src 'self'; "

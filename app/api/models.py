@@ -270,6 +270,68 @@ class Rejected(BaseModel):
     field: str | None = None
 
 
+class BadParameter(BaseModel):
+    """A query parameter (or the Last-Event-ID header) is wrong; param names it."""
+
+    error: str
+    param: str
+
+
+class LogEntry(BaseModel):
+    """One log document: found by a search (with highlights) or tailed."""
+
+    id: str | None
+    time: str | None = Field(description="@timestamp, ISO 8601 UTC")
+    index: str | None
+    doc: Open = Field(description="the document as stored (fields depend on nginx/app)")
+    highlight: dict[str, list[str]] = Field(description="field -> text with <em> around matches")
+
+
+class LogTotal(BaseModel):
+    """Hits of a search (counted up to 10,000: relation gte above)."""
+
+    value: int
+    relation: Literal["eq", "gte"]
+
+
+class LogPage(BaseModel):
+    """A page of search results, newest first; cursor fetches the next one (None: last page)."""
+
+    entries: list[LogEntry]
+    total: LogTotal | None = Field(description="first page only")
+    cursor: str | None
+    took_ms: float
+
+
+class TopKey(BaseModel):
+    """A value of the split field and its count over the whole range."""
+
+    key: str
+    count: int
+
+
+class StatsBucket(BaseModel):
+    """Log lines in one histogram bucket, per top value of the split field (and the rest)."""
+
+    time: str
+    count: int
+    by: dict[str, int] | None = None
+
+
+class LogStats(BaseModel):
+    """Log volume over time, split by a field's top values."""
+
+    model_config = ConfigDict(populate_by_name=True)
+
+    from_: str = Field(alias="from")
+    to: str
+    interval: str
+    split: str | None
+    total: int
+    top: list[TopKey]
+    buckets: list[StatsBucket]
+
+
 Recent = shape(
     "Recent", "Closed windows per series.", host=str, kind=str, series=list[RecentSeries]
 )

@@ -18,6 +18,7 @@ from pydantic.json_schema import models_json_schema
 
 from alerting.requests import Ack, NewSilence
 from app.api import models as m
+from logsearch.params import SPLITS
 from tables.windows import KINDS, TUMBLING
 
 JSON = "application/json"
@@ -133,12 +134,27 @@ ACCEPTED = "produced to the topics"
 NDJSON = "application/x-ndjson"
 ASSETS = {"text/html": STR, "text/css": STR, "text/javascript": STR}
 
+LOG_FILTERS = (
+    query("q", 'free text (simple_query_string: +, |, -, "phrase", prefix*)'),
+    query("from", "start: ISO 8601 or relative (-15m, now-2h); default -1h"),
+    query("to", "end: ISO 8601 or relative; default now"),
+    query("source", "nginx, app (comma list; default both)"),
+    *(
+        query(name, f"only these {name} values (comma list or repeated)")
+        for name in ("host", "service", "level", "status_class", "pattern_id", "tenant", "type")
+    ),
+)
+LOG_ERRORS: dict[str, Reply | str | Body] = {
+    "400": Reply("a parameter is wrong (param names it)", m.BadParameter),
+    "503": "Elasticsearch is not configured or not reachable",
+}
+SSE = {"text/event-stream": {**STR, "description": "events `logs` with id, keep-alive comments"}}
 ROUTES: dict[str, Doc] = {
     "get /": op("The live page (polls the API)", {"200": Reply("the page", {"text/html": STR})}),
     "get /static/{name}": op(
         "Assets of the live page",
         {"200": Reply("the asset", ASSETS), "404": "no such asset"},
-        path("name", "asset name", enum("index.html", "live.css", "live.js")),
+        path("name", "asset name", enum("index.html", "live.css", "live.js", "logs.js")),
     ),
     "get /api/openapi.json": op("This document", {"200": m.Document}),
     "get /api/health": op("Worker health and counters", {"200": m.Health}),
@@ -255,6 +271,40 @@ ROUTES: dict[str, Doc] = {
         query("status", "only this status", enum(*get_args(m.NotifyStatus))),
         query("receiver", "only this receiver"),
         query("limit", "rows", {"type": "integer", "minimum": 1, "maximum": 500, "default": 50}),
+    ),
+    "get /api/logs/search": op(
+        "Search log lines, newest first, with highlights; page on with cursor",
+        {"200": m.LogPage, **LOG_ERRORS},
+        *LOG_FILTERS,
+        query("limit", "lines", {"type": "integer", "minimum": 1, "maximum": 1000, "default": 100}),
+        query("cursor", "the cursor of the previous page (same q, from, to and filters)"),
+    ),
+    "get /api/logs/stats": op(
+        "Log volume over time, split by level, service, host, status class or pattern",
+        {"200": m.LogStats, **LOG_ERRORS},
+        *LOG_FILTERS,
+        query("interval", "bucket width (30s, 5m, 1h) or auto"),
+        query("split", "split field", enum(*SPLITS, default="level")),
+        query("top", "top values of the split", {"type": "integer", "minimum": 1, "maximum": 50}),
+    ),
+    "get /api/logs/tail": op(
+        "Live tail (Server-Sent Events) of the log topics, same filters; resumes at Last-Event-ID",
+        {
+            "200": Reply("the event stream", SSE),
+            "400": Reply("a parameter or Last-Event-ID is wrong", m.BadParameter),
+            "429": Reply(
+                "too many tails open for this caller",
+                headers={"Retry-After": {"schema": STR, "description": "seconds"}},
+            ),
+            "503": "the broker is not reachable",
+        },
+        *LOG_FILTERS,
+        {
+            "name": "Last-Event-ID",
+            "in": "header",
+            "description": "resume after this event (sent by EventSource on reconnect)",
+            "schema": STR,
+        },
     ),
     "post /api/rules/reload": op(
         "Reload the rules files (on every worker)",

@@ -5,21 +5,17 @@ from __future__ import annotations
 from typing import Any
 
 from grafana.panels import (
-    COUNT,
     ES_APP,
     HOSTS,
     LUCENE_SCOPE,
     P95_BAND,
     SERVICES,
     alert_annotation,
+    app_log_levels,
     dashboard,
-    es,
-    fixed_color,
-    histogram,
     logs,
     sql,
     table,
-    terms,
     timeseries,
 )
 
@@ -125,18 +121,9 @@ ORDER BY 1, 2
             minimum=0,
             description="5xx / requests per UTC hour (every host of the service).",
         ),
-        timeseries(
+        app_log_levels(
             "Application log levels",
-            [es(ES_APP, LUCENE_SCOPE, [COUNT], [terms("level", order_by="_key"), histogram()])],
-            unit="short",
-            bars=True,
-            stack=True,
-            overrides=[
-                fixed_color("error", "red"),
-                fixed_color("warn", "orange"),
-                fixed_color("info", "green"),
-            ],
-            description="Application log records per interval by level (logs-app-*).",
+            "Application log records per interval by level (logs-app-*).",
         ),
         logs(
             "Application errors",

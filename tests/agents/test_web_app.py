@@ -61,13 +61,19 @@ async def test_page_and_assets_are_served_from_package_data(
     assert "default-src 'none'" in page.headers["Content-Security-Policy"]
     assert page.headers["X-Content-Type-Options"] == "nosniff"
     assert "/static/live.js" in html and "http" not in html.replace("http-equiv", "")
-    for name, ctype in [("live.js", "text/javascript"), ("live.css", "text/css")]:
+    assert "/static/logs.js" in html
+    for name, ctype in [
+        ("live.js", "text/javascript"),
+        ("logs.js", "text/javascript"),
+        ("live.css", "text/css"),
+    ]:
         resp = await client.get(f"/static/{name}")
         assert resp.status == 200 and resp.content_type == ctype
         body = await resp.text()
         assert "//cdn" not in body and "googleapis" not in body and "@import" not in body
-    js = await (await client.get("/static/live.js")).text()
-    assert "innerHTML" not in js and "insertAdjacentHTML" not in js and "eval(" not in js
+    for name in ("live.js", "logs.js"):
+        js = await (await client.get(f"/static/{name}")).text()
+        assert "innerHTML" not in js and "insertAdjacentHTML" not in js and "eval(" not in js
     missing = await client.get("/static/../settings.py")
     assert missing.status == 404 and "error" in await missing.json()
 

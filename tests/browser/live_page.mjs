@@ -3,7 +3,8 @@
 //   node live_page.mjs --url http://127.0.0.1:PORT --token TOKEN --who NAME --out shot.png
 //
 // Opens the page, waits for values, sees a value change between two polls, enters the token,
-// acknowledges a firing alert, sees it acknowledged and saves a screenshot. Fails (exit 1) on any
+// acknowledges a firing alert, sees it acknowledged, follows the live log tail until lines
+// arrive, searches the logs and sees highlighted matches, and saves a screenshot. Fails (exit 1) on any
 // page error, console error or request to another origin. Prints one JSON line on success.
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -119,6 +120,19 @@ try {
     .waitFor({ state: "visible" });
   const messageText = await page.locator("#action-msg").textContent();
 
+  log("logs: follow the live tail until new lines arrive");
+  await page.check("#log-follow");
+  await page.locator("#logs tr.live").first().waitFor({ state: "visible" });
+  const followed = await page.locator("#logs tr.live").count();
+  await page.uncheck("#log-follow");
+
+  log("logs: search GET lines, see the matches highlighted");
+  await page.fill("#log-q", "GET");
+  await page.click("#log-search");
+  await page.locator("#logs tbody tr:not(.live) td.msg mark").first().waitFor({ state: "visible" });
+  const found = await page.locator("#logs tbody tr").count();
+  const mark = await page.locator("#logs td.msg mark").first().textContent();
+
   await page.screenshot({ path: opts.out, fullPage: true });
   log(`screenshot ${opts.out}`);
   if (problems.length) throw new Error(problems.join("\n"));
@@ -129,6 +143,9 @@ try {
       after: after.values,
       cpu: cpuText,
       message: messageText,
+      followed,
+      found,
+      mark,
       screenshot: opts.out,
     }),
   );

@@ -86,6 +86,7 @@ def worker(
         ingest_keys=TOKEN,
         ingest_rate="1000",
         ingest_burst="1000",
+        logs_tail_max_seconds="1",  # a live tail ends after a second: schemathesis reads it whole
     )
     env["LOOKOUT_POSTGRES_DSN"] = asyncio.run(migrated_database(pg_dsn, "lookout_fuzz"))
     asyncio.run(ensure_topics(load_settings(env), stack_services.bootstrap_servers))

@@ -3,7 +3,8 @@
 A worker and ``lookout simulate`` (cpu saturation on host-001 from the start, one-second
 interval) run on the test stack; the rule ``cpu_hot`` fires within seconds. The Node script
 opens the page, waits for values, sees one change between two polls, enters the token, clicks
-Ack on the firing alert and sees it acknowledged, and saves a screenshot to
+Ack on the firing alert and sees it acknowledged, follows the live log tail and searches the
+logs the worker's Elasticsearch sink stored, and saves a screenshot to
 tests/artifacts/live-page.png. The API must then report the alert acknowledged.
 
 Needs /usr/bin/chromium (``apt-get install -y chromium``), node, and ``npm ci --prefix
@@ -26,6 +27,8 @@ import pytest
 from app.services import Services
 from app.settings import load_settings
 from app.topics import ensure_topics
+from devtools.bench.logsearch import drop
+from sinks.es_templates import index_prefix
 from tests.integration.workers import Worker, worker_env
 
 pytestmark = pytest.mark.integration
@@ -92,7 +95,14 @@ def test_live_page_shows_live_values_and_acks_an_alert(
     rules = tmp_path / "rules.yaml"
     rules.write_text(RULES)
     prefix = f"b{int(time.time() * 1000) % 10**8}."
-    env = worker_env(stack_services, prefix, rules=str(rules), api_token=TOKEN, **WINDOWS)
+    env = worker_env(
+        stack_services,
+        prefix,
+        rules=str(rules),
+        api_token=TOKEN,
+        sinks="elasticsearch",  # the Logs view searches what the sink stored
+        **WINDOWS,
+    )
     asyncio.run(ensure_topics(load_settings(env), stack_services.bootstrap_servers))
     worker = Worker(env, tmp_path, name="browser").start()
     sim_log = tmp_path / "simulator.log"
@@ -172,6 +182,8 @@ def test_live_page_shows_live_values_and_acks_an_alert(
         assert result["fingerprint"] == fingerprint
         assert result["before"] != result["after"]
         assert shot.stat().st_size > 10_000
+        assert result["followed"] >= 1 and result["found"] >= 1
+        assert result["mark"].lower() == "get"
 
         after = worker.get(f"/api/alerts/{fingerprint}")
         assert after["acknowledged"] is True and after["ack_by"] == WHO
@@ -186,3 +198,4 @@ def test_live_page_shows_live_values_and_acks_an_alert(
                 os.killpg(simulator.pid, 9)
                 simulator.wait(5)
         worker.stop()
+        asyncio.run(drop(stack_services, index_prefix(prefix)))

@@ -33,6 +33,7 @@ UIDS = {
     "alerts-incidents.json": "lookout-alerts",
     "sla-business.json": "lookout-sla",
     "lookout-itself.json": "lookout-itself",
+    "logs.json": "lookout-logs",
 }
 PROMETHEUS = "lookout-prometheus"
 # Boards on Prometheus (Lookout's own metrics) have the worker variable; the others service, host.

@@ -13,7 +13,17 @@ import grimp
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-PACKAGES = ("app", "agents", "tables", "sinks", "formats", "alerting", "notifications", "devtools")
+PACKAGES = (
+    "app",
+    "agents",
+    "tables",
+    "sinks",
+    "formats",
+    "alerting",
+    "notifications",
+    "logsearch",
+    "devtools",
+)
 LINT_IMPORTS = Path(sys.executable).with_name("lint-imports")
 
 

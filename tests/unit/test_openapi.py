@@ -53,10 +53,15 @@ def surface(doc: dict[str, Any]) -> set[tuple[Any, ...]]:
     }
 
 
+# Operations added after the hand-written document was retired.
+ADDED = {("/api/logs/search", "get"), ("/api/logs/stats", "get"), ("/api/logs/tail", "get")}
+
+
 def test_the_generated_document_has_the_hand_written_ones_operations() -> None:
     before = json.loads(HAND_WRITTEN.read_text())
     doc = spec()
-    assert surface(doc) == surface(before)
+    assert surface(before) <= surface(doc)
+    assert {op[:2] for op in surface(doc) - surface(before)} == ADDED
     assert doc["components"]["securitySchemes"] == before["components"]["securitySchemes"]
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from app.ratelimit import RateLimiter, TokenBucket
+from app.ratelimit import ConcurrencyLimit, RateLimiter, TokenBucket
 
 
 def test_burst_then_refill() -> None:
@@ -28,3 +28,14 @@ def test_each_key_has_its_own_bucket() -> None:
     assert limiter.check("a", 0.0) == 0.0
     assert limiter.check("a", 0.0) == pytest.approx(1.0)
     assert limiter.check("b", 0.0) == 0.0
+
+
+def test_concurrency_limit_per_caller() -> None:
+    limit = ConcurrencyLimit(2)
+    assert limit.acquire("a") and limit.acquire("a") and not limit.acquire("a")
+    assert limit.acquire("b")
+    limit.release("a")
+    assert limit.acquire("a") and not limit.acquire("a")
+    for _ in range(3):
+        limit.release("a")
+    assert "a" not in limit.open and limit.open == {"b": 1}

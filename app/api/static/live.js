@@ -32,6 +32,8 @@
     tbody.replaceChildren(el("tr", {}, el("td", { class: "empty", colSpan: columns }, text)));
   }
 
+  window.Lookout = Object.freeze({ el, emptyRow }); // shared with logs.js
+
   // ---- formatting -----------------------------------------------------------------------------
   function num(value, digits = 1) {
     if (value === null || value === undefined || !Number.isFinite(value)) return "–";

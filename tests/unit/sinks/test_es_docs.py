@@ -70,7 +70,9 @@ def test_access_entries_go_to_the_index_of_their_day_with_deterministic_ids() ->
         "agent": "curl/8.4",
         "request_time": 0.25,
         "upstream_time": 0.249,
+        "log_id": "p.logs.nginx-2-9-0",
     }
+    assert second["log_id"] == "p.logs.nginx-2-9-1"
     assert second["client_ip"] == "2001:db8::1"
     assert second["referrer"] == "https://x/"
     assert "remote_user" not in second
@@ -100,6 +102,7 @@ def test_app_logs_keep_extra_and_fall_back_to_the_kafka_time() -> None:
         "level": "warn",
         "message": "slow",
         "extra": {"ms": 900},
+        "log_id": "p.logs.app-2-9-0",
     }
 
 
@@ -193,6 +196,8 @@ def test_templates(flavour: str, extra: str) -> None:
     assert app["extra"] == {"type": extra}
     assert app["message"] == {"type": "text"}
     assert {app[k]["type"] for k in ("level", "service", "host")} == {"keyword"}
+    for mapped in (props, app):
+        assert {mapped[k]["type"] for k in ("log_id", "tenant", "pattern_id")} == {"keyword"}
 
 
 def test_marker_id() -> None:
@@ -207,3 +212,15 @@ def test_bulk_chunks_bound_documents_and_bytes() -> None:
     assert [len(c) for c in chunks(docs, 100, 300)] == [2, 2, 2, 2, 2]
     assert [len(c) for c in chunks(docs[:1], 100, 10)] == [1]  # one big doc still goes
     assert [d for c in chunks(docs, 3, 250) for d in c] == docs
+
+
+def test_parts_with_invalid_utf8_are_stored_with_replacement_characters() -> None:
+    app = b'{"level": "error", "service": "s", "message": "bad \xff byte"}\n{"message": "ok"}'
+    out = [orjson.loads(d.source) for d in docs(NAMES.logs_app, app)]
+    assert sorted(d["message"] for d in out) == ["bad \ufffd byte", "ok"]
+    line = b'10.0.0.1 - - [01/Jan/2024:00:00:01 +0000] "GET /caf\xe9 HTTP/1.1" 200 5 "-" "c"'
+    (doc,) = docs(NAMES.logs_nginx, line)
+    source = orjson.loads(doc.source)
+    assert source["path"] == "/caf\ufffd" and source["status"] == 200
+    mapped = MAP(msg(NAMES.logs_app, b"\xff not json"))  # type: ignore[arg-type]
+    assert mapped.payload is None and mapped.skipped == 1  # still not a record: skipped

@@ -1,0 +1,1 @@
+"""Log search, statistics and tail filtering (pure: parameters, cursors, query bodies)."""

@@ -1,0 +1,97 @@
+"""Search and statistics bodies (no offsets, search_after, lenient text) and their answers."""
+
+from __future__ import annotations
+
+from logsearch.params import parse_search, parse_stats
+from logsearch.query import entry, last_sort, search_body, stats_answer, stats_body
+
+NOW = 1_765_108_800.0  # 2025-12-07T12:00:00Z
+
+
+def test_first_and_later_pages() -> None:
+    req = parse_search({"q": ["refused"], "level": ["error"], "limit": ["10"]}, NOW)
+    first = search_body(req, req.filter.start, req.filter.end, None)
+    assert first["size"] == 10 and "from" not in first and "search_after" not in first
+    assert first["track_total_hits"] == 10_000
+    assert first["sort"] == [{"@timestamp": {"order": "desc"}}, {"log_id": {"order": "desc"}}]
+    (text,) = first["query"]["bool"]["must"]
+    assert text["simple_query_string"]["lenient"] is True
+    assert {"terms": {"level": ["error"]}} in first["query"]["bool"]["filter"]
+    assert "message" in first["highlight"]["fields"]
+    later = search_body(req, 1.0, 2.0, (1500, "x"))
+    assert later["search_after"] == [1500, "x"] and later["track_total_hits"] is False
+    assert later["query"]["bool"]["filter"][0]["range"]["@timestamp"] == {
+        "gte": 1000,
+        "lt": 2000,
+        "format": "epoch_millis",
+    }
+    plain = parse_search({}, NOW)
+    body = search_body(plain, 1.0, 2.0, None)
+    assert "must" not in body["query"]["bool"] and "highlight" not in body
+
+
+def test_entries_and_the_next_page() -> None:
+    hit = {"_id": "a", "_index": "i", "_source": {"@timestamp": "T", "m": 1}, "sort": [5, "a"]}
+    assert entry(hit) == {
+        "id": "a",
+        "time": "T",
+        "index": "i",
+        "doc": hit["_source"],
+        "highlight": {},
+    }
+    assert last_sort([hit]) == (5, "a") and last_sort([]) is None
+
+
+def test_stats_buckets_split_and_rest() -> None:
+    req = parse_stats(
+        {
+            "from": ["2025-12-07T12:00:00Z"],
+            "to": ["2025-12-07T12:03:00Z"],
+            "top": ["1"],
+            "interval": ["1m"],
+        },
+        NOW,
+    )
+    body = stats_body(req)
+    histogram = body["aggs"]["over_time"]["date_histogram"]
+    assert histogram["fixed_interval"] == "60s" and histogram["min_doc_count"] == 0
+    assert body["aggs"]["top"]["terms"] == {"field": "level", "size": 1, "missing": "(none)"}
+    t0 = int(req.filter.start * 1000)
+    answer = {
+        "hits": {"total": {"value": 7, "relation": "eq"}},
+        "aggregations": {
+            "top": {"buckets": [{"key": "info", "doc_count": 5}]},
+            "over_time": {
+                "buckets": [
+                    {
+                        "key": t0,
+                        "doc_count": 4,
+                        "split": {
+                            "buckets": [
+                                {"key": "info", "doc_count": 3},
+                                {"key": "error", "doc_count": 1},
+                            ]
+                        },
+                    },
+                    {
+                        "key": t0 + 60_000,
+                        "doc_count": 3,
+                        "split": {
+                            "buckets": [
+                                {"key": "error", "doc_count": 1},
+                                {"key": "info", "doc_count": 2},
+                            ]
+                        },
+                    },
+                    {"key": t0 + 180_000, "doc_count": 0, "split": {"buckets": []}},
+                ]
+            },
+        },
+    }
+    out = stats_answer(req, answer)
+    assert out["total"] == 7 and out["top"] == [{"key": "info", "count": 5}]
+    assert [b["by"] for b in out["buckets"]] == [
+        {"info": 3, "(other)": 1},
+        {"info": 2, "(other)": 1},
+    ]  # the bucket at the range's end is left out
+    assert out["buckets"][0]["time"] == "2025-12-07T12:00:00.000Z"
