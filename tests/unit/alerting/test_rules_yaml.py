@@ -185,7 +185,8 @@ BASE = "- {name: r1, measurement: cpu, field: usage_active, aggregate: mean, thr
         ),
         (
             "- {name: r1, kind: alarm}",
-            "field 'kind': must be 'threshold', 'absence', 'rate_of_change' or 'anomaly'",
+            "field 'kind': must be 'threshold', 'absence', 'rate_of_change', 'anomaly' or "
+            "'new_pattern'",
         ),
         (
             "- {name: r1, kind: anomaly, source: log, aggregate: req_rate, min_change: 'x%'}",
