@@ -154,6 +154,14 @@ class ServiceTree:
         self.memo[tokens] = cluster
         return cluster
 
+    def find(self, tokens: tuple[str, ...]) -> Cluster | None:
+        """The cluster ``tokens`` would join, or None; changes nothing."""
+        cluster = self.memo.get(tokens)
+        if cluster is not None and cluster.alive:
+            return cluster
+        leaf = self.leaves.get(self.leaf_key(tokens))
+        return self._best(leaf, tokens) if leaf else None
+
     def _best(self, leaf: list[Cluster], tokens: tuple[str, ...]) -> Cluster | None:
         need = self.sim * len(tokens)
         settled = self.settled

@@ -18,7 +18,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from patterns.drain import Cluster, ServiceTree
+from patterns.drain import Cluster, ServiceTree, pattern_id
 from patterns.masking import Masker
 
 CLUSTER_PREFIX = "t|"
@@ -108,6 +108,19 @@ class PatternMiner:
         self._gone.extend(cluster_key(service, pid) for pid in tree.gone)
         tree.gone.clear()
         self._dirty_services.add(service)
+
+    def lookup(self, service: str, message: str | bytes) -> str:
+        """The pattern id ``message`` has in this miner's clusters, changing nothing: for a
+        reader that follows a miner's state (a sink). A message no cluster takes gets the id
+        a new cluster would get from it (``pattern_id(service, masked tokens)``)."""
+        text = message if isinstance(message, str) else self._decode(message)
+        text = text[: self.max_line]
+        if not text.isascii():
+            text = self._clean(text)
+        tokens = self.masker.tokens(text)
+        tree = self.trees.get(service)
+        cluster = tree.find(tokens) if tree is not None else None
+        return cluster.id if cluster is not None else pattern_id(service, tokens)
 
     def _decode(self, raw: bytes) -> str:
         try:

@@ -163,3 +163,20 @@ def test_huge_and_invalid_lines_are_mined_truncated_and_counted() -> None:
     assert len(a.example) == 512
     empty = miner.mine("svc", "", 5.0)
     assert empty.template == []
+
+
+def test_lookup_follows_a_miner_without_changing_it() -> None:
+    lines = corpus(4000, seed=33)
+    worker = PatternMiner()
+    ids = [worker.mine(s, m, float(i)).id for i, (s, m, _) in enumerate(lines[:3000])]
+    follower = _restored_via_json(worker)
+    before = json.dumps(follower.to_state(), sort_keys=True)
+    looked = [follower.lookup(s, m) for s, m, _ in lines[:3000]]
+    assert looked == ids
+    later = lines[3000:]
+    assert [follower.lookup(s, m) for s, m, _ in later] == [
+        worker.mine(s, m, 0.0).id for s, m, _ in later
+    ]
+    assert json.dumps(follower.to_state(), sort_keys=True) == before
+    unknown = follower.lookup("new-svc", b"disk 7 is \xff full")
+    assert unknown == PatternMiner().mine("new-svc", b"disk 7 is \xff full", 0.0).id
