@@ -16,6 +16,8 @@ from app.api.alerts import register_alert_views
 from app.api.ingest import register_ingest
 from app.api.live import register_live_page
 from app.api.notifications import register_notify_views
+from app.api.patterns import register_pattern_views
+from app.api.peers import Peers
 from app.api.windows import register_views
 from app.settings import Settings
 from app.stats import Stats
@@ -76,5 +78,6 @@ def create_app(settings: Settings, broker_url: str, postgres_dsn: str | None = N
     register_ingest(lk)
     register_alert_views(lk)
     register_notify_views(lk)
+    register_pattern_views(app, store.patterns, Peers(app, stats))
     middleware.install(app.web.web_app, settings.cors_origins)  # type: ignore[attr-defined]
     return lk

@@ -192,15 +192,19 @@ class PatternMiner:
         return miner
 
     # ---- reads -------------------------------------------------------------------------------
-    def patterns(self, service: str | None = None, since: float | None = None) -> Iterator[Cluster]:
-        """Clusters of ``service`` (all services: None) last seen at or after ``since``."""
-        trees = self.trees.values() if service is None else [self.trees.get(service)]
-        for tree in trees:
+    def patterns(
+        self, service: str | None = None, since: float | None = None
+    ) -> Iterator[tuple[str, Cluster]]:
+        """``(service, cluster)`` of ``service`` (all services: None), last seen at or after
+        ``since``."""
+        names = list(self.trees) if service is None else [service]
+        for name in names:
+            tree = self.trees.get(name)
             if tree is None:
                 continue
             for cluster in tree.clusters.values():
                 if since is None or cluster.last_seen >= since:
-                    yield cluster
+                    yield name, cluster
 
 
 def _tree_state(tree: ServiceTree) -> dict[str, Any]:

@@ -53,10 +53,27 @@ def surface(doc: dict[str, Any]) -> set[tuple[Any, ...]]:
     }
 
 
+# Operations added since the hand-written document, with their full surface.
+ADDED = {
+    (
+        "/api/logs/patterns",
+        "get",
+        frozenset(
+            (status, frozenset({"application/json"}), frozenset()) for status in ("200", "400")
+        ),
+        frozenset(
+            {("service", "query", False), ("since", "query", False), ("local", "query", False)}
+        ),
+        "null",
+        frozenset(),
+    )
+}
+
+
 def test_the_generated_document_has_the_hand_written_ones_operations() -> None:
     before = json.loads(HAND_WRITTEN.read_text())
     doc = spec()
-    assert surface(doc) == surface(before)
+    assert surface(doc) == surface(before) | ADDED
     assert doc["components"]["securitySchemes"] == before["components"]["securitySchemes"]
 
 
