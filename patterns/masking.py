@@ -34,6 +34,7 @@ SLOTS = (
     "<ID>",
 )
 SLOT_SET = frozenset(SLOTS) | {"<STR>", "<*>"}
+_SLOT_NAMES = frozenset(slot.strip("<>") for slot in SLOT_SET) - {"*"} | {""}
 
 _DQ = re.compile(r'"[^"]*"')
 _SQ = re.compile(r"(?<![\w'])'[^'\n]*'(?![\w'])")
@@ -69,17 +70,18 @@ _DIGIT_OR_MARK = re.compile(r"[\d/@:\\.]")
 
 def mask_token(token: str) -> str:
     """The masked form of one whitespace-free token (uncached; see :class:`Masker`)."""
-    if token in SLOT_SET:
-        return token
+    if token.isdigit():
+        return "<NUM>"
+    if "<" in token and token.strip(_EDGE + "*") in _SLOT_NAMES:
+        return token  # already a slot
     core = token.strip(_EDGE)
-    if not core:
-        return token
-    if _DIGIT_OR_MARK.search(core) is None:
+    if not core or _DIGIT_OR_MARK.search(core) is None:
         return token  # a plain word
-    if core.isdigit():
-        return token.replace(core, "<NUM>", 1)
-    start = token.find(core)
-    head, tail = token[:start], token[start + len(core) :]
+    if core is token:
+        head = tail = ""
+    else:
+        start = token.find(core)
+        head, tail = token[:start], token[start + len(core) :]
     if "=" in core and not core.startswith("="):
         key, _, value = core.partition("=")
         if key and "/" not in key:
@@ -103,21 +105,22 @@ def mask_quotes(text: str) -> str:
 class Masker:
     """Masks messages token by token, with a bounded cache of token masks."""
 
-    __slots__ = ("_cache", "max_cache")
+    __slots__ = ("cache", "max_cache")
 
     def __init__(self, max_cache: int = 50_000) -> None:
-        self._cache: dict[str, str] = {}
+        self.cache: dict[str, str] = {}
         self.max_cache = max_cache
 
     def tokens(self, text: str) -> tuple[str, ...]:
         """The masked tokens of ``text``."""
         if '"' in text or "'" in text:
             text = mask_quotes(text)
-        get = self._cache.get
-        return tuple([get(tok) or self._miss(tok) for tok in text.split()])
+        get = self.cache.get
+        return tuple([get(tok) or self.miss(tok) for tok in text.split()])
 
-    def _miss(self, token: str) -> str:
-        cache = self._cache
+    def miss(self, token: str) -> str:
+        """Mask a token that is not cached yet, and cache it."""
+        cache = self.cache
         if len(cache) >= self.max_cache:
             cache.clear()
         masked = cache[token] = mask_token(token)

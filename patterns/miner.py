@@ -19,7 +19,7 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 
 from patterns.drain import Cluster, ServiceTree, pattern_id
-from patterns.masking import Masker
+from patterns.masking import Masker, mask_quotes
 
 CLUSTER_PREFIX = "t|"
 SERVICE_PREFIX = "s|"
@@ -86,7 +86,10 @@ class PatternMiner:
         if not text.isascii():
             text = self._clean(text)
         tree = self.trees.get(service) or self.tree(service)
-        cluster = tree.match(self.masker.tokens(text))
+        if '"' in text or "'" in text:
+            text = mask_quotes(text)
+        get, miss = self.masker.cache.get, self.masker.miss
+        cluster = tree.match(tuple([get(tok) or miss(tok) for tok in text.split()]))
         count = cluster.count
         if count == 0:
             cluster.first_seen = cluster.last_seen = ts

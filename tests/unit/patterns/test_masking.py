@@ -62,4 +62,4 @@ def test_masker_tokens_and_cache_bound() -> None:
     expected = ("user", "<NUM>", "logged", "in", "from", "<IP>", "in", "<DUR>:", "<STR>")
     assert masker.tokens(line) == expected
     assert masker.tokens(line) == expected
-    assert len(masker._cache) <= 3
+    assert len(masker.cache) <= 3
