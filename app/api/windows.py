@@ -29,8 +29,8 @@ MAX_LIMIT = 100
 def series_name(sid: str) -> str:
     """Human-readable series name: ``cpu,cpu=cpu-total,host=h1 usage_active``."""
     labels = describe_series(sid)
-    if labels["type"] == "log":
-        return f"log,service={labels['service']},host={labels['host']}"
+    if labels["type"] in ("log", "pattern"):
+        return f"{labels['type']},service={labels['service']},host={labels['host']}"
     tags = ",".join(f"{k}={v}" for k, v in sorted(labels["tags"].items()))
     return f"{labels['measurement']}{',' + tags if tags else ''} {labels['field']}"
 

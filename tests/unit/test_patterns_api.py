@@ -6,7 +6,9 @@ import pytest
 
 from app.api.models import Patterns
 from app.api.patterns import merge_rows, parse_since, pattern_rows
+from app.api.windows import series_name
 from patterns.miner import PatternMiner
+from tables.series import pattern_series
 
 
 @pytest.mark.parametrize(
@@ -52,3 +54,7 @@ def test_rows_of_two_workers_merge_per_service_and_pattern() -> None:
     )
     assert merge_rows([rows], limit=1) == rows[:1]
     assert [r["service"] for r in pattern_rows(two.patterns("api", since=55.0))] == ["api"]
+
+
+def test_pattern_series_have_a_name() -> None:
+    assert series_name(pattern_series("shop", "web-1")) == "pattern,service=shop,host=web-1"
