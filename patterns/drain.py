@@ -16,8 +16,10 @@ ids (a replay), a cluster evicted and created again from the same first template
 id back, and the same template mined on another worker gets the same id. Should two clusters of
 a service hash alike, the later one gets a numbered suffix in the hash input (deterministic).
 
-An exact-match memo (masked tokens -> cluster) makes a known message a dict lookup; it is
-derived state, bounded, and not persisted: after a restore the tree answers instead.
+Two memos make a known message a dict lookup: by shape (the message without its digits,
+:func:`patterns.masking.shape_of`: messages of one shape mask alike but for the type of a
+slot) and by masked tokens. They are derived state, bounded, and not persisted: after a restore
+the tree answers instead, with the same clusters.
 """
 
 from __future__ import annotations
@@ -99,6 +101,7 @@ class ServiceTree:
         "memo",
         "service",
         "settled",
+        "shapes",
         "sim",
         "start",
     )
@@ -122,6 +125,7 @@ class ServiceTree:
         self.clusters: OrderedDict[str, Cluster] = OrderedDict()  # least recently used first
         self.leaves: dict[tuple[Any, ...], list[Cluster]] = {}
         self.memo: dict[tuple[str, ...], Cluster] = {}
+        self.shapes: dict[bytes, Cluster] = {}  # message shape (masking.shape_of) -> cluster
         self.evicted = 0
         self.gone: list[str] = []  # ids evicted since the owner last looked
         self.created = 0
@@ -153,6 +157,12 @@ class ServiceTree:
             self.memo.clear()
         self.memo[tokens] = cluster
         return cluster
+
+    def remember(self, shape: bytes, cluster: Cluster) -> None:
+        """Remember the cluster of a message shape (bounded like the memo)."""
+        if len(self.shapes) >= self.max_memo:
+            self.shapes.clear()
+        self.shapes[shape] = cluster
 
     def find(self, tokens: tuple[str, ...]) -> Cluster | None:
         """The cluster ``tokens`` would join, or None; changes nothing."""
@@ -212,6 +222,7 @@ class ServiceTree:
         for leaf in self.leaves.values():
             leaf.sort(key=lambda c: c.seq)
         self.memo.clear()
+        self.shapes.clear()
 
     def _unlink(self, cluster: Cluster) -> None:
         cluster.alive = False

@@ -64,6 +64,7 @@ _CLASSES: tuple[tuple[str, str], ...] = (
     ("ID", r"[^\s]*\d[^\s]*"),
 )
 _CLASSIFY = re.compile("|".join(f"(?P<{name}>{rx})" for name, rx in _CLASSES))
+_DIGIT_TAIL = re.compile(rb"\d[\w.:-]*")
 _EDGE = "\"'`()[]{}<>,;:.!?"
 _DIGIT_OR_MARK = re.compile(r"[\d/@:\\.]")
 
@@ -91,6 +92,13 @@ def mask_token(token: str) -> str:
         return token
     # Punctuation that a class owns (a URL's trailing slash, an IPv6 bracket) stays masked.
     return f"{head}<{m.lastgroup}>{tail}"
+
+
+def shape_of(text: str) -> bytes:
+    """``text`` with each token tail from a digit on as ``0`` (``user 4711 from 10.0.0.1 in
+    35ms`` -> ``user 0 from 0 in 0``): messages of one shape mask alike but for the type of a
+    slot, so the miner remembers the cluster of a shape (one regex pass, no token loop)."""
+    return _DIGIT_TAIL.sub(b"0", text.encode("utf-8", "surrogatepass"))
 
 
 def mask_quotes(text: str) -> str:

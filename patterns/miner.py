@@ -19,7 +19,7 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 
 from patterns.drain import Cluster, ServiceTree, pattern_id
-from patterns.masking import Masker, mask_quotes
+from patterns.masking import Masker, mask_quotes, shape_of
 
 CLUSTER_PREFIX = "t|"
 SERVICE_PREFIX = "s|"
@@ -86,10 +86,15 @@ class PatternMiner:
         if not text.isascii():
             text = self._clean(text)
         tree = self.trees.get(service) or self.tree(service)
-        if '"' in text or "'" in text:
-            text = mask_quotes(text)
-        get, miss = self.masker.cache.get, self.masker.miss
-        cluster = tree.match(tuple([get(tok) or miss(tok) for tok in text.split()]))
+        quoted = mask_quotes(text) if '"' in text or "'" in text else text
+        shape = shape_of(quoted)
+        cluster = tree.shapes.get(shape)
+        if cluster is not None and cluster.alive:
+            tree.clusters.move_to_end(cluster.id)
+        else:
+            get, miss = self.masker.cache.get, self.masker.miss
+            cluster = tree.match(tuple([get(tok) or miss(tok) for tok in quoted.split()]))
+            tree.remember(shape, cluster)
         count = cluster.count
         if count == 0:
             cluster.first_seen = cluster.last_seen = ts

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from patterns.masking import Masker, mask_quotes, mask_token
+from patterns.masking import Masker, mask_quotes, mask_token, shape_of
 
 
 @pytest.mark.parametrize(
@@ -63,3 +63,10 @@ def test_masker_tokens_and_cache_bound() -> None:
     assert masker.tokens(line) == expected
     assert masker.tokens(line) == expected
     assert len(masker.cache) <= 3
+
+
+def test_shape_keeps_words_and_drops_digit_tails() -> None:
+    assert shape_of("user 4711 from 10.0.0.1:80, in 35ms") == b"user 0 from 0, in 0"
+    assert shape_of("user 12 from 192.168.1.10:443, in 1.5s") == b"user 0 from 0, in 0"
+    assert shape_of("abc1 x") != shape_of("abd1 x")
+    assert shape_of("caf\u00e9 \udcff 7") == "caf\u00e9 \udcff 0".encode("utf-8", "surrogatepass")
