@@ -180,3 +180,38 @@ def test_lookup_follows_a_miner_without_changing_it() -> None:
     assert json.dumps(follower.to_state(), sort_keys=True) == before
     unknown = follower.lookup("new-svc", b"disk 7 is \xff full")
     assert unknown == PatternMiner().mine("new-svc", b"disk 7 is \xff full", 0.0).id
+
+
+def test_crash_between_flushes_and_replay_keeps_the_ids() -> None:
+    """kill -9 after some batches: the unflushed batch is lost and read again after restore."""
+    lines = corpus(9000, seed=41)
+    live = PatternMiner()
+    changelog: dict[str, object] = {}
+
+    def flush(miner: PatternMiner) -> None:
+        entries, gone = miner.collect()
+        changelog.update(json.loads(json.dumps(dict(entries))))
+        for key in gone:
+            changelog.pop(key, None)
+
+    ids = []
+    for start in range(0, 6000, 500):
+        ids += [
+            live.mine(s, m, float(i)).id for i, (s, m, _) in enumerate(lines[start : start + 500])
+        ]
+        if start < 5500:
+            flush(live)  # the last batch is mined but never flushed: the crash
+    restarted = _restored_via_changelog(changelog)
+    replayed = [restarted.mine(s, m, 0.0).id for s, m, _ in lines[5500:6000]]
+    assert replayed == ids[5500:6000]
+    later = [(s, m) for s, m, _ in lines[6000:]]
+    assert [restarted.mine(s, m, 0.0).id for s, m in later] == [
+        live.mine(s, m, 0.0).id for s, m in later
+    ]
+
+
+def test_the_example_is_the_first_line_as_it_was() -> None:
+    miner = PatternMiner()
+    cluster = miner.mine("web", 'open() "/var/www/a.html" failed (2: No such file)', 1.0)
+    assert cluster.example == 'open() "/var/www/a.html" failed (2: No such file)'
+    assert cluster.text == "open() <STR> failed (<NUM>: No such file)"
