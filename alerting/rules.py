@@ -36,7 +36,7 @@ requests, error_lines, req_rate, ...), because a partly filled window undercount
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from dataclasses import field as dc_field
 from enum import StrEnum
@@ -174,14 +174,24 @@ class Rule:
         if problem is not None:
             raise RuleInvalid(*problem)
 
-    def _pattern_problem(self) -> tuple[str, str] | None:
+    def _series_problem(
+        self, what: str, aggregates: frozenset[str], labels: tuple[str, ...]
+    ) -> tuple[str, str] | None:
+        """Problems of a log or pattern rule: no metric fields, its aggregates and labels."""
         if self.measurement or self.field:
-            return "measurement", "a pattern rule selects by service, host and pattern_id: drop it"
-        if self.aggregate not in PATTERN_AGGREGATES:
-            return "aggregate", _choices(self.aggregate, PATTERN_AGGREGATES)
-        bad = [m.label for m in self.matchers if m.label not in PATTERN_LABELS]
+            return "measurement", f"a {what} rule selects by {_and(labels)}: drop it"
+        if self.aggregate not in aggregates:
+            return "aggregate", _choices(self.aggregate, aggregates)
+        bad = [m.label for m in self.matchers if m.label not in labels]
         if bad:
-            return "match", f"a pattern rule matches {', '.join(PATTERN_LABELS)}: drop {bad[0]!r}"
+            quoted = _and([f"'{label}'" for label in labels])
+            return "match", f"a {what} rule matches {quoted} only: drop {bad[0]!r}"
+        return None
+
+    def _pattern_problem(self) -> tuple[str, str] | None:
+        problem = self._series_problem("pattern", PATTERN_AGGREGATES, PATTERN_LABELS)
+        if problem is not None:
+            return problem
         if self.evaluate is Evaluate.OPEN:
             return "evaluate", "pattern counts are judged on closed windows: drop it"
         if self.kind is RuleKind.NEW_PATTERN:
@@ -232,13 +242,9 @@ class Rule:
             if problem is not None:
                 return problem
         else:
-            if self.measurement or self.field:
-                return "measurement", "a log rule selects by service and host: drop it"
-            if self.aggregate not in LOG_AGGREGATES:
-                return "aggregate", _choices(self.aggregate, LOG_AGGREGATES)
-            bad = [m.label for m in self.matchers if m.label not in LOG_LABELS]
-            if bad:
-                return "match", f"a log rule matches 'service' and 'host' only: drop {bad[0]!r}"
+            problem = self._series_problem("log", LOG_AGGREGATES, LOG_LABELS)
+            if problem is not None:
+                return problem
         if not isfinite(self.threshold):
             return "threshold", "must be a finite number"
         if self.kind is RuleKind.ANOMALY:
@@ -264,6 +270,10 @@ class Rule:
             if not above and self.recovery < self.threshold:
                 return "recovery", f"must be >= threshold {self.threshold:g} for '{self.op}'"
         return None
+
+
+def _and(words: Sequence[str]) -> str:
+    return ", ".join(words[:-1]) + " and " + words[-1] if len(words) > 1 else "".join(words)
 
 
 def _choices(given: str, allowed: frozenset[str]) -> str:
