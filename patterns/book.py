@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from patterns.drain import Cluster
+from patterns.drain import Cluster, ServiceTree
 from patterns.miner import PatternMiner
 
 
@@ -38,6 +38,12 @@ class PatternBook:
         for partition in sorted(self.miners):
             yield from self.miners[partition].patterns(service, since)
 
+    def trees(self) -> Iterator[tuple[int, ServiceTree]]:
+        """``(partition, tree)`` of every service of every partition."""
+        for partition, miner in self.miners.items():
+            for tree in miner.trees.values():
+                yield partition, tree
+
     def collect(self) -> list[tuple[int, str, dict[str, Any] | None]]:
         """``(partition, key, state)`` changed since the last call; state None: delete the key."""
         out: list[tuple[int, str, dict[str, Any] | None]] = []
@@ -61,7 +67,7 @@ class PatternBook:
         partitions), for the worker's metrics."""
         miners = self.miners.values()
         return {
-            "truncated": sum(m.truncated for m in miners),
-            "invalid_utf8": sum(m.invalid_utf8 for m in miners),
-            "evicted": sum(m.evicted for m in miners),
+            "lines_truncated": sum(m.truncated for m in miners),
+            "lines_invalid_utf8": sum(m.invalid_utf8 for m in miners),
+            "clusters_evicted": sum(m.evicted for m in miners),
         }

@@ -116,6 +116,10 @@ def register_views(lk: Lookout) -> None:
                     stats.set("lookout_series_overflow", hs.overflow, host=hs.host)
                 if hs.no_time:
                     stats.set("lookout_records_without_time", hs.no_time, host=hs.host)
+            book = store.patterns
+            stats.set("lookout_patterns", sum(len(t.clusters) for _, t in book.trees()))
+            for name, value in book.counters().items():
+                stats.set(f"lookout_pattern_{name}", value)
             return self.text(stats.render(), content_type="text/plain; version=0.0.4")
 
     @app.page("/api/hosts")

@@ -18,7 +18,8 @@ def test_miners_per_partition_share_ids_and_move_with_their_partition() -> None:
     assert {p for p, _, _ in changes} == {0, 1}
     deleted = [key for p, key, state in changes if state is None]
     assert len(deleted) == 2 and all(p == 1 for p, _, s in changes if s is None)
-    assert book.counters() == {"truncated": 0, "invalid_utf8": 0, "evicted": 2}
+    assert book.counters() == {"lines_truncated": 0, "lines_invalid_utf8": 0, "clusters_evicted": 2}
+    assert sorted((p, len(t.clusters)) for p, t in book.trees()) == [(0, 1), (1, 2)]
     assert book.collect() == []
 
     other = PatternBook(max_clusters=2)
