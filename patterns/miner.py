@@ -7,7 +7,7 @@ replacement characters (counted in ``invalid_utf8``), a message longer than ``ma
 characters is mined on its first ``max_line`` characters (counted in ``truncated``).
 
 State is JSON (no pickle): :meth:`collect` hands out what changed since the last call as
-changelog entries, one per cluster (``t|service|id``) and one per service (``s|service``),
+changelog entries, one per cluster (``pt|service|id``) and one per service (``ps|service``),
 plus the keys of evicted clusters; :meth:`restore` loads them back. :meth:`to_state` and
 :meth:`from_state` do the same for the whole miner at once. A restored miner gives new lines of
 known templates the ids they had before.
@@ -21,8 +21,8 @@ from typing import Any
 from patterns.drain import Cluster, ServiceTree, pattern_id
 from patterns.masking import Masker, mask_quotes, shape_of
 
-CLUSTER_PREFIX = "t|"
-SERVICE_PREFIX = "s|"
+CLUSTER_PREFIX = "pt|"
+SERVICE_PREFIX = "ps|"
 
 
 def cluster_key(service: str, pid: str) -> str:

@@ -126,7 +126,7 @@ def test_bounded_per_service_with_evictions_counted() -> None:
     alive = {c.id for c in miner.trees["svc"].clusters.values()}
     assert len(gone) == 3
     assert not {key for key, _ in entries} & set(gone)
-    assert {k for k, _ in entries if k.startswith("t|svc|")} == {
+    assert {k for k, _ in entries if k.startswith("pt|svc|")} == {
         cluster_key("svc", pid) for pid in alive
     }
     # the oldest is gone; seen again, it gets its old id back (same first template)
