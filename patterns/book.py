@@ -31,6 +31,16 @@ class PatternBook:
             miner = self.miners[partition] = PatternMiner(**self.options)
         return miner
 
+    def mine(
+        self, partition: int, service: str, message: str | bytes, ts: float
+    ) -> tuple[Cluster, float]:
+        """The cluster of one message (see :meth:`PatternMiner.mine`) and the event time of the
+        service's first line on that partition (the start of a learning period)."""
+        miner = self.miners.get(partition) or self.miner(partition)
+        cluster = miner.mine(service, message, ts)
+        start = miner.trees[service].start
+        return cluster, ts if start is None else start
+
     def patterns(
         self, service: str | None = None, since: float | None = None
     ) -> Iterator[tuple[str, Cluster]]:

@@ -36,3 +36,12 @@ def test_miners_per_partition_share_ids_and_move_with_their_partition() -> None:
     ]
     book.drop_partitions({0})
     assert list(book.miners) == [0]
+
+
+def test_mine_returns_the_cluster_and_the_services_first_line() -> None:
+    book = PatternBook()
+    first, since = book.mine(3, "shop", "user 1 logged in", 50.0)
+    assert since == 50.0 and first.count == 1
+    again, since = book.mine(3, "shop", "user 2 logged in", 60.0)
+    assert again is first and since == 50.0
+    assert book.mine(4, "shop", "user 3 logged in", 70.0)[1] == 70.0  # per partition
