@@ -16,10 +16,10 @@ ids (a replay), a cluster evicted and created again from the same first template
 id back, and the same template mined on another worker gets the same id. Should two clusters of
 a service hash alike, the later one gets a numbered suffix in the hash input (deterministic).
 
-Two memos make a known message a dict lookup: by shape (the message without its digits,
-:func:`patterns.masking.shape_of`: messages of one shape mask alike but for the type of a
-slot) and by masked tokens. They are derived state, bounded, and not persisted: after a restore
-the tree answers instead, with the same clusters.
+Two memos make a known message a dict lookup: by shape (the message with its digits as ``0``,
+or its token tails from a digit on as ``0``, :mod:`patterns.masking`: messages of one shape
+mask alike but for the type of a slot) and by masked tokens. They are derived state, bounded,
+and not persisted: after a restore the tree answers instead, with the same clusters.
 """
 
 from __future__ import annotations
@@ -125,7 +125,7 @@ class ServiceTree:
         self.clusters: OrderedDict[str, Cluster] = OrderedDict()  # least recently used first
         self.leaves: dict[tuple[Any, ...], list[Cluster]] = {}
         self.memo: dict[tuple[str, ...], Cluster] = {}
-        self.shapes: dict[bytes, Cluster] = {}  # message shape (masking.shape_of) -> cluster
+        self.shapes: dict[bytes, Cluster] = {}  # message shape (fine or coarse) -> cluster
         self.evicted = 0
         self.gone: list[str] = []  # ids evicted since the owner last looked
         self.created = 0
@@ -160,7 +160,7 @@ class ServiceTree:
 
     def remember(self, shape: bytes, cluster: Cluster) -> None:
         """Remember the cluster of a message shape (bounded like the memo)."""
-        if len(self.shapes) >= self.max_memo:
+        if len(self.shapes) >= 4 * self.max_memo:
             self.shapes.clear()
         self.shapes[shape] = cluster
 

@@ -19,7 +19,7 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 
 from patterns.drain import Cluster, ServiceTree, pattern_id
-from patterns.masking import Masker, mask_quotes, shape_of
+from patterns.masking import Masker, coarse_shape, fine_shape, mask_quotes
 
 CLUSTER_PREFIX = "pt|"
 SERVICE_PREFIX = "ps|"
@@ -87,14 +87,22 @@ class PatternMiner:
             text = self._clean(text)
         tree = self.trees.get(service) or self.tree(service)
         quoted = mask_quotes(text) if '"' in text or "'" in text else text
-        shape = shape_of(quoted)
-        cluster = tree.shapes.get(shape)
-        if cluster is not None and cluster.alive:
-            tree.clusters.move_to_end(cluster.id)
+        raw = quoted.encode("utf-8", "surrogatepass")
+        fine = fine_shape(raw)
+        shapes = tree.shapes
+        cluster = shapes.get(fine)
+        if cluster is None or not cluster.alive:
+            shape = coarse_shape(raw)
+            cluster = shapes.get(shape)
+            if cluster is None or not cluster.alive:
+                get, miss = self.masker.cache.get, self.masker.miss
+                cluster = tree.match(tuple([get(tok) or miss(tok) for tok in quoted.split()]))
+                tree.remember(shape, cluster)
+            else:
+                tree.clusters.move_to_end(cluster.id)
+            tree.remember(fine, cluster)
         else:
-            get, miss = self.masker.cache.get, self.masker.miss
-            cluster = tree.match(tuple([get(tok) or miss(tok) for tok in quoted.split()]))
-            tree.remember(shape, cluster)
+            tree.clusters.move_to_end(cluster.id)
         count = cluster.count
         if count == 0:
             cluster.first_seen = cluster.last_seen = ts
