@@ -7,6 +7,10 @@ import random
 import time
 from collections import Counter, defaultdict
 
+import orjson
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from patterns.drain import WILD, pattern_id
 from patterns.miner import PatternMiner, cluster_key
 from tests.unit.patterns.corpus import TEMPLATES, TWINS, corpus
@@ -215,3 +219,15 @@ def test_the_example_is_the_first_line_as_it_was() -> None:
     cluster = miner.mine("web", 'open() "/var/www/a.html" failed (2: No such file)', 1.0)
     assert cluster.example == 'open() "/var/www/a.html" failed (2: No such file)'
     assert cluster.text == "open() <STR> failed (<NUM>: No such file)"
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.one_of(st.text(), st.binary()), st.sampled_from(["a", "b"]))
+def test_any_input_is_mined_and_its_state_is_json(message: str | bytes, service: str) -> None:
+    miner = PatternMiner(max_line=64, max_clusters=3)
+    cluster = miner.mine(service, message, 1.0)
+    assert miner.mine(service, message, 2.0).id == cluster.id
+    assert miner.lookup(service, message) == cluster.id
+    orjson.dumps(miner.to_state())
+    entries, _ = miner.collect()
+    orjson.dumps(entries)
