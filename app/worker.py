@@ -22,6 +22,7 @@ from app.api.windows import register_views
 from app.settings import Settings
 from app.stats import Stats
 from app.topics import TopicNames
+from patterns.book import PatternBook
 from tables.engine import WindowEngine
 from tables.store import WindowStore
 
@@ -69,6 +70,9 @@ def create_app(settings: Settings, broker_url: str, postgres_dsn: str | None = N
     )
     store = WindowStore(app, engine, topics, stats, partitions=settings.partitions)
     store.recent.size = settings.retain_windows
+    store.patterns = PatternBook(
+        max_clusters=settings.pattern_max_clusters, max_line=settings.pattern_max_line
+    )
     store.alerting = Alerting(engine, load_alert_rules(settings))
     pipeline = Pipeline(app, settings, topics, store, stats)
     lk = Lookout(settings, app, topics, stats, store, pipeline, postgres_dsn=postgres_dsn)
