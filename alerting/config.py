@@ -17,7 +17,8 @@ Format (a file holds ``rules:`` with a list, or just the list)::
     rules:
       - name: nginx_5xx_error_rate      # unique; letters, digits, _ . : -
         kind: threshold                 # threshold (default) | rate_of_change | anomaly | absence
-        source: log                     # metric (default) | log
+                                        #   | new_pattern
+        source: log                     # metric (default) | log | pattern
         match:                          # label matchers, all must hold (Prometheus semantics)
           service: "=~shop|api"         #   "x" or "=x" equal, "!=x", "=~regex", "!~regex"
           host: "!=canary-1"            #   (regexes are fully anchored)
@@ -70,12 +71,26 @@ Format (a file holds ``rules:`` with a list, or just the list)::
         min_history: 10                 # windows seen before any verdict
         min_change: 30%                 # and never for a change under 30% of the baseline
 
+      - name: error_pattern_spike       # source pattern: one series per (service, host, pattern_id)
+        kind: anomaly
+        source: pattern
+        match: {pattern_id: "!=0123456789abcdef"}
+        aggregate: errors               # count errors rate error_share share
+        deviations: 4
+
+      - name: new_error_pattern         # new_pattern: a pattern first seen in the window
+        kind: new_pattern               # (source: pattern implied)
+        aggregate: errors               # count (default) | errors
+        threshold: 3                    # at least 3 such lines in the window (default 1)
+        learning: 1h                    # patterns of the service's first hour are not new
+
 Durations: a number of seconds or ``90s``, ``5m``, ``1h``, ``1m30s``. Aggregates: metrics
 count sum min max mean last p50 p95 p99 (gauges) or increase rate samples resets intervals
 rate_min rate_max rate_mean rate_p95 (counter fields, ``LOOKOUT_COUNTER_FIELDS``); logs
 requests s2xx s3xx s4xx s5xx other bytes log_lines error_lines warn_lines error_rate
 http_error_rate (5xx / requests, no data without requests) log_error_rate (error lines / lines)
-client_error_rate req_rate latency_p50/p95/p99 upstream_p50/p95/p99. ``evaluate: open`` judges
+client_error_rate req_rate latency_p50/p95/p99 upstream_p50/p95/p99; patterns count errors rate
+error_share share (:mod:`alerting.patterns`, closed windows only). ``evaluate: open`` judges
 the open window each time it changes; ``closed`` judges final records only. The default is
 ``closed`` for rate_of_change, anomaly and aggregates that grow while a window fills (count,
 sum, increase, requests, error_lines, req_rate, ...), ``open`` otherwise.
@@ -105,6 +120,7 @@ _YAML_NAME = {
     "keep_firing_for_s": "keep_firing_for",
     "absent_for_s": "absent_for",
     "window_size_s": "window_size",
+    "learning_s": "learning",
     "matchers": "match",
 }
 
@@ -119,8 +135,8 @@ class RuleSpec(BaseModel):
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
     name: str
-    kind: Literal["threshold", "absence", "rate_of_change", "anomaly"] = "threshold"
-    source: Literal["metric", "log"] = "metric"
+    kind: Literal["threshold", "absence", "rate_of_change", "anomaly", "new_pattern"] = "threshold"
+    source: Literal["metric", "log", "pattern"] = "metric"
     measurement: str | None = None
     field: str | None = None
     match: Labels = Field(default_factory=dict)
@@ -144,6 +160,7 @@ class RuleSpec(BaseModel):
     min_change: Fraction = 0.0
     direction: Literal["both", "up", "down"] = "both"
     min_samples: int = 0
+    learning: Duration = 0.0
     enabled: bool = True
 
     def to_rule(self) -> Rule:
@@ -172,17 +189,24 @@ class RuleSpec(BaseModel):
         threshold = self.deviations if kind is RuleKind.ANOMALY else self.threshold
         if kind is RuleKind.ABSENCE:
             threshold = self.absent_for
+        source, aggregate, op = self.source, self.aggregate or "mean", self.op
+        if kind is RuleKind.NEW_PATTERN:
+            given = self.model_fields_set
+            source = self.source if "source" in given else "pattern"
+            aggregate = self.aggregate or "count"
+            op = self.op if "op" in given else ">="
+            threshold = 1.0 if threshold is None else threshold
         return Rule(
             name=self.name,
             kind=kind,
-            source=self.source,  # type: ignore[arg-type]
+            source=source,  # type: ignore[arg-type]
             measurement=self.measurement,
             field=self.field,
             matchers=tuple(matchers),
-            aggregate=self.aggregate or "mean",
+            aggregate=aggregate,
             window=self.window,
             window_size_s=self.window_size,
-            op=self.op,  # type: ignore[arg-type]
+            op=op,  # type: ignore[arg-type]
             threshold=float(threshold if threshold is not None else 3.0),
             recovery=self.recovery,
             for_s=self.for_,
@@ -197,6 +221,7 @@ class RuleSpec(BaseModel):
             min_history=self.min_history,
             min_change=self.min_change,
             min_samples=self.min_samples,
+            learning_s=self.learning,
             direction=self.direction,  # type: ignore[arg-type]
             enabled=self.enabled,
         )
@@ -208,6 +233,10 @@ class RuleSpec(BaseModel):
                 if name in given:
                     shown = "for" if name == "for_" else name
                     raise RuleInvalid(shown, "an absence rule has no " + shown + ": drop it")
+            return
+        if kind is RuleKind.NEW_PATTERN:
+            if "deviations" in given:
+                raise RuleInvalid("deviations", "only anomaly rules have deviations: drop it")
             return
         if self.aggregate is None:
             raise RuleInvalid("aggregate", "required (e.g. mean, p95, error_rate, req_rate)")

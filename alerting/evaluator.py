@@ -22,7 +22,8 @@ from math import inf
 from typing import Any
 
 from alerting.labels import fingerprint
-from alerting.rules import Evaluate, Rule, RuleKind, alert_labels, select, select_host
+from alerting.patterns import pattern_views
+from alerting.rules import Evaluate, Rule, RuleKind, Source, alert_labels, select, select_host
 from alerting.silences import Silence
 from alerting.state import (
     AlertState,
@@ -37,7 +38,7 @@ from alerting.transitions import Status, Transition
 from tables.engine import HostState, WindowEngine
 from tables.queries import current_start, series_clock, series_of, series_results
 from tables.records import Final
-from tables.series import describe_series, series_type
+from tables.series import SEP, describe_series, pattern_series, series_type
 
 SidRule = tuple[str, Rule]
 
@@ -80,6 +81,8 @@ class Alerting:
         # For the worker's /metrics: evaluations per rule, transitions per (rule, to_state).
         self.evaluations: Counter[str] = Counter()
         self.transitions: Counter[tuple[str, str]] = Counter()
+        # (rule, pattern series) -> pattern ids with a live alert state (read as 0 when absent)
+        self.pattern_alerts: dict[tuple[str, str], set[str]] = {}
         self.set_rules(rules)
 
     # ---- rules -------------------------------------------------------------------------------
@@ -190,10 +193,34 @@ class Alerting:
         silences = list(self.silences.values())
         for final in finals:
             for rule in self.rules_for(final.series):
-                if rule.evaluate is Evaluate.CLOSED and rule.window == final.kind:
-                    self._evaluate(
-                        final.host, rule, final.result, None, final.end, now, silences, final.series
-                    )
+                if rule.evaluate is not Evaluate.CLOSED or rule.window != final.kind:
+                    continue
+                if rule.source is Source.PATTERN:
+                    self._evaluate_patterns(rule, final, now, silences)
+                    continue
+                self._evaluate(
+                    final.host, rule, final.result, None, final.end, now, silences, final.series
+                )
+
+    def _evaluate_patterns(
+        self, rule: Rule, final: Final, now: float, silences: list[Silence]
+    ) -> None:
+        """A pattern rule on one closed window: one evaluation per pattern it reads."""
+        key = (rule.name, final.series)
+        active = self.pattern_alerts.get(key, set())
+        desc = describe_series(final.series)
+        views = pattern_views(rule, final.result, desc, final.start, final.end, active)
+        for pid, pdesc, result in list(views):
+            sid = final.series + SEP + pid
+            self._evaluate(final.host, rule, result, pdesc, final.end, now, silences, sid)
+            if self._fps[(rule.name, sid)] in self.states:
+                active.add(pid)
+            else:
+                active.discard(pid)
+        if active:
+            self.pattern_alerts[key] = active
+        else:
+            self.pattern_alerts.pop(key, None)
 
     def _fingerprint(self, rule: Rule, key: str, desc: dict[str, Any] | None) -> str:
         """Fingerprint of (rule, series or host), cached: it hashes the label set."""
@@ -359,6 +386,9 @@ class Alerting:
         rule = self.by_name.get(st.rule)
         if rule is not None and rule.kind is RuleKind.ABSENCE and st.status is Status.FIRING:
             self._absent[(rule.name, host)] = True
+        if rule is not None and rule.source is Source.PATTERN and "pattern_id" in st.labels:
+            sid = pattern_series(st.labels.get("service", ""), st.labels.get("host", host))
+            self.pattern_alerts.setdefault((rule.name, sid), set()).add(st.labels["pattern_id"])
 
     def clear(self) -> None:
         """Forget everything (before a rebuild from the table)."""
@@ -366,6 +396,7 @@ class Alerting:
         self.done.clear()
         self._pairs.clear()
         self._absent.clear()
+        self.pattern_alerts.clear()
         self.states.clear()
         self.host_of.clear()
         self._dirty, self._deleted, self._records = {}, {}, []

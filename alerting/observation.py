@@ -165,7 +165,7 @@ def observe(
 
     if value is None:
         return obs(None, Condition.NO_DATA, history=hist)
-    if rule.kind is RuleKind.THRESHOLD:
+    if rule.kind in (RuleKind.THRESHOLD, RuleKind.NEW_PATTERN):
         return obs(value, classify(rule, value), history=hist)
     if rule.kind is RuleKind.RATE_OF_CHANGE:
         prev_v, prev_t = hist.prev_value, hist.prev_time

@@ -18,6 +18,13 @@ Kinds:
   ``min_change`` (a fraction) a change smaller than that share of the baseline never fires.
 * ``absence``: no data from a host for ``absent_for_s`` seconds (host down), judged on a
   wall-clock tick by :func:`alerting.state.step_absence`, not by ``observe``.
+* ``new_pattern`` (``source: pattern`` only): a pattern first seen in the window, at least
+  ``learning_s`` after the service's first line, with an aggregate (count, errors) of at least
+  ``threshold`` in the window; otherwise the pattern reads 0 (recovered).
+
+Sources: ``metric`` (Telegraf series), ``log`` (log aggregates per (service, host)) and
+``pattern`` (log lines per (service, host, pattern_id), :mod:`alerting.patterns`): every kind but
+absence works on pattern counts, always on closed windows.
 
 Which windows to feed (:attr:`Rule.evaluate`): ``open`` rules are evaluated each time the open
 window they read changes (the lead passes the host's latest event time); ``closed`` rules only
@@ -29,7 +36,7 @@ requests, error_lines, req_rate, ...), because a partly filled window undercount
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from dataclasses import field as dc_field
 from enum import StrEnum
@@ -48,13 +55,16 @@ class RuleKind(StrEnum):
     ABSENCE = "absence"
     RATE_OF_CHANGE = "rate_of_change"
     ANOMALY = "anomaly"
+    NEW_PATTERN = "new_pattern"
 
 
 class Source(StrEnum):
-    """Which series a rule reads: Telegraf metrics or log aggregates per (service, host)."""
+    """Which series a rule reads: Telegraf metrics, log aggregates per (service, host), or log
+    lines per (service, host, pattern)."""
 
     METRIC = "metric"
     LOG = "log"
+    PATTERN = "pattern"
 
 
 class Comparison(StrEnum):
@@ -101,13 +111,15 @@ LOG_AGGREGATES = frozenset(
     | {"http_error_rate", "log_error_rate"}
     | {f"{p}_{q}" for p in ("latency", "upstream") for q in ("p50", "p95", "p99")}
 )
+PATTERN_AGGREGATES = frozenset({"count", "errors", "rate", "error_share", "share"})
 # Aggregates that grow while a window fills: judged on closed windows only by default.
 EXTENSIVE_AGGREGATES = frozenset(
-    {"count", "sum", "samples", "resets", "increase", "intervals", "req_rate"}
+    {"count", "sum", "samples", "resets", "increase", "intervals", "req_rate", "errors"}
     | {"requests", "s2xx", "s3xx", "s4xx", "s5xx", "other", "bytes"}
     | {"log_lines", "error_lines", "warn_lines"}
 )
 LOG_LABELS = ("service", "host")
+PATTERN_LABELS = ("service", "host", "pattern_id")
 
 
 @dataclass(frozen=True, slots=True)
@@ -139,6 +151,7 @@ class Rule:
     min_change: float = 0.0
     direction: Direction = Direction.BOTH
     min_samples: int = 0
+    learning_s: float = 0.0
     enabled: bool = True
 
     def __post_init__(self) -> None:
@@ -152,6 +165,7 @@ class Rule:
             object.__setattr__(self, name, enum(getattr(self, name)))
         if self.evaluate is None:
             closed = self.kind in (RuleKind.RATE_OF_CHANGE, RuleKind.ANOMALY)
+            closed = closed or self.source is Source.PATTERN
             closed = closed or self.aggregate in EXTENSIVE_AGGREGATES
             object.__setattr__(self, "evaluate", Evaluate.CLOSED if closed else Evaluate.OPEN)
         else:
@@ -159,6 +173,35 @@ class Rule:
         problem = self.problem()
         if problem is not None:
             raise RuleInvalid(*problem)
+
+    def _series_problem(
+        self, what: str, aggregates: frozenset[str], labels: tuple[str, ...]
+    ) -> tuple[str, str] | None:
+        """Problems of a log or pattern rule: no metric fields, its aggregates and labels."""
+        if self.measurement or self.field:
+            return "measurement", f"a {what} rule selects by {_and(labels)}: drop it"
+        if self.aggregate not in aggregates:
+            return "aggregate", _choices(self.aggregate, aggregates)
+        bad = [m.label for m in self.matchers if m.label not in labels]
+        if bad:
+            quoted = _and([f"'{label}'" for label in labels])
+            return "match", f"a {what} rule matches {quoted} only: drop {bad[0]!r}"
+        return None
+
+    def _pattern_problem(self) -> tuple[str, str] | None:
+        problem = self._series_problem("pattern", PATTERN_AGGREGATES, PATTERN_LABELS)
+        if problem is not None:
+            return problem
+        if self.evaluate is Evaluate.OPEN:
+            return "evaluate", "pattern counts are judged on closed windows: drop it"
+        if self.kind is RuleKind.NEW_PATTERN:
+            if self.op is not Comparison.GE or not self.threshold >= 1:
+                return "threshold", "a new_pattern rule fires at >= N lines, N >= 1 (e.g. 3)"
+            if self.recovery is not None:
+                return "recovery", "a new_pattern rule has no recovery: drop it"
+            if self.aggregate not in ("count", "errors"):
+                return "aggregate", "a new_pattern rule counts 'count' or 'errors' lines"
+        return None
 
     def problem(self) -> tuple[str, str] | None:
         """The first inconsistency as ``(field, message with the fix)``, or None."""
@@ -172,7 +215,9 @@ class Rule:
             return "min_change", "only anomaly rules have min_change: drop it"
         if not (isfinite(self.min_change) and self.min_change >= 0):
             return "min_change", "must be a fraction >= 0 (e.g. 0.3 for 30%)"
-        for name in ("for_s", "keep_firing_for_s", "absent_for_s"):
+        if self.learning_s and self.kind is not RuleKind.NEW_PATTERN:
+            return "learning", "only new_pattern rules have a learning period: drop it"
+        for name in ("for_s", "keep_firing_for_s", "absent_for_s", "learning_s"):
             value = getattr(self, name)
             if not (isfinite(value) and value >= 0):
                 return name, f"must be a duration >= 0 (given {value!r})"
@@ -183,6 +228,8 @@ class Rule:
             if bad:
                 return "match", f"an absence rule matches hosts only: drop {bad[0]!r}"
             return None
+        if self.kind is RuleKind.NEW_PATTERN and self.source is not Source.PATTERN:
+            return "source", "a new_pattern rule reads pattern counts: use 'source: pattern'"
         if self.source is Source.METRIC:
             if not self.measurement:
                 return "measurement", "a metric rule needs a measurement (e.g. cpu)"
@@ -190,14 +237,14 @@ class Rule:
                 return "field", "a metric rule needs a field (e.g. usage_active)"
             if self.aggregate not in GAUGE_AGGREGATES | COUNTER_AGGREGATES:
                 return "aggregate", _choices(self.aggregate, GAUGE_AGGREGATES | COUNTER_AGGREGATES)
+        elif self.source is Source.PATTERN:
+            problem = self._pattern_problem()
+            if problem is not None:
+                return problem
         else:
-            if self.measurement or self.field:
-                return "measurement", "a log rule selects by service and host: drop it"
-            if self.aggregate not in LOG_AGGREGATES:
-                return "aggregate", _choices(self.aggregate, LOG_AGGREGATES)
-            bad = [m.label for m in self.matchers if m.label not in LOG_LABELS]
-            if bad:
-                return "match", f"a log rule matches 'service' and 'host' only: drop {bad[0]!r}"
+            problem = self._series_problem("log", LOG_AGGREGATES, LOG_LABELS)
+            if problem is not None:
+                return problem
         if not isfinite(self.threshold):
             return "threshold", "must be a finite number"
         if self.kind is RuleKind.ANOMALY:
@@ -225,6 +272,10 @@ class Rule:
         return None
 
 
+def _and(words: Sequence[str]) -> str:
+    return ", ".join(words[:-1]) + " and " + words[-1] if len(words) > 1 else "".join(words)
+
+
 def _choices(given: str, allowed: frozenset[str]) -> str:
     close = closest(given, sorted(allowed))
     hint = f" (did you mean {close!r}?)" if close else ""
@@ -235,9 +286,14 @@ def _choices(given: str, allowed: frozenset[str]) -> str:
 
 
 def series_labels(description: Mapping[str, Any]) -> dict[str, str]:
-    """The identifying labels of a series (``describe_series`` output): tags, or service+host."""
-    if description.get("type") == "log":
-        return {"service": str(description["service"]), "host": str(description["host"])}
+    """The identifying labels of a series (``describe_series`` output): tags, service+host, or
+    service+host+pattern_id."""
+    typ = description.get("type")
+    if typ in ("log", "pattern"):
+        labels = {"service": str(description["service"]), "host": str(description["host"])}
+        if "pattern_id" in description:
+            labels["pattern_id"] = str(description["pattern_id"])
+        return labels
     if description.get("type") == "host":
         return {"host": str(description["host"])}
     return {str(k): str(v) for k, v in (description.get("tags") or {}).items()}
@@ -248,6 +304,12 @@ def select(rule: Rule, description: Mapping[str, Any]) -> bool:
     if not rule.enabled or rule.kind is RuleKind.ABSENCE:
         return False
     kind = description.get("type")
+    if rule.source is Source.PATTERN:
+        # pattern_id matchers are checked per pattern (alerting.patterns.pattern_views)
+        if kind != "pattern":
+            return False
+        labels = series_labels(description)
+        return matches_all(tuple(m for m in rule.matchers if m.label != "pattern_id"), labels)
     if rule.source is Source.LOG:
         if kind != "log":
             return False
@@ -284,9 +346,12 @@ def expression(rule: Rule) -> str:
     sel = ",".join(str(m) for m in rule.matchers)
     if rule.kind is RuleKind.ABSENCE:
         return f"absent(host{{{sel}}}) for {rule.absent_for_s:g}s"
-    what = f"{rule.measurement}.{rule.field}" if rule.source is Source.METRIC else "log"
+    what = f"{rule.measurement}.{rule.field}" if rule.source is Source.METRIC else rule.source
     base = f"{rule.aggregate}({what}{{{sel}}}) over {rule.window}"
     guard = f" with samples >= {rule.min_samples}" if rule.min_samples else ""
+    if rule.kind is RuleKind.NEW_PATTERN:
+        learning = f" after {rule.learning_s:g}s of learning" if rule.learning_s else ""
+        return f"new_pattern({base}){learning} >= {rule.threshold:g}{guard}"
     if rule.kind is RuleKind.RATE_OF_CHANGE:
         return f"rate_of_change({base}) per minute {rule.op} {rule.threshold:g}{guard}"
     if rule.kind is RuleKind.ANOMALY:

@@ -153,6 +153,15 @@ class Settings(BaseSettings):
     max_series_per_host: int = Field(
         2000, ge=1, description="Series kept per host; the overflow is counted and dropped."
     )
+    patterns: bool = Field(
+        True, description="Mine nginx error and app log messages into patterns (pattern_id)."
+    )
+    pattern_max_clusters: int = Field(
+        1000, ge=1, description="Patterns kept per service and partition; the least used go."
+    )
+    pattern_max_line: int = Field(
+        4096, ge=64, description="Characters of a message mined; longer ones are counted."
+    )
     counter_fields: tuple[str, ...] = Field(
         DEFAULT_COUNTER_FIELDS,
         description="`measurement.field` names that are counters (become per-second rates).",

@@ -18,10 +18,13 @@ from app.api.ingest import register_ingest
 from app.api.live import register_live_page
 from app.api.logs import register_log_views
 from app.api.notifications import register_notify_views
+from app.api.patterns import register_pattern_views
+from app.api.peers import Peers
 from app.api.windows import register_views
 from app.settings import Settings
 from app.stats import Stats
 from app.topics import TopicNames
+from patterns.book import PatternBook
 from tables.engine import WindowEngine
 from tables.store import WindowStore
 
@@ -81,6 +84,9 @@ def create_app(
     )
     store = WindowStore(app, engine, topics, stats, partitions=settings.partitions)
     store.recent.size = settings.retain_windows
+    store.patterns = PatternBook(
+        max_clusters=settings.pattern_max_clusters, max_line=settings.pattern_max_line
+    )
     store.alerting = Alerting(engine, load_alert_rules(settings))
     pipeline = Pipeline(app, settings, topics, store, stats)
     telemetry = Telemetry(app, store, stats, topics)
@@ -103,5 +109,6 @@ def create_app(
     register_alert_views(lk)
     register_notify_views(lk)
     register_log_views(lk, broker_url)
+    register_pattern_views(app, store.patterns, Peers(app, stats))
     middleware.install(app.web.web_app, settings.cors_origins)  # type: ignore[attr-defined]
     return lk

@@ -202,6 +202,8 @@ class PgMapper:
     def _window(self, msg: Message, rows: PgRows) -> Mapped[PgRows]:
         try:
             record = orjson.loads(msg.value or b"")
+            if record["labels"].get("type") == "pattern":
+                return Mapped(None)  # pattern counts are read live (API, alerts), not stored
             table, row = window_row(record)
         except (orjson.JSONDecodeError, RowError, KeyError, TypeError, ValueError) as exc:
             return Mapped(None, rejected=[(None, f"window record: {type(exc).__name__}: {exc}")])

@@ -42,6 +42,7 @@ from alerting.evaluator import Alerting, alert_key
 from alerting.state import AlertState
 from app.stats import Stats
 from app.topics import TopicNames
+from patterns.book import PatternBook
 from tables.changelog import StateTable, sentinel, sentinel_prefixes
 from tables.engine import Changes, HostState, WindowEngine, host_key, pane_key
 from tables.ordering import OrderGuard, TPKey
@@ -114,6 +115,8 @@ class WindowStore:
             self.alerts_topic,
         )
         self.alerting: Alerting | None = None
+        # Log message patterns per partition (patterns/book.py); the pipeline mines into it.
+        self.patterns = PatternBook()
         self.input_topics = set(topics.inputs())
         self._seq = 0
         self.recent = RecentWindows()

@@ -194,6 +194,24 @@ class Silence(BaseModel):
     active: bool | None = None
 
 
+class Pattern(BaseModel):
+    """A mined log message template of a service (counts since it was first seen)."""
+
+    service: str
+    pattern_id: str = Field(description="stable id, as on the log documents and rows")
+    template: str = Field(description="the message with variable parts as <NUM>, <IP>, <*> ...")
+    count: int
+    first_seen: float
+    last_seen: float
+    example: str = Field(description="the first line of the pattern (up to 512 characters)")
+
+
+class Patterns(BaseModel):
+    """Mined log patterns, most frequent first (all workers, or this one's with local=1)."""
+
+    patterns: list[Pattern]
+
+
 class Rule(BaseModel):
     """An alert rule as loaded."""
 

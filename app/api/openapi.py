@@ -102,7 +102,7 @@ def op(
     return out | ({"security": [{s: []} for s in security.schemes]} if security else {})
 
 
-BAD_QUERY = "bad query parameter (kind, limit, status, local)"
+BAD_QUERY = "bad query parameter (kind, limit, status, since, local)"
 KIND = query("kind", "window kind", enum(*KINDS, default=TUMBLING))
 MATCH = query("match", "keep only series whose name contains this text")
 LIMIT = query(
@@ -218,6 +218,13 @@ ROUTES: dict[str, Doc] = {
             "text/plain": {**STR, "description": "nginx access or error lines"},
         },
         security=INGEST,
+    ),
+    "get /api/logs/patterns": op(
+        "Mined log message templates with counts, first/last seen and an example (all workers)",
+        {"200": m.Patterns},
+        query("service", "only this service's patterns"),
+        query("since", "only patterns seen at or after this time (epoch seconds or ISO 8601)"),
+        LOCAL,
     ),
     "get /api/alerts": op(
         "Alert instances (all workers)",

@@ -30,8 +30,8 @@ MAX_LIMIT = 100
 def series_name(sid: str) -> str:
     """Human-readable series name: ``cpu,cpu=cpu-total,host=h1 usage_active``."""
     labels = describe_series(sid)
-    if labels["type"] == "log":
-        return f"log,service={labels['service']},host={labels['host']}"
+    if labels["type"] in ("log", "pattern"):
+        return f"{labels['type']},service={labels['service']},host={labels['host']}"
     tags = ",".join(f"{k}={v}" for k, v in sorted(labels["tags"].items()))
     return f"{labels['measurement']}{',' + tags if tags else ''} {labels['field']}"
 
@@ -111,6 +111,10 @@ def register_views(lk: Lookout) -> None:
     class Metrics(web.View):
         async def get(self, request: web.Request) -> web.Response:
             lk.telemetry.collect()
+            book = store.patterns
+            stats.set("lookout_patterns", sum(len(t.clusters) for _, t in book.trees()))
+            for name, value in book.counters().items():
+                stats.set(f"lookout_pattern_{name}", value)
             return self.text(stats.render(), content_type=CONTENT_TYPE)
 
     @app.page("/api/hosts")

@@ -1,4 +1,5 @@
-"""Mergeable window aggregates: gauges (MetricAgg), cumulative counters (CounterAgg), logs (LogAgg).
+"""Mergeable window aggregates: gauges (MetricAgg), counters (CounterAgg), logs (LogAgg), and
+log lines per pattern (PatternAgg).
 
 Every aggregate is built per pane by ``add``; windows are built by merging panes.
 ``merge(other)`` works in place on ``self``, never touches ``other``, and returns ``self``; to
@@ -9,7 +10,8 @@ the engine never produces such ties. ``to_state()`` gives lists of numbers, stri
 (JSON-ready, no dicts), ``from_state()`` reverses it, and ``agg_to_state``/``agg_from_state``
 add a kind tag so a pane can hold mixed kinds. Times are float seconds since the epoch.
 
-One module per kind (``gauge``, ``counter``, ``logs``); this package holds the kind registry.
+One module per kind (``gauge``, ``counter``, ``logs``, ``patterns``); this package holds the kind
+registry.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from typing import Any
 from tables.aggregates.counter import CounterAgg
 from tables.aggregates.gauge import QUANTILE_KEYS, MetricAgg
 from tables.aggregates.logs import LogAgg
+from tables.aggregates.patterns import PatternAgg
 
 __all__ = [
     "KINDS",
@@ -28,19 +31,21 @@ __all__ = [
     "CounterAgg",
     "LogAgg",
     "MetricAgg",
+    "PatternAgg",
     "agg_from_state",
     "agg_to_state",
     "merge_aggs",
 ]
 
-Aggregate = MetricAgg | CounterAgg | LogAgg
-KINDS: dict[str, type[MetricAgg] | type[CounterAgg] | type[LogAgg]] = {
-    cls.KIND: cls for cls in (MetricAgg, CounterAgg, LogAgg)
+Aggregate = MetricAgg | CounterAgg | LogAgg | PatternAgg
+KINDS: dict[str, type[MetricAgg] | type[CounterAgg] | type[LogAgg] | type[PatternAgg]] = {
+    cls.KIND: cls for cls in (MetricAgg, CounterAgg, LogAgg, PatternAgg)
 }
 
 
 def agg_to_state(agg: Aggregate) -> list[Any]:
-    """The aggregate's state prefixed by its kind tag: "m" metric, "c" counter, "l" log."""
+    """The aggregate's state prefixed by its kind tag: "m" metric, "c" counter, "l" log,
+    "t" pattern."""
     return [agg.KIND, *agg.to_state()]
 
 

@@ -39,7 +39,24 @@ def test_default_rules_load_with_the_default_settings() -> None:
         "disk_used",
         "host_down",
         "request_rate_anomaly",
+        "error_pattern_spike",
+        "new_error_pattern",
     ]
+    spike, new = by_name["error_pattern_spike"], by_name["new_error_pattern"]
+    assert (spike.kind, spike.source, spike.aggregate, spike.direction) == (
+        RuleKind.ANOMALY,
+        Source.PATTERN,
+        "errors",
+        Direction.UP,
+    )
+    assert (new.kind, new.source, new.aggregate, new.op, new.threshold, new.learning_s) == (
+        RuleKind.NEW_PATTERN,
+        Source.PATTERN,
+        "errors",
+        Comparison.GE,
+        3.0,
+        3600.0,
+    )
     e = by_name["nginx_5xx_error_rate"]
     assert (e.source, e.aggregate, e.window, e.op, e.threshold, e.recovery, e.for_s) == (
         Source.LOG,
@@ -185,7 +202,8 @@ BASE = "- {name: r1, measurement: cpu, field: usage_active, aggregate: mean, thr
         ),
         (
             "- {name: r1, kind: alarm}",
-            "field 'kind': must be 'threshold', 'absence', 'rate_of_change' or 'anomaly'",
+            "field 'kind': must be 'threshold', 'absence', 'rate_of_change', 'anomaly' or "
+            "'new_pattern'",
         ),
         (
             "- {name: r1, kind: anomaly, source: log, aggregate: req_rate, min_change: 'x%'}",

@@ -217,6 +217,12 @@ def test_window_messages_and_refusals() -> None:
         assert len(mapped.rejected) == 1 and mapped.rejected[0][0] is None
 
 
+def test_pattern_windows_are_not_stored() -> None:
+    pattern = dict(GAUGE, labels={"type": "pattern", "service": "shop", "host": "h"})
+    mapped = MAP(msg(NAMES.windows, orjson.dumps(pattern)))  # type: ignore[arg-type]
+    assert mapped.payload is None and not mapped.rejected
+
+
 def test_times_outside_what_postgres_and_python_hold_are_refused() -> None:
     with pytest.raises(RowError):
         to_time(1e14)

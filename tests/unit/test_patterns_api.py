@@ -1,0 +1,60 @@
+"""GET /api/logs/patterns: the since parameter, rows, merging the workers' answers."""
+
+from __future__ import annotations
+
+import pytest
+
+from app.api.models import Patterns
+from app.api.patterns import merge_rows, parse_since, pattern_rows
+from app.api.windows import series_name
+from patterns.miner import PatternMiner
+from tables.series import pattern_series
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        (None, None),
+        ("", None),
+        ("1700000000", 1_700_000_000.0),
+        ("1700000000.5", 1_700_000_000.5),
+        ("2026-01-02T03:04:05Z", 1_767_323_045.0),
+        ("2026-01-02T03:04:05", 1_767_323_045.0),
+        ("2026-01-02T05:04:05+02:00", 1_767_323_045.0),
+    ],
+)
+def test_parse_since(raw: str | None, expected: float | None) -> None:
+    assert parse_since(raw) == expected
+
+
+def test_parse_since_names_the_fix() -> None:
+    with pytest.raises(ValueError, match="epoch seconds or an ISO 8601 time"):
+        parse_since("yesterday")
+
+
+def test_rows_of_two_workers_merge_per_service_and_pattern() -> None:
+    one, two = PatternMiner(), PatternMiner()
+    for i in range(3):
+        one.mine("shop", f"user {i} logged in", 10.0 + i)
+    two.mine("shop", "user 9 logged in", 5.0)
+    two.mine("shop", "disk full", 50.0)
+    two.mine("api", "disk full", 60.0)
+    rows = merge_rows([pattern_rows(one.patterns()), pattern_rows(two.patterns())])
+    Patterns.model_validate({"patterns": rows})
+    assert [(r["service"], r["template"], r["count"]) for r in rows] == [
+        ("shop", "user <NUM> logged in", 4),
+        ("api", "disk full", 1),
+        ("shop", "disk full", 1),
+    ]
+    first = rows[0]
+    assert (first["first_seen"], first["last_seen"], first["example"]) == (
+        5.0,
+        12.0,
+        "user 9 logged in",
+    )
+    assert merge_rows([rows], limit=1) == rows[:1]
+    assert [r["service"] for r in pattern_rows(two.patterns("api", since=55.0))] == ["api"]
+
+
+def test_pattern_series_have_a_name() -> None:
+    assert series_name(pattern_series("shop", "web-1")) == "pattern,service=shop,host=web-1"
