@@ -24,8 +24,11 @@ def free_port() -> int:
 class Worker:
     """One ``lookout worker`` subprocess with its own web port and data dir."""
 
-    def __init__(self, env: dict[str, str], workdir: Path, name: str = "w1") -> None:
+    def __init__(
+        self, env: dict[str, str], workdir: Path, name: str = "w1", module: str = "app.cli"
+    ) -> None:
         self.port = free_port()
+        self.module = module  # what ``python -m`` runs: the CLI, or a test wrapper around it
         self.workdir = workdir
         self.name = name
         self.log_path = workdir / f"{name}.log"
@@ -49,7 +52,7 @@ class Worker:
                 [
                     sys.executable,
                     "-m",
-                    "app.cli",
+                    self.module,
                     "worker",
                     "-l",
                     os.environ.get("TEST_WORKER_LOG_LEVEL", "info"),
