@@ -49,10 +49,10 @@ agents: install
 	$(BIN)/pytest -q tests/agents
 
 integration: install browser
-	$(BIN)/pytest -q -m "not slow" tests/integration
+	$(BIN)/pytest -q tests/integration
 
 test: install lint typecheck browser
-	$(BIN)/pytest -q -p no:cacheprovider -m "not slow" tests/unit tests/agents tests/integration
+	$(BIN)/pytest -q -p no:cacheprovider tests/unit tests/agents tests/integration
 
 bench: install
 	$(BIN)/python -m pip install -q -e '.[bench]' || echo "bench extra (quixstreams) not installed; Quix baseline skipped"
