@@ -71,3 +71,24 @@ def es_url(stack_services: Services) -> str:
 def topic_prefix() -> str:
     """A unique topic prefix, so every test starts with empty topics."""
     return f"t{uuid.uuid4().hex[:8]}."
+
+
+@pytest.fixture(scope="module")
+def own_broker(stack_services: Services) -> Iterator[Services]:
+    """A fresh embedded broker for one test module (the session broker holds every other test's
+    topics); Postgres and osmem are the session's."""
+    folder = Path(tempfile.mkdtemp(prefix="lookout-own-broker-"))
+    folder.chmod(0o755)
+    settings = load_settings(
+        {
+            "LOOKOUT_STACK_DIR": str(folder),
+            "LOOKOUT_POSTGRES_DSN": stack_services.postgres_dsn,
+            "LOOKOUT_ELASTICSEARCH_URL": stack_services.elasticsearch_url,
+        }
+    )
+    stack = LocalStack(settings, detached=False, log=lambda line: None)
+    services = stack.up()
+    try:
+        yield services
+    finally:
+        stack.down()

@@ -1,40 +1,49 @@
-"""Kill -9 and rebalance: final window records equal those of an uninterrupted run (real broker).
+"""Kill -9, rebalance and delivery holes: every final window equals the brute force (real broker).
 
-The same fixed input (12 hosts, 2 minutes of one-second Telegraf batches, then one far-future
-record per host that closes every window of the real data) is fed to three fresh pipelines:
-uninterrupted, killed with SIGKILL mid-stream and restarted, and scaled from one worker to two
-and back to one. Small windows (10 s tumbling, 30 s / 10 s hopping, 5 s grace) keep it fast; the
-idle allowance is long so nothing closes by the wall clock.
+The same fixed input (12 hosts, 2 minutes of one-second Telegraf batches of a cpu gauge pair and
+a network counter, then one far-future record per host that closes every window of the real
+data) is fed to fresh pipelines: killed with SIGKILL mid-stream and restarted; scaled from one
+worker to two and back to one; and a worker whose source drops a run of records once
+(tests/integration/holey_worker.py), killed with SIGKILL while that hole is open and restarted
+into the same drop, which it must re-read. Small windows (10 s tumbling, 30 s / 10 s hopping,
+5 s grace) keep it fast; the idle allowance is long so nothing closes by the wall clock.
+
+The expected final windows are computed from the input alone (expected_windows.py here): every
+one present, none unexpected, every field as brute-forced (percentiles within the sketch's
+1 %), and an id seen twice only as an identical re-emit (the README allows one after a crash
+between emitting a final and recording it; a clean rebalance re-emits nothing).
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import re
-import time
-import uuid
 from pathlib import Path
 from typing import Any
 
 import orjson
 import pytest
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from app.services import Services
 from app.settings import load_settings
-from app.topics import TopicNames, ensure_topics
-from tests.integration.workers import Worker, worker_env
+from tests.integration.expected_windows import (
+    Outcome,
+    Sizes,
+    WindowKey,
+    expected_finals,
+    points_of,
+)
+from tests.integration.runs import Run, closing_messages, wait_for
 
 pytestmark = pytest.mark.integration
 
 HOSTS = [f"host-{i:02d}" for i in range(12)]
 SECONDS = 120
 T0 = 1_800_000_000  # aligned to every window size used here
+SIZES = Sizes(tumbling=10, hopping=30, step=10)
 WINDOWS = {
-    "tumbling_size": "10",
-    "hopping_size": "30",
-    "hopping_step": "10",
+    "tumbling_size": str(SIZES.tumbling),
+    "hopping_size": str(SIZES.hopping),
+    "hopping_step": str(SIZES.step),
     "grace": "5",
     "idle_timeout": "3600",
     "batch_max": "40",
@@ -42,8 +51,8 @@ WINDOWS = {
 }
 
 
-def input_messages() -> list[tuple[str, bytes]]:
-    """(host, Telegraf batch) in event-time order; the last one per host closes all windows."""
+def data_messages() -> list[tuple[bytes, bytes]]:
+    """(host, Telegraf batch) in event-time order."""
     out = []
     for s in range(SECONDS):
         for i, host in enumerate(HOSTS):
@@ -61,193 +70,36 @@ def input_messages() -> list[tuple[str, bytes]]:
                     "timestamp": T0 + s,
                 },
             ]
-            out.append((host, orjson.dumps({"metrics": metrics})))
-    for host in HOSTS:
-        closing = {"name": "cpu", "tags": {"host": host}, "fields": {"x": 1.0}}
-        closing["timestamp"] = T0 + 10_000
-        out.append((host, orjson.dumps(closing)))
+            out.append((host.encode(), orjson.dumps({"metrics": metrics})))
     return out
+
+
+def input_messages() -> list[tuple[bytes, bytes]]:
+    """Everything a run sends, the closing records last."""
+    return data_messages() + closing_messages(HOSTS, T0 + 10_000)
 
 
 EXPECTED_RECORDS = SECONDS * len(HOSTS) * 2 + len(HOSTS)
 
 
-class Run:
-    """One pipeline: its own topics, consumer group and workers."""
-
-    def __init__(self, services: Services, tmp: Path) -> None:
-        self.prefix = f"r{uuid.uuid4().hex[:8]}."
-        self.env = worker_env(services, self.prefix, **WINDOWS)
-        self.settings = load_settings(self.env)
-        self.names = TopicNames.from_settings(self.settings)
-        self.services = services
-        self.tmp = tmp
-        self.workers: list[Worker] = []
-
-    async def setup(self) -> None:
-        await ensure_topics(self.settings, self.services.bootstrap_servers)
-
-    def worker(self, name: str) -> Worker:
-        w = Worker(self.env, self.tmp, name=name)
-        self.workers.append(w)
-        return w
-
-    async def produce(self, messages: list[tuple[str, bytes]], rate: float | None = None) -> None:
-        producer = AIOKafkaProducer(bootstrap_servers=self.services.bootstrap_servers)
-        await producer.start()
-        try:
-            started = time.monotonic()
-            for n, (host, value) in enumerate(messages):
-                await producer.send(self.names.metrics, value, key=host.encode())
-                if rate and n % 20 == 0:
-                    await producer.flush()
-                    ahead = n / rate - (time.monotonic() - started)
-                    if ahead > 0:
-                        await asyncio.sleep(ahead)
-            await producer.flush()
-        finally:
-            await producer.stop()
-
-    def records_in(self) -> int:
-        total = 0
-        for w in self.workers:
-            if w.proc is not None and w.proc.poll() is None:
-                with contextlib.suppress(OSError):
-                    total += int(w.get("/api/health")["records_in"])
-        return total
-
-    async def finals(self, expected: int | None = None, timeout: float = 60) -> dict[str, Any]:
-        """Final records by id (duplicates of an id must be identical)."""
-        consumer = AIOKafkaConsumer(
-            self.names.windows,
-            bootstrap_servers=self.services.bootstrap_servers,
-            auto_offset_reset="earliest",
-            group_id=None,
-        )
-        await consumer.start()
-        by_id: dict[str, Any] = {}
-        dups = 0
-        try:
-            deadline = time.monotonic() + timeout
-            quiet_since = time.monotonic()
-            while time.monotonic() < deadline:
-                batch = await consumer.getmany(timeout_ms=300)
-                got = False
-                for msgs in batch.values():
-                    for m in msgs:
-                        got = True
-                        rec = orjson.loads(m.value)
-                        rec.pop("closed_at")
-                        if rec["id"] in by_id:
-                            dups += 1
-                            assert by_id[rec["id"]] == rec, f"re-emitted final differs: {rec['id']}"
-                        by_id[rec["id"]] = rec
-                if got:
-                    quiet_since = time.monotonic()
-                if expected is not None and len(by_id) >= expected:
-                    if time.monotonic() - quiet_since > 2:
-                        break
-                elif expected is None and by_id and time.monotonic() - quiet_since > 4:
-                    break
-        finally:
-            await consumer.stop()
-        return by_id
-
-    def describe(self) -> str:
-        """Each worker's health (or why it did not answer) and the end of its log."""
-        parts = []
-        for w in self.workers:
-            try:
-                health = w.get("/api/health")
-                state = {k: health.get(k) for k in ("records_in", "partitions", "status")}
-            except Exception as exc:
-                state = {"error": repr(exc)}
-            parts.append(f"--- {w.name}: {state}\n{w.tail(15)}")
-        return "\n".join(parts)
-
-    def stop(self) -> None:
-        for w in self.workers:
-            w.stop()
-
-
-def assert_same(finals: dict[str, Any], baseline: dict[str, Any]) -> None:
-    """Equal final records; on failure, name the first few differing windows and fields."""
-    assert finals.keys() == baseline.keys()
-    diffs = []
-    for key, want in baseline.items():
-        got = finals[key]
-        if got != want:
-            fields = {
-                k: (got["value"].get(k), v)
-                for k, v in want["value"].items()
-                if got["value"].get(k) != v
-            }
-            diffs.append((key.replace("\x1f", "|"), fields))
-    assert not diffs, f"{len(diffs)} windows differ, e.g. {diffs[:3]}"
-
-
-async def wait_for(cond: Any, timeout: float, what: str, run: Run | None = None) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if cond():
-            return
-        await asyncio.sleep(0.2)
-    detail = "" if run is None else "\n" + run.describe()
-    raise AssertionError(f"timed out waiting for {what}{detail}")
-
-
 @pytest.fixture(scope="module")
-def own_broker(stack_services: Services) -> Any:
-    """A fresh embedded broker for this module (the session broker holds every other test's
-    topics); Postgres and osmem are the session's."""
-    import tempfile
-
-    from devtools.stack import LocalStack
-
-    folder = Path(tempfile.mkdtemp(prefix="lookout-recovery-"))
-    folder.chmod(0o755)
-    settings = load_settings(
-        {
-            "LOOKOUT_STACK_DIR": str(folder),
-            "LOOKOUT_POSTGRES_DSN": stack_services.postgres_dsn,
-            "LOOKOUT_ELASTICSEARCH_URL": stack_services.elasticsearch_url,
-        }
-    )
-    stack = LocalStack(settings, detached=False, log=lambda line: None)
-    services = stack.up()
-    yield services
-    stack.down()
-
-
-@pytest.fixture(scope="module")
-def baseline(own_broker: Services, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
-    """Final records of an uninterrupted single-worker run."""
-
-    async def go() -> dict[str, Any]:
-        run = Run(own_broker, tmp_path_factory.mktemp("baseline"))
-        await run.setup()
-        try:
-            await asyncio.to_thread(run.worker("base").start)
-            await run.produce(input_messages())
-            await wait_for(lambda: run.records_in() >= EXPECTED_RECORDS, 90, "baseline input")
-            return await run.finals()
-        finally:
-            run.stop()
-
-    result = asyncio.run(go())
-    # 12 hosts x 3 series: 12 tumbling windows and 14 hopping windows each hold real data
+def want() -> dict[WindowKey, dict[str, Any]]:
+    """Brute-force final windows of the data messages (net.bytes_recv is a counter)."""
+    counters = frozenset(load_settings({}).counter_fields)
+    result = expected_finals(points_of(v for _, v in data_messages()), SIZES, counters)
+    # 12 hosts x 3 series: 12 tumbling windows and 14 hopping windows each
     assert len(result) == len(HOSTS) * 3 * (12 + 14)
     return result
 
 
 async def kill_9_run(
-    own_broker: Services, tmp_path: Path, expected: int
-) -> tuple[dict[str, Any], str]:
+    own_broker: Services, tmp_path: Path, want: dict[WindowKey, Any]
+) -> tuple[Outcome, str]:
     """One run: a worker killed with SIGKILL a quarter into the input, then restarted.
 
-    Returns the final records and the workers' health and log tails (for a failure message).
+    Returns the checked finals and the workers' health and log tails (for a failure message).
     """
-    run = Run(own_broker, tmp_path)
+    run = Run(own_broker, tmp_path, WINDOWS)
     await run.setup()
     try:
         first = run.worker("victim")
@@ -257,49 +109,49 @@ async def kill_9_run(
             lambda: run.records_in() > EXPECTED_RECORDS // 4, 60, "a quarter of input", run
         )
         first.kill9()
-        await asyncio.sleep(1)
         second = run.worker("restarted")
         await asyncio.to_thread(second.start)
         await producing
-        finals = await run.finals(expected=expected, timeout=60)
+        finals = await run.finals(want, timeout=90)
         return finals, run.describe()
     finally:
         run.stop()
 
 
-async def test_kill_9_mid_stream_gives_the_same_final_windows(
-    baseline: dict[str, Any], own_broker: Services, tmp_path: Path
+async def test_kill_9_mid_stream_gives_the_brute_force_final_windows(
+    want: dict[WindowKey, Any], own_broker: Services, tmp_path: Path
 ) -> None:
-    """A worker killed with SIGKILL mid-stream and restarted loses and duplicates nothing.
+    """A worker killed with SIGKILL mid-stream and restarted loses nothing; a final it re-emits
+    is identical to the first copy.
 
     Two causes of lost windows were found here: standby copies rebuilt as live state
-    (tests/agents/test_rebuild.py), and records Faust drops at the end of a recovery
-    (tables/ordering.py; under load about every other run hits such a hole, and the restarted
-    worker logs the re-read).
+    (tests/agents/test_rebuild.py), and records Faust dropped at the end of a recovery
+    (tables/ordering.py; forced in test_a_hole_open_at_a_kill_9_is_re_read_after_restart).
     """
-    finals, workers = await kill_9_run(own_broker, tmp_path, len(baseline))
-    missing = sorted(set(baseline) - set(finals))
+    finals, workers = await kill_9_run(own_broker, tmp_path, want)
+    print(f"\nkill -9: {finals.summary()}")
+    missing = finals.missing
     assert not missing, f"{len(missing)} final windows lost: {lost_windows(missing)}\n{workers}"
-    assert_same(finals, baseline)
+    assert not finals.problems(), f"{finals.problems()}\n{workers}"
 
 
-def lost_windows(ids: list[str]) -> str:
-    """Lost final ids grouped by (kind, window start offset from T0): which hosts lost each."""
+def lost_windows(keys: list[WindowKey]) -> str:
+    """Lost windows grouped by (kind, window start offset from T0): which hosts lost each."""
     groups: dict[tuple[str, int], set[str]] = {}
-    for wid in ids:
-        parts = wid.split("\x1f")
-        found = re.search("host=([^\x1e\x1f]+)", wid)
-        host = found.group(1) if found else "?"
-        groups.setdefault((parts[-2], int(parts[-1]) - T0), set()).add(host)
+    for host, *_series, kind, start in keys:
+        groups.setdefault((kind, start - T0), set()).add(host)
     return "; ".join(
         f"{kind} +{start}s: {','.join(sorted(hosts))}"
         for (kind, start), hosts in sorted(groups.items())
     )
 
 
-async def rebalance_run(baseline: dict[str, Any], own_broker: Services, tmp_path: Path) -> None:
-    """One run: one worker, a second joins (rebalance), the first leaves (rebalance again)."""
-    run = Run(own_broker, tmp_path)
+async def test_two_workers_and_rebalances_give_the_brute_force_final_windows(
+    want: dict[WindowKey, Any], own_broker: Services, tmp_path: Path
+) -> None:
+    """One worker, a second joins (rebalance), the first leaves cleanly (rebalance again): every
+    final as brute-forced, none emitted twice."""
+    run = Run(own_broker, tmp_path, WINDOWS)
     await run.setup()
     try:
         one = run.worker("one")
@@ -327,14 +179,49 @@ async def rebalance_run(baseline: dict[str, Any], own_broker: Services, tmp_path
         one.stop()  # rebalance again: everything back on one worker
         await asyncio.to_thread(two.wait_ready, 60)
         await run.produce(messages[2 * cut :])
-        finals = await run.finals(expected=len(baseline), timeout=120)
+        finals = await run.finals(want, timeout=120)
+        workers = run.describe()
     finally:
         run.stop()
-    assert_same(finals, baseline)
+    print(f"\nrebalance: {finals.summary()}")
+    assert not finals.problems(), f"{finals.problems()}\n{workers}"
+    assert finals.duplicates == 0, f"{finals.duplicates} finals emitted twice without a crash"
 
 
-async def test_two_workers_and_rebalances_give_the_same_final_windows(
-    baseline: dict[str, Any], own_broker: Services, tmp_path: Path
+DROP_FIRST, DROP_COUNT = 40, 10  # offsets of every metrics partition a holey worker drops once
+
+
+async def test_a_hole_open_at_a_kill_9_is_re_read_after_restart(
+    want: dict[WindowKey, Any], own_broker: Services, tmp_path: Path
 ) -> None:
-    """One worker, a second joins, the first leaves: final records equal the baseline."""
-    await rebalance_run(baseline, own_broker, tmp_path)
+    """Forced every run: the victim's source drops offsets 40..49 of every partition and it
+    ignores the seek back, so the hole stays open and later records are held (not applied);
+    it is killed with SIGKILL. The restarted worker resumes from its state's own position (the
+    changelog sentinel, before the hole), its source drops the same run again, it seeks back
+    and re-reads it: every final as brute-forced."""
+    run = Run(own_broker, tmp_path, WINDOWS)
+    await run.setup()
+    drop = f"{DROP_FIRST}:{DROP_COUNT}"
+    try:
+        victim = run.worker("victim", HOLEY_DROP=drop, HOLEY_NO_SEEK="1")
+        await asyncio.to_thread(victim.start)
+        await run.produce(input_messages())
+        # every partition past the run has its later records held (about 180 messages each)
+        await wait_for(
+            lambda: victim.metric("lookout_delivery_held_total") > 8 * 100,
+            90,
+            "held records behind the hole",
+            run,
+        )
+        victim.kill9()
+        restarted = run.worker("restarted", HOLEY_DROP=drop)
+        await asyncio.to_thread(restarted.start)
+        finals = await run.finals(want, timeout=90)
+        holes = restarted.metric("lookout_delivery_holes_total")
+        seeks = restarted.metric("lookout_delivery_seeks_total")
+        workers = run.describe()
+    finally:
+        run.stop()
+    print(f"\nhole + kill -9: {finals.summary()}; restarted: {holes} holes, {seeks} seeks")
+    assert holes >= 1 and seeks >= 1, f"the restarted worker never re-read a hole\n{workers}"
+    assert not finals.problems(), f"{finals.problems()}\n{workers}"

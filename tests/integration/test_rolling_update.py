@@ -8,8 +8,9 @@ with an empty data dir; the next one is replaced only after the new one has its 
 ("ok" in /api/health: what the startup probe waits for). Meanwhile a client calls the API
 through the endpoints that a Service would list, ten times a second.
 
-Expected final windows are computed by brute force from the records sent (count, sum, min, max
-per host, window kind and start); none may be missing, extra or duplicated. The alert
+Expected final windows are computed by brute force from the records sent (every field of the
+final per host, window kind and start: tests/integration/expected_windows.py); none may be
+missing, extra or duplicated (a clean stop re-emits nothing). The alert
 transitions must be firing then resolved, once each, for the hot hosts, and none for the others.
 The longest API gaps and the workers' SIGTERM-to-exit times are printed (pytest -s shows them).
 """
@@ -17,7 +18,6 @@ The longest API gaps and the workers' SIGTERM-to-exit times are printed (pytest 
 from __future__ import annotations
 
 import asyncio
-import math
 import os
 import signal
 import subprocess
@@ -31,11 +31,12 @@ from typing import Any
 
 import orjson
 import pytest
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from app.services import Services
 from app.settings import load_settings
 from app.topics import TopicNames, ensure_topics
+from tests.integration.expected_windows import Sizes, compare, expected_finals, points_of
+from tests.integration.topic_io import produce, read_topic
 from tests.integration.workers import Worker, worker_env
 
 pytestmark = pytest.mark.integration
@@ -79,7 +80,7 @@ def usage(host: str, second: int) -> float:
     return (second * 7 + HOSTS.index(host) * 13) % 60 + 0.5
 
 
-def input_messages() -> list[tuple[str, bytes]]:
+def input_messages() -> list[tuple[bytes, bytes]]:
     """(host, Telegraf JSON) in event-time order; then one far-future reading per host."""
     out = []
     for s in range(SECONDS):
@@ -90,15 +91,15 @@ def input_messages() -> list[tuple[str, bytes]]:
                 "fields": {"usage_active": usage(host, s)},
                 "timestamp": T0 + s,
             }
-            out.append((host, orjson.dumps(metric)))
+            out.append((host.encode(), orjson.dumps(metric)))
     return out
 
 
-def closing_messages() -> list[tuple[str, bytes]]:
+def closing_messages() -> list[tuple[bytes, bytes]]:
     """One reading per host far in the future: every window of the real data closes."""
     return [
         (
-            host,
+            host.encode(),
             orjson.dumps(
                 {
                     "name": "cpu",
@@ -110,23 +111,6 @@ def closing_messages() -> list[tuple[str, bytes]]:
         )
         for host in HOSTS
     ]
-
-
-def expected_finals() -> dict[tuple[str, str, int], dict[str, float]]:
-    """Brute force: (host, kind, start) -> count, sum, min, max of the readings in the window."""
-    values: dict[tuple[str, str, int], list[float]] = defaultdict(list)
-    for s in range(SECONDS):
-        t = T0 + s
-        for host in HOSTS:
-            v = usage(host, s)
-            values[(host, "tumbling", t - t % TUMBLING)].append(v)
-            first = t - t % STEP - HOPPING + STEP
-            for start in range(first, t + 1, STEP):
-                values[(host, "hopping", start)].append(v)
-    return {
-        key: {"count": len(vs), "sum": sum(vs), "min": min(vs), "max": max(vs)}
-        for key, vs in values.items()
-    }
 
 
 def expected_episodes() -> dict[str, tuple[int, int]]:
@@ -213,65 +197,6 @@ def sigterm(worker: Worker, timeout: float = 60.0) -> float:
     return time.monotonic() - started
 
 
-async def produce(
-    services: Services,
-    topic: str,
-    messages: list[tuple[str, bytes]],
-    pace: float,
-    sent: list[int] | None = None,
-) -> None:
-    """Send ``messages`` evenly over ``pace`` wall seconds (a live producer, not a burst);
-    ``sent[0]`` counts the messages flushed so far."""
-    producer = AIOKafkaProducer(bootstrap_servers=services.bootstrap_servers)
-    await producer.start()
-    try:
-        started = time.monotonic()
-        for n, (host, value) in enumerate(messages):
-            await producer.send(topic, value, key=host.encode())
-            if n % 16 == 15:
-                await producer.flush()
-                if sent is not None:
-                    sent[0] = n + 1
-                ahead = (n + 1) * pace / len(messages) - (time.monotonic() - started)
-                if ahead > 0:
-                    await asyncio.sleep(ahead)
-        await producer.flush()
-        if sent is not None:
-            sent[0] = len(messages)
-    finally:
-        await producer.stop()
-
-
-async def read_topic(
-    services: Services, topic: str, until: Any, timeout: float
-) -> list[dict[str, Any]]:
-    """Every record of ``topic`` from the start, until ``until(records)`` has held for 2 s."""
-    consumer = AIOKafkaConsumer(
-        topic,
-        bootstrap_servers=services.bootstrap_servers,
-        auto_offset_reset="earliest",
-        group_id=None,
-    )
-    await consumer.start()
-    out: list[dict[str, Any]] = []
-    try:
-        deadline = time.monotonic() + timeout
-        held_since = None
-        while time.monotonic() < deadline:
-            batch = await consumer.getmany(timeout_ms=300)
-            got = [orjson.loads(m.value) for msgs in batch.values() for m in msgs]
-            out += got
-            if got or not until(out):
-                held_since = None
-            elif held_since is None:
-                held_since = time.monotonic()
-            elif time.monotonic() - held_since > 2:
-                break
-    finally:
-        await consumer.stop()
-    return out
-
-
 def assigned(workers: list[Worker]) -> list[int]:
     """Partitions held by the workers, as their /api/health says (all must say ok)."""
     out: list[int] = []
@@ -354,7 +279,9 @@ async def test_rolling_update_loses_and_duplicates_nothing(
 
         await producing
         await produce(stack_services, names.metrics, closing_messages(), 0)
-        want = expected_finals()
+        want = expected_finals(
+            points_of(value for _, value in messages), Sizes(TUMBLING, HOPPING, STEP)
+        )
         records = await read_topic(
             stack_services, names.windows, lambda got: len(got) >= len(want), timeout=60
         )
@@ -370,28 +297,14 @@ async def test_rolling_update_loses_and_duplicates_nothing(
             w.stop()
 
     # --- final windows: none missing, none extra, none duplicated, values as brute-forced ---
-    ids = [r["id"] for r in records]
-    duplicates = len(ids) - len(set(ids))
-    got: dict[tuple[str, str, int], dict[str, Any]] = {}
-    for r in records:
-        assert r["labels"]["field"] == "usage_active", r["id"]
-        got[(r["host"], r["kind"], r["start"])] = r["value"]
-    missing = sorted(set(want) - set(got))
-    extra = sorted(set(got) - set(want))
-    wrong = [
-        (key, {k: (got[key][k], v) for k, v in values.items() if not math.isclose(got[key][k], v)})
-        for key, values in want.items()
-        if key in got and any(not math.isclose(got[key][k], v) for k, v in values.items())
-    ]
+    finals = compare(records, want)
     episodes = expected_episodes()
     by_host: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for t in sorted(transitions, key=lambda r: r["event_time"]):
         by_host[t["labels"]["host"]].append(t)
 
     print(
-        f"\nrolling update rehearsal: {len(want)} final windows expected, {len(got)} received, "
-        f"{len(missing)} missing, {len(extra)} extra, {duplicates} duplicated, "
-        f"{len(wrong)} with wrong values; alert transitions "
+        f"\nrolling update rehearsal: {finals.summary()}; alert transitions "
         f"{ {h: [t['to_state'] for t in ts] for h, ts in sorted(by_host.items())} }; "
         f"longest API gap {gaps['health']:.2f} s (/api/health), {gaps['routed']:.2f} s "
         f"(routed /api/hosts/.../windows), {watch.failures} of {watch.calls} calls failed; "
@@ -399,10 +312,8 @@ async def test_rolling_update_loses_and_duplicates_nothing(
         f"{', '.join(f'{a:.0%}' for a in at)} of the input); "
         f"rollout {rollout_done - began:.1f} s, test {time.monotonic() - began:.1f} s"
     )
-    assert not missing, f"{len(missing)} final windows lost, e.g. {missing[:5]}"
-    assert not extra, f"{len(extra)} unexpected final windows, e.g. {extra[:5]}"
-    assert duplicates == 0, f"{duplicates} final windows emitted twice"
-    assert not wrong, f"{len(wrong)} windows differ from the brute force, e.g. {wrong[:3]}"
+    assert not finals.problems(), finals.problems()
+    assert finals.duplicates == 0, f"{finals.duplicates} final windows emitted twice"
 
     # --- alerts: firing then resolved, once each, for the hot hosts only ---
     assert set(by_host) == HOT, f"transitions for {sorted(by_host)}"

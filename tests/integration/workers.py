@@ -60,8 +60,11 @@ class Process:
 class Worker(Process):
     """One ``lookout worker`` subprocess with its own web port and data dir."""
 
-    def __init__(self, env: dict[str, str], workdir: Path, name: str = "w1") -> None:
+    def __init__(
+        self, env: dict[str, str], workdir: Path, name: str = "w1", module: str = "app.cli"
+    ) -> None:
         self.port = free_port()
+        self.module = module  # what ``python -m`` runs: the CLI, or a test wrapper around it
         self.workdir = workdir
         self.name = name
         self.log_path = workdir / f"{name}.log"
@@ -81,7 +84,7 @@ class Worker(Process):
     def start(self, wait: float = 60.0) -> Worker:
         """Start the worker and wait until it has partitions assigned."""
         level = os.environ.get("TEST_WORKER_LOG_LEVEL", "info")
-        self.spawn([sys.executable, "-m", "app.cli", "worker", "-l", level], self.env)
+        self.spawn([sys.executable, "-m", self.module, "worker", "-l", level], self.env)
         self.wait_ready(wait)
         return self
 
