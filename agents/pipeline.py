@@ -283,6 +283,7 @@ class Pipeline:
         engine = self.engine
         topic, offset = msg.topic, msg.offset
         alerting = self.store.alerting
+        patterns = self.store.patterns if self.settings.patterns else None
         last_host: str | None = None
         for rec in records:
             hs, replay = self._host(rec.host, msg, now, touched, foreign)
@@ -299,3 +300,10 @@ class Pipeline:
                 )
             else:
                 engine.add_line(hs, topic, offset, rec.service, ts, rec.level)
+                if patterns is not None and rec.message:
+                    # only records applied here (never a re-read): a line is mined once
+                    cluster, since = patterns.mine(hs.partition, rec.service, rec.message, ts)
+                    engine.add_pattern(
+                        hs, topic, offset, rec.service, ts, rec.level,
+                        cluster.id, cluster.first_seen, since,
+                    )  # fmt: skip

@@ -26,9 +26,11 @@ from math import inf
 from typing import Any
 
 from tables.aggregates import CounterAgg, LogAgg, MetricAgg
+from tables.aggregates.logs import ERROR_LEVELS
+from tables.aggregates.patterns import PatternAgg
 from tables.panes import Pane, merge_panes
 from tables.records import Final, Late
-from tables.series import SEP, log_series, metric_series_base, series_type
+from tables.series import SEP, log_series, metric_series_base, pattern_series, series_type
 from tables.windows import WindowConfig, effective_watermark
 
 
@@ -342,6 +344,33 @@ class WindowEngine:
         agg = self._log_agg(hs, topic, offset, service, ts)
         if agg is not None:
             agg.add_line(level, ts)
+
+    def add_pattern(
+        self,
+        hs: HostState,
+        topic: str,
+        offset: int,
+        service: str,
+        ts: float,
+        level: str,
+        pid: str,
+        first_seen: float,
+        since: float,
+    ) -> None:
+        """Count one mined log line of pattern ``pid`` in the (service, host) pattern series."""
+        sid = pattern_series(service, hs.host)
+        pane = self._pane_for(hs, sid, topic, offset, ts)
+        if pane is None:
+            return
+        agg = pane.aggs.get(sid)
+        if agg is None:
+            if not self._new_series_ok(hs, pane):
+                return
+            agg = pane.aggs[sid] = PatternAgg()
+            hs.series_gen += 1
+        error = level.lower() in ERROR_LEVELS
+        agg.add_pattern(pid, error, first_seen, since, ts)  # type: ignore[union-attr]
+        self._note(hs, topic, offset, ts, "l")
 
     # ---- closing -----------------------------------------------------------------------------
     def close(self, hs: HostState, now: float) -> int:

@@ -43,6 +43,7 @@ from alerting.state import AlertState
 from app.stats import Stats
 from app.topics import TopicNames
 from patterns.book import PatternBook
+from patterns.miner import CLUSTER_PREFIX, SERVICE_PREFIX
 from tables.changelog import StateTable, sentinel, sentinel_prefixes
 from tables.engine import Changes, HostState, WindowEngine, host_key, pane_key
 from tables.ordering import OrderGuard, TPKey
@@ -52,6 +53,7 @@ from tables.recent import RecentWindows
 from tables.records import Late
 
 log = logging.getLogger(__name__)
+PATTERN_KEYS = (CLUSTER_PREFIX, SERVICE_PREFIX)  # pattern miner entries in the table
 
 
 class WindowStore:
@@ -162,7 +164,12 @@ class WindowStore:
         # rebalance and are at least as new as anything in the changelog; Faust may re-apply
         # changelog records of those partitions under bytes keys, possibly short of the true end
         # (Tansu understates end offsets), so a changelog copy never overrides a live object.
-        live = {k for k, v in items if isinstance(k, str) and not isinstance(v, dict)}
+        live = {
+            k
+            for k, v in items
+            if isinstance(k, str) and (not isinstance(v, dict) or k.startswith(PATTERN_KEYS))
+        }
+        mined: list[tuple[str, Any, int]] = []
         prefixes: dict[TPKey, int] = {}
         for raw_key, value in items:
             key = raw_key.decode() if isinstance(raw_key, bytes) else raw_key
@@ -174,12 +181,19 @@ class WindowStore:
             if key.startswith("a|"):
                 alerts.append((key, value))
                 continue
+            if key.startswith(PATTERN_KEYS):
+                mined.append((key, value, key_partition.get(raw_key, -1)))
+                continue
             state = value.to_state() if isinstance(value, (Pane, HostState)) else value
             self.engine.restore(key, state, now, key_partition.get(raw_key, -1))
         # Store live objects under str keys from now on.
         for raw_key, _ in items:
             del store[raw_key]
             key_partition.pop(raw_key, None)
+        self.patterns.miners.clear()
+        for key, state, partition in mined:
+            self.patterns.restore(partition, key, state)
+            self._put(key, state, partition)
         for host, hs in self.engine.hosts.items():
             self._put(host_key(host), hs, hs.partition)
             for start, pane in hs.panes.items():
@@ -238,9 +252,17 @@ class WindowStore:
         changes = self.engine.collect()
         alerts = self.alerting.collect() if self.alerting is not None else None
         await self._send_late(self.engine.take_late())
-        if not changes and not alerts:
+        if not changes and not alerts:  # a mined line always changes a pattern pane too
             return changes
         send = self.out.changelog
+        mined = self.patterns.collect()
+        for partition, pkey, entry in mined:  # before the panes that count their lines
+            if entry is None:
+                self._drop(pkey)
+                send(partition, pkey.encode(), None)
+            else:
+                self._put(pkey, entry, partition)
+                send(partition, pkey.encode(), orjson.dumps(entry))
         for host, start, pane in changes.panes:
             hs = self.engine.hosts.get(host)
             if hs is None:
@@ -261,7 +283,7 @@ class WindowStore:
                 self.stats.inc("lookout_window_finals_total", kind=final.kind)
             await (await self.out.send_windows(records))
             self.stats.inc("lookout_windows_closed_total", len(changes.finals))
-        partitions = {hs.partition for hs in changes.hosts}
+        partitions = {hs.partition for hs in changes.hosts} | {p for p, _, _ in mined}
         if alerts:
             futs = [
                 await self.out.alert(host.encode(), orjson.dumps(record), partition)
