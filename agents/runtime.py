@@ -6,7 +6,7 @@ neither imports the other or the root.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import faust
 
@@ -17,7 +17,9 @@ from alerting.config import load_rules
 from alerting.rules import Rule
 from app.settings import Settings
 from app.stats import Stats
+from app.tenancy import TenantMap
 from app.topics import TopicNames
+from sinks.identity import IdentityStore
 from tables.store import WindowStore
 from tables.windows import WindowConfig
 
@@ -35,6 +37,8 @@ class Lookout:
     postgres_dsn: str | None = None
     silence_reader: SilenceReader | None = None
     fetcher: InputFetcher | None = None
+    tenants: TenantMap = field(default_factory=lambda: TenantMap("default"))
+    identity: IdentityStore | None = None
 
 
 def window_config(settings: Settings) -> WindowConfig:

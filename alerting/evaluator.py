@@ -16,7 +16,7 @@ healthy series cost no writes and memory stays bounded by the alerts that are go
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from math import inf
 from typing import Any
@@ -24,7 +24,7 @@ from typing import Any
 from alerting.labels import fingerprint
 from alerting.rules import Evaluate, Rule, RuleKind, alert_labels, select, select_host
 from alerting.silences import Silence
-from alerting.state import AlertState, absence_labels, evaluate, forgettable, step_absence
+from alerting.state import AlertState, evaluate, forgettable, step_absence
 from alerting.suppression import AckResult, acknowledge, refresh_silences
 from alerting.transitions import Status, Transition
 from tables.engine import HostState, WindowEngine
@@ -68,6 +68,8 @@ class Alerting:
         self.ticks: dict[tuple[str, str], int] = {}
         self._absent: dict[tuple[str, str], bool] = {}
         self.done: dict[tuple[str, str], float] = {}
+        # host -> tenant (app.tenancy.TenantMap.of): the ``tenant`` label of every alert
+        self.tenant_of: Callable[[str, dict[str, Any]], str] | None = None
         self.set_rules(rules)
 
     # ---- rules -------------------------------------------------------------------------------
@@ -79,6 +81,7 @@ class Alerting:
         self.series_rules = [r for r in self.rules if r.kind is not RuleKind.ABSENCE]
         self._cache: dict[str, tuple[Rule, ...]] = {}
         self._fps: dict[tuple[str, str], str] = {}
+        self._descs: dict[str, dict[str, Any]] = {}
         for fp in [fp for fp, st in self.states.items() if st.rule not in self.by_name]:
             self._forget(fp)
 
@@ -89,6 +92,30 @@ class Alerting:
             desc = describe_series(sid)
             found = self._cache[sid] = tuple(r for r in self.series_rules if select(r, desc))
         return found
+
+    def describe(self, host: str, sid: str) -> dict[str, Any]:
+        """``describe_series(sid)`` with the host's tenant (cached per series)."""
+        desc = self._descs.get(sid)
+        if desc is None:
+            if len(self._descs) > 500_000:
+                self._descs.clear()
+            desc = describe_series(sid)
+            if self.tenant_of is not None:
+                desc = {**desc, "tenant": self.tenant_of(host, desc)}
+            self._descs[sid] = desc
+        return desc
+
+    def tenants_changed(self) -> None:
+        """The host->tenant map changed: describe series (and fingerprint them) afresh."""
+        self._descs.clear()
+        self._fps.clear()
+
+    def host_description(self, host: str) -> dict[str, Any]:
+        """The description of a host itself (absence rules), with its tenant."""
+        desc: dict[str, Any] = {"type": "host", "host": host}
+        if self.tenant_of is not None:
+            desc["tenant"] = self.tenant_of(host, desc)
+        return desc
 
     # ---- evaluation --------------------------------------------------------------------------
     def maybe_evaluate(self, hs: HostState, typ: str, now: float) -> None:
@@ -151,7 +178,7 @@ class Alerting:
                 continue
             results = series_results(self.engine, hs.host, kind, start, {sid for sid, _ in pairs})
             for sid, rule in pairs:
-                desc = describe_series(sid)
+                desc = self.describe(hs.host, sid)
                 self._evaluate(
                     hs.host, rule, results.get(sid), desc, event_time, now, silences, sid
                 )
@@ -162,7 +189,7 @@ class Alerting:
         for final in finals:
             for rule in self.rules_for(final.series):
                 if rule.evaluate is Evaluate.CLOSED and rule.window == final.kind:
-                    desc = describe_series(final.series)
+                    desc = self.describe(final.host, final.series)
                     self._evaluate(
                         final.host, rule, final.result, desc, final.end, now, silences, final.series
                     )
@@ -205,8 +232,9 @@ class Alerting:
                     continue  # heard from recently and not down: nothing can change
                 if not select_host(rule, hs.host):
                     continue
-                labels = absence_labels(rule, hs.host)
-                fp = self._fingerprint(rule, "host:" + hs.host, {"type": "host", "host": hs.host})
+                desc = self.host_description(hs.host)
+                labels = alert_labels(rule, desc)
+                fp = self._fingerprint(rule, "host:" + hs.host, desc)
                 old = self.states.get(fp)
                 new, tr = step_absence(
                     old or AlertState.initial(rule.name, labels),

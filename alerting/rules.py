@@ -235,12 +235,17 @@ def _choices(given: str, allowed: frozenset[str]) -> str:
 
 
 def series_labels(description: Mapping[str, Any]) -> dict[str, str]:
-    """The identifying labels of a series (``describe_series`` output): tags, or service+host."""
+    """The identifying labels of a series (``describe_series`` output): tags, or service+host;
+    and the host's ``tenant`` when the description carries it (it wins over a tag)."""
     if description.get("type") == "log":
-        return {"service": str(description["service"]), "host": str(description["host"])}
-    if description.get("type") == "host":
-        return {"host": str(description["host"])}
-    return {str(k): str(v) for k, v in (description.get("tags") or {}).items()}
+        labels = {"service": str(description["service"]), "host": str(description["host"])}
+    elif description.get("type") == "host":
+        labels = {"host": str(description["host"])}
+    else:
+        labels = {str(k): str(v) for k, v in (description.get("tags") or {}).items()}
+    if description.get("tenant"):
+        labels["tenant"] = str(description["tenant"])
+    return labels
 
 
 def select(rule: Rule, description: Mapping[str, Any]) -> bool:

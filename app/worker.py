@@ -10,8 +10,11 @@ from agents.faust_app import LookoutApp
 from agents.ingest import register_agents
 from agents.pipeline import Pipeline
 from agents.runtime import Lookout, load_alert_rules, window_config
+from agents.tenants import register_tenant_refresh
 from alerting.evaluator import Alerting
 from app.api import middleware
+from app.api.access import Access
+from app.api.accounts import register_account_views
 from app.api.alerts import register_alert_views
 from app.api.ingest import register_ingest
 from app.api.live import register_live_page
@@ -19,7 +22,10 @@ from app.api.notifications import register_notify_views
 from app.api.windows import register_views
 from app.settings import Settings
 from app.stats import Stats
+from app.tenancy import TenantMap
+from app.tokens import Signer
 from app.topics import TopicNames
+from sinks.identity import IdentityStore
 from tables.engine import WindowEngine
 from tables.store import WindowStore
 
@@ -68,13 +74,32 @@ def create_app(settings: Settings, broker_url: str, postgres_dsn: str | None = N
     store = WindowStore(app, engine, topics, stats, partitions=settings.partitions)
     store.recent.size = settings.retain_windows
     store.alerting = Alerting(engine, load_alert_rules(settings))
+    tenants = store.tenants = TenantMap(settings.default_tenant)
+    store.alerting.tenant_of = tenants.of
+    identity = IdentityStore(postgres_dsn) if postgres_dsn else None
     pipeline = Pipeline(app, settings, topics, store, stats)
-    lk = Lookout(settings, app, topics, stats, store, pipeline, postgres_dsn=postgres_dsn)
+    lk = Lookout(
+        settings,
+        app,
+        topics,
+        stats,
+        store,
+        pipeline,
+        postgres_dsn=postgres_dsn,
+        tenants=tenants,
+        identity=identity,
+    )
+    access = Access(settings, stats, tenants, Signer.from_settings(settings), identity)
     register_agents(lk)
-    register_views(lk)
-    register_live_page(lk)
-    register_ingest(lk)
-    register_alert_views(lk)
-    register_notify_views(lk)
-    middleware.install(app.web.web_app, settings.cors_origins)  # type: ignore[attr-defined]
+    register_tenant_refresh(lk)
+    register_views(lk, access)
+    register_live_page(lk, access)
+    register_ingest(lk, access)
+    register_alert_views(lk, access)
+    register_notify_views(lk, access)
+    register_account_views(lk, access)
+    web_app = app.web.web_app  # type: ignore[attr-defined]
+    middleware.install(web_app, settings.cors_origins, access.middleware)
+    if identity is not None:
+        web_app.on_cleanup.append(lambda _app: identity.close())
     return lk

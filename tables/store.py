@@ -41,6 +41,7 @@ import orjson
 from alerting.evaluator import Alerting, alert_key
 from alerting.state import AlertState
 from app.stats import Stats
+from app.tenancy import TenantMap
 from app.topics import TopicNames
 from tables.changelog import StateTable, sentinel, sentinel_prefixes
 from tables.engine import Changes, HostState, WindowEngine, host_key, pane_key
@@ -76,6 +77,7 @@ class WindowStore:
         self.order = OrderGuard()
         self.last_batch_at = clock()  # when the ingest agent last got a batch
         self.idle_check = 2.0  # seconds without a batch before the tail-hole check
+        self.tenants: TenantMap | None = None  # host -> tenant of the final records
         table = StateTable(
             app,
             name="windows",
@@ -252,7 +254,7 @@ class WindowStore:
                 # A copy of exactly the record's size: orjson 3.13 returns bytes that keep its
                 # whole output buffer (about 4 kB for a 0.6 kB record). Kept in the recent
                 # rings and held for a whole flush, those were most of the worker's memory.
-                body = bytes(memoryview(orjson.dumps(final.to_record(now))))
+                body = bytes(memoryview(orjson.dumps(final.to_record(now, self.tenants))))
                 records.append((final.host.encode(), body, final.partition))
                 self.recent.remember(final.host, final.series, final.kind, body)
             await (await self.out.send_windows(records))
