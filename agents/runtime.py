@@ -39,6 +39,8 @@ class Lookout:
     fetcher: InputFetcher | None = None
     tenants: TenantMap = field(default_factory=lambda: TenantMap("default"))
     identity: IdentityStore | None = None
+    # users disabled since their access tokens were signed: refused before the tokens expire
+    disabled_users: set[int] = field(default_factory=set)
 
 
 def window_config(settings: Settings) -> WindowConfig:

@@ -1,8 +1,11 @@
-"""Keeps the worker's host->tenant map (:class:`app.tenancy.TenantMap`) in step with PostgreSQL.
+"""Keeps the worker's host->tenant map (:class:`app.tenancy.TenantMap`) and the set of disabled
+users in step with PostgreSQL.
 
 Every worker loads ``team_server_assignment`` and ``host_tenants`` when it starts and again every
 LOOKOUT_TENANT_REFRESH seconds, off the hot path: PostgreSQL is the one source all workers agree
-on (the ingest API writes a host's claim there before it produces the host's data). A worker
+on (the ingest API writes a host's claim there before it produces the host's data). The access
+tokens of a user disabled since they were signed are refused once the next reload has seen it
+(LOOKOUT_TENANT_REFRESH, at most the token's own lifetime anyway). A worker
 that cannot reach PostgreSQL keeps its last map and says so in its log.
 """
 
@@ -23,6 +26,7 @@ async def refresh_tenants(lk: Lookout) -> bool:
         return False
     try:
         loaded = await lk.identity.host_map()
+        disabled = await lk.identity.disabled_users()
     except Exception as exc:  # keep the last map; the next tick tries again
         log.warning("host->tenant map not reloaded (%s): %s", type(exc).__name__, exc)
         lk.stats.inc("lookout_tenant_map_errors_total")
@@ -31,6 +35,9 @@ async def refresh_tenants(lk: Lookout) -> bool:
         lk.tenants
     )
     lk.tenants.replace(loaded)
+    if disabled != lk.disabled_users:  # the same set object: the API holds it
+        lk.disabled_users.clear()
+        lk.disabled_users.update(disabled)
     lk.stats.set("lookout_tenant_map_hosts", len(loaded))
     if changed and lk.store.alerting is not None:
         lk.store.alerting.tenants_changed()

@@ -100,12 +100,19 @@ class Signer:
                 algorithms=[self.algorithm],
                 audience=self.audience,
                 issuer=self.issuer,
-                options={"require": ["exp", "iat", "sub", "iss", "aud"], "verify_exp": False},
+                options={
+                    "require": ["exp", "iat", "sub", "iss", "aud"],
+                    "verify_exp": False,  # checked below against ``now``
+                    "verify_iat": False,
+                    "verify_nbf": False,
+                },
             )
         except jwt.PyJWTError as exc:
             raise TokenError(f"invalid token: {exc}") from None
         if float(claims["exp"]) + LEEWAY < now:
             raise TokenError("token expired")
+        if float(claims["iat"]) - LEEWAY > now:
+            raise TokenError("token issued in the future")
         try:
             roles = {str(t): Role(r) for t, r in (claims.get("roles") or {}).items()}
             return Principal(

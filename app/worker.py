@@ -89,7 +89,8 @@ def create_app(settings: Settings, broker_url: str, postgres_dsn: str | None = N
         tenants=tenants,
         identity=identity,
     )
-    access = Access(settings, stats, tenants, Signer.from_settings(settings), identity)
+    signer = Signer.from_settings(settings)
+    access = Access(settings, stats, tenants, signer, identity, lk.disabled_users)
     register_agents(lk)
     register_tenant_refresh(lk)
     register_views(lk, access)

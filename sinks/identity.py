@@ -223,6 +223,11 @@ class IdentityStore:
             )
         return out
 
+    async def disabled_users(self) -> set[int]:
+        """Ids of the disabled users."""
+        rows = await self._fetch("SELECT user_id FROM users WHERE NOT is_active")
+        return {int(r["user_id"]) for r in rows}
+
     async def login_record(self, username: str) -> Any:
         """``(user_id, password_hash, is_active)`` of ``username``, or None."""
         return await self._row(

@@ -19,7 +19,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from aiohttp import web
@@ -94,6 +94,7 @@ class Access:
     tenants: TenantMap
     signer: Signer | None = None
     identity: IdentityStore | None = None
+    disabled: set[int] = field(default_factory=set)  # kept current by agents.tenants
 
     def __post_init__(self) -> None:
         self.policy = needs()
@@ -107,9 +108,10 @@ class Access:
         if self.signer is None or presented.count(".") != 2:
             return None
         try:
-            return self.signer.verify(presented, now)
+            who = self.signer.verify(presented, now)
         except TokenError:
             return None
+        return None if who.user_id in self.disabled else who
 
     async def key_tenant(self, presented: str, now: float) -> str | None:
         """The tenant of an ingest key (cached :data:`KEY_CACHE_S` seconds; revocation clears)."""

@@ -28,6 +28,7 @@ if TYPE_CHECKING:
 
 M = TypeVar("M", bound=BaseModel)
 MAX_BODY = 65536
+MAX_AUDIT = 500
 WRONG = "wrong user name or password"
 
 
@@ -270,12 +271,15 @@ def register_account_views(lk: Lookout, access: Access) -> None:
     @app.page("/api/audit")
     class AuditLog(web.View):
         async def get(self, request: web.Request) -> web.Response:
-            raw = request.query.get("limit", "100")
-            if not raw.isdigit() or not 1 <= int(raw) <= 500:
-                return self.error(400, "limit must be an integer from 1 to 500")
+            try:
+                limit = int(request.query.get("limit", "100"))
+            except ValueError:
+                limit = 0
+            if not 1 <= limit <= MAX_AUDIT:
+                return self.error(400, f"limit must be an integer from 1 to {MAX_AUDIT}")
             action = request.query.get("action") or None
             try:
-                rows = await store().audit_rows(admin_tenants(caller(request)), int(raw), action)
+                rows = await store().audit_rows(admin_tenants(caller(request)), limit, action)
             except Refused as exc:
                 return answer(self, exc)
             return self.json({"audit": rows})
