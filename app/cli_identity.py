@@ -94,9 +94,10 @@ def users_command(settings: Settings, args: list[str]) -> int:
     async def work(store: IdentityStore) -> str:
         if ns.action == "add":
             hashed = hash_password(read_password(ns.password_stdin))
-            await store.add_user(ns.username, hashed, email=ns.email, server_admin=ns.server_admin)
-            if ns.tenant:
-                await store.set_role(ns.username, ns.tenant, Role(ns.role))
+            first = (ns.tenant, Role(ns.role)) if ns.tenant else None
+            await store.add_user(
+                ns.username, hashed, email=ns.email, server_admin=ns.server_admin, role=first
+            )
             await _audit(store, "user.create", ns.username, ns.tenant)
             return f"user {ns.username} created"
         if ns.action in ("disable", "enable"):

@@ -305,6 +305,14 @@ def query_variable(name: str, label: str, sql_text: str, description: str) -> di
     }
 
 
+TENANT_VARIABLE = query_variable(
+    "tenant",
+    "Tenant",
+    """
+    SELECT name FROM team_management UNION SELECT 'default' ORDER BY 1
+    """,
+    "Tenants (teams). Hosts nobody assigned are in 'default' (docs/AUTH.md: Grafana).",
+)
 SERVICE_VARIABLE = query_variable(
     "service",
     "Service",
@@ -322,6 +330,8 @@ HOST_VARIABLE = query_variable(
     SELECT DISTINCT host FROM aggregated_metrics
     WHERE $__timeFilter(window_start) AND window_kind = 'tumbling'
       AND measurement = 'system' AND field = 'uptime'
+      AND coalesce((SELECT v.tenant FROM v_host_tenant v WHERE v.host = aggregated_metrics.host),
+                   'default') IN (${tenant:sqlstring})
       AND (host IN (SELECT host FROM error_rates
                     WHERE $__timeFilter(window_start) AND window_kind = 'tumbling'
                       AND service IN (${service:sqlstring}))
@@ -395,7 +405,7 @@ def dashboard(
     timezone: str = "browser",
     annotations: Sequence[dict[str, Any]] = (),
 ) -> dict[str, Any]:
-    """A dashboard with the service and host variables and links to the other dashboards."""
+    """A dashboard with the tenant, service and host variables and links to the others."""
     return {
         "annotations": {"list": [BUILTIN_ANNOTATION, *annotations]},
         "description": description,
@@ -417,7 +427,7 @@ def dashboard(
         "refresh": refresh,
         "schemaVersion": SCHEMA_VERSION,
         "tags": TAGS,
-        "templating": {"list": [SERVICE_VARIABLE, HOST_VARIABLE]},
+        "templating": {"list": [TENANT_VARIABLE, SERVICE_VARIABLE, HOST_VARIABLE]},
         "time": {"from": time_from, "to": "now"},
         "timepicker": {},
         "timezone": timezone,

@@ -22,11 +22,13 @@ from app.tokens import Secret, new_secret, same_digest, secret_id
 from sinks.pg_pool import open_pool
 
 INGEST_PREFIX, REFRESH_PREFIX = "lk", "rt"
-HOST_MAP = (
-    "SELECT host, tenant FROM host_tenants UNION ALL"
-    " SELECT a.host, t.name FROM team_server_assignment a"
-    " JOIN team_management t USING (team_id) WHERE a.role = 'primary'"
+NO_TENANT = "no tenant {!r}: create it first (lookout tenants add)"
+TENANT_EXISTS = "SELECT 1 FROM team_management WHERE name = $1"
+GRANT = (
+    "INSERT INTO tenant_roles (user_id, tenant, role) VALUES ($1, $2, $3)"
+    " ON CONFLICT (user_id, tenant) DO UPDATE SET role = EXCLUDED.role"
 )
+HOST_MAP = "SELECT host, tenant FROM v_host_tenant"  # assignments win over key claims
 
 
 class IdentityError(ValueError):
@@ -107,11 +109,8 @@ class IdentityStore:
         return [dict(r) for r in rows]
 
     async def host_map(self) -> dict[str, str]:
-        """host -> tenant from key claims and primary team assignments (assignments win)."""
-        out: dict[str, str] = {}
-        for row in await self._fetch(HOST_MAP):
-            out[row["host"]] = row["tenant"]
-        return out
+        """host -> tenant from primary team assignments and key claims."""
+        return {row["host"]: row["tenant"] for row in await self._fetch(HOST_MAP)}
 
     async def claim_host(self, host: str, tenant: str) -> str:
         """Give ``host`` to ``tenant`` unless someone has it; the host's tenant afterwards."""
@@ -134,21 +133,36 @@ class IdentityStore:
     # ---- users ---------------------------------------------------------------------------------
 
     async def add_user(
-        self, username: str, password_hash: str, *, email: str | None, server_admin: bool
+        self,
+        username: str,
+        password_hash: str,
+        *,
+        email: str | None,
+        server_admin: bool,
+        role: tuple[str, Role] | None = None,
     ) -> int:
-        """Create a user; :class:`IdentityError` when the name is taken."""
-        row = await self._row(
-            "INSERT INTO users (username, email, password_hash, is_server_admin, role)"
-            " VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING RETURNING user_id",
-            username,
-            email,
-            password_hash,
-            server_admin,
-            "admin" if server_admin else "viewer",
-        )
-        if row is None:
-            raise IdentityError(f"user {username!r} (or its email) exists already")
-        return int(row["user_id"])
+        """Create a user, with ``role`` = (tenant, role) if given, all or nothing.
+
+        :class:`IdentityError` when the name is taken or the tenant does not exist.
+        """
+        async with (await self.pool()).acquire() as conn, conn.transaction():
+            uid = await conn.fetchval(
+                "INSERT INTO users (username, email, password_hash, is_server_admin, role)"
+                " VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING RETURNING user_id",
+                username,
+                email,
+                password_hash,
+                server_admin,
+                "admin" if server_admin else "viewer",
+            )
+            if uid is None:
+                raise IdentityError(f"user {username!r} (or its email) exists already")
+            if role is not None:
+                tenant, granted = role
+                if await conn.fetchval(TENANT_EXISTS, tenant) is None:
+                    raise IdentityError(NO_TENANT.format(tenant))
+                await conn.execute(GRANT, uid, tenant, granted.value)
+            return int(uid)
 
     async def user_id(self, username: str) -> int:
         """The id of ``username``; :class:`IdentityError` when unknown."""
@@ -165,16 +179,9 @@ class IdentityStore:
                 "DELETE FROM tenant_roles WHERE user_id = $1 AND tenant = $2", uid, tenant
             )
             return
-        exists = await self._row("SELECT 1 FROM team_management WHERE name = $1", tenant)
-        if exists is None:
-            raise IdentityError(f"no tenant {tenant!r}: create it first (lookout tenants add)")
-        await self._fetch(
-            "INSERT INTO tenant_roles (user_id, tenant, role) VALUES ($1, $2, $3)"
-            " ON CONFLICT (user_id, tenant) DO UPDATE SET role = EXCLUDED.role",
-            uid,
-            tenant,
-            role.value,
-        )
+        if await self._row(TENANT_EXISTS, tenant) is None:
+            raise IdentityError(NO_TENANT.format(tenant))
+        await self._fetch(GRANT, uid, tenant, role.value)
 
     async def set_active(self, username: str, active: bool) -> None:
         """Enable or disable ``username``; disabling revokes its refresh tokens at once."""
@@ -294,9 +301,8 @@ class IdentityStore:
 
     async def new_key(self, tenant: str, name: str, created_by: str) -> Secret:
         """A new ingest key of ``tenant``; the returned text is shown once, never stored."""
-        exists = await self._row("SELECT 1 FROM team_management WHERE name = $1", tenant)
-        if exists is None:
-            raise IdentityError(f"no tenant {tenant!r}")
+        if await self._row(TENANT_EXISTS, tenant) is None:
+            raise IdentityError(NO_TENANT.format(tenant))
         secret = new_secret(INGEST_PREFIX)
         await self._fetch(
             "INSERT INTO ingest_keys (key_id, tenant, key_hash, name, created_by)"

@@ -238,15 +238,19 @@ def register_account_views(lk: Lookout, access: Access) -> None:
                 audit_note(request, tenant=body.tenant, target=body.username)
                 if not administers(caller(request), body.tenant):
                     raise Refused(404, f"no tenant {body.tenant!r}")
-                db = store()
                 try:
-                    hashed = hash_password(body.password)
-                    await db.add_user(body.username, hashed, email=body.email, server_admin=False)
+                    await store().add_user(
+                        body.username,
+                        hash_password(body.password),
+                        email=body.email,
+                        server_admin=False,
+                        role=(body.tenant, Role(body.role)),
+                    )
                 except WeakPassword as exc:
                     raise Refused(400, str(exc)) from None
                 except IdentityError as exc:
-                    raise Refused(409, str(exc)) from None
-                await db.set_role(body.username, body.tenant, Role(body.role))
+                    status = 404 if str(exc).startswith("no tenant") else 409
+                    raise Refused(status, str(exc)) from None
             except Refused as exc:
                 return answer(self, exc)
             return self.json({"done": f"user {body.username} created"}, status=201)

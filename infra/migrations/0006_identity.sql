@@ -56,3 +56,16 @@ COMMENT ON TABLE host_tenants IS
 ALTER TABLE user_access_logs ADD COLUMN tenant text;
 CREATE INDEX user_access_logs_failures_idx
     ON user_access_logs (action, accessed_at) WHERE NOT success;
+
+-- The tenant of each assigned host: the primary team of the inventory wins over a key's claim.
+-- Unassigned hosts are in the default tenant (LOOKOUT_DEFAULT_TENANT; Grafana shows 'default').
+CREATE VIEW v_host_tenant AS
+SELECT a.host, t.name AS tenant
+FROM team_server_assignment a JOIN team_management t USING (team_id)
+WHERE a.role = 'primary'
+UNION ALL
+SELECT h.host, h.tenant FROM host_tenants h
+WHERE NOT EXISTS (
+    SELECT 1 FROM team_server_assignment a WHERE a.host = h.host AND a.role = 'primary'
+);
+COMMENT ON VIEW v_host_tenant IS 'host -> tenant of every assigned host (docs/AUTH.md).';

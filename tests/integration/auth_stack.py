@@ -1,6 +1,9 @@
 """Two tenants on a real worker with sign-in on: users of each role, ingest keys, firing alerts.
 
-Shared by the authorization matrix and the attack tests (tests/integration/test_auth_*.py).
+The alert rule is the fuzz test's (``hot``: temp.c max over a tumbling window above 50).
+
+Shared by the authorization matrix and the attack tests (tests/integration/test_auth_*.py),
+through the module fixture ``auth_stack`` (conftest.py).
 The first admin is made with the CLI (``lookout users add``), as a new install would; the rest
 through the API.
 """

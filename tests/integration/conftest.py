@@ -19,6 +19,7 @@ import pytest
 from app.services import Services
 from app.settings import load_settings
 from devtools.stack import LocalStack
+from tests.integration.auth_stack import AuthStack, start
 
 
 @pytest.fixture(scope="session")
@@ -71,3 +72,15 @@ def es_url(stack_services: Services) -> str:
 def topic_prefix() -> str:
     """A unique topic prefix, so every test starts with empty topics."""
     return f"t{uuid.uuid4().hex[:8]}."
+
+
+@pytest.fixture(scope="module")
+def auth_stack(
+    stack_services: Services, pg_dsn: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[AuthStack]:
+    """A worker with sign-in on and two tenants, for one test module (auth_stack.py)."""
+    s = start(stack_services, pg_dsn, tmp_path_factory.mktemp("auth"))
+    try:
+        yield s
+    finally:
+        s.worker.stop()

@@ -27,6 +27,7 @@ from app.services import Services
 from app.settings import load_settings
 from app.topics import ensure_topics
 from tests.integration.api_client import Reply, call
+from tests.integration.auth_stack import RULES
 from tests.integration.notify_db import migrated_database
 from tests.integration.workers import Worker, worker_env
 
@@ -34,17 +35,6 @@ pytestmark = pytest.mark.integration
 
 TOKEN = "fuzz-token-1"
 JWT_SECRET = "fuzz-jwt-secret-0123456789abcdef0123456789"
-RULES = """\
-rules:
-  - name: hot
-    measurement: temp
-    field: c
-    aggregate: max
-    window: tumbling
-    op: ">"
-    threshold: 50
-    severity: critical
-"""
 CHECKS = ",".join(
     [
         "not_a_server_error",

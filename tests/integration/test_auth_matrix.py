@@ -14,15 +14,17 @@ import json
 import time
 import urllib.parse
 import uuid
-from collections.abc import Iterator
 from typing import Any
 
 import jwt
 import pytest
 
-from app.services import Services
 from tests.integration.api_client import Reply, call
-from tests.integration.auth_stack import SECRET, TOKEN, AuthStack, start
+from tests.integration.auth_stack import (
+    SECRET,
+    TOKEN,
+    AuthStack,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -46,7 +48,7 @@ def b64(doc: dict[str, Any]) -> str:
     return base64.urlsafe_b64encode(json.dumps(doc).encode()).rstrip(b"=").decode()
 
 
-def forged(kind: str, stack: AuthStack) -> str | None:
+def forged(kind: str, auth_stack: AuthStack) -> str | None:
     """A bad credential of the given kind (None: no Authorization header)."""
     now = int(time.time())
     claims = {"iss": "lookout", "aud": "lookout-api", "sub": "1", "name": "admin-a", "sa": True}
@@ -62,7 +64,7 @@ def forged(kind: str, stack: AuthStack) -> str | None:
         return f"{b64({'alg': 'none', 'typ': 'JWT', 'kid': 'k1'})}.{b64(claims)}."
     if kind == "unknown-kid":
         return jwt.encode(claims, SECRET, algorithm="HS256", headers={"kid": "k9"})
-    return stack.tokens[kind]  # disabled-a: a real token, signed before the user was disabled
+    return auth_stack.tokens[kind]  # disabled-a: a real token, signed before the user was disabled
 
 
 def metric() -> bytes:
@@ -151,36 +153,25 @@ def expected(need: str, caller: str, operation: str) -> str:
     return "ok"
 
 
-@pytest.fixture(scope="module")
-def stack(
-    stack_services: Services, pg_dsn: str, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[AuthStack]:
-    s = start(stack_services, pg_dsn, tmp_path_factory.mktemp("matrix"))
-    try:
-        yield s
-    finally:
-        s.worker.stop()
-
-
-def operations(stack: AuthStack) -> dict[str, dict[str, Any]]:
-    doc = call("GET", stack.worker.url + "/api/openapi.json").json()
+def operations(auth_stack: AuthStack) -> dict[str, dict[str, Any]]:
+    doc = call("GET", auth_stack.worker.url + "/api/openapi.json").json()
     return {f"{m} {p}": op for p, item in doc["paths"].items() for m, op in item.items()}
 
 
-def test_every_operation_has_a_row_and_states_its_role(stack: AuthStack) -> None:
-    ops = operations(stack)
+def test_every_operation_has_a_row_and_states_its_role(auth_stack: AuthStack) -> None:
+    ops = operations(auth_stack)
     assert set(ops) == set(ROWS), "an operation without a row (or a row without one)"
     for name, op in ops.items():
         assert op["x-lookout-role"] == ROWS[name][0], name
 
 
-def request(stack: AuthStack, operation: str, credential: str | None) -> Reply:
+def request(auth_stack: AuthStack, operation: str, credential: str | None) -> Reply:
     method, template = operation.split(" ", 1)
     _, params, body = ROWS[operation]
-    firing = stack.worker.get("/api/alerts?status=firing")["alerts"]
+    firing = auth_stack.worker.get("/api/alerts?status=firing")["alerts"]
     of_a = next(a for a in firing if a["labels"].get("tenant") == "tenant-a")
     incident = next(
-        i for i in stack.worker.get("/api/incidents")["incidents"] if i["host"] == "web-a"
+        i for i in auth_stack.worker.get("/api/incidents")["incidents"] if i["host"] == "web-a"
     )
     values = dict(params)
     if values.get("fingerprint") == "A":
@@ -188,18 +179,20 @@ def request(stack: AuthStack, operation: str, credential: str | None) -> Reply:
     if values.get("incident_id") == "A":
         values["incident_id"] = incident["incident_id"]
     path = template.format(**values)
-    return call(method.upper(), stack.worker.url + path, body() if body else None, token=credential)
+    return call(
+        method.upper(), auth_stack.worker.url + path, body() if body else None, token=credential
+    )
 
 
 @pytest.mark.parametrize("caller", CALLERS)
-def test_the_matrix(stack: AuthStack, caller: str) -> None:
+def test_the_matrix(auth_stack: AuthStack, caller: str) -> None:
     wrong = []
-    credential = TOKEN if caller == "server-admin" else forged(caller, stack)
+    credential = TOKEN if caller == "server-admin" else forged(caller, auth_stack)
     if caller in USERS and caller != "server-admin":
-        credential = stack.tokens[caller]
-    for operation, op in sorted(operations(stack).items()):
+        credential = auth_stack.tokens[caller]
+    for operation, op in sorted(operations(auth_stack).items()):
         want = expected(op["x-lookout-role"], caller, operation)
-        reply = request(stack, operation, credential)
+        reply = request(auth_stack, operation, credential)
         got = reply.status
         ok = {
             "denied-401": got == 401,

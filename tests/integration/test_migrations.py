@@ -41,7 +41,10 @@ TABLES = {
     "notify_alerts", "notify_groups", "notify_group_alerts",
     "tenant_roles", "ingest_keys", "refresh_tokens", "host_tenants",
 }  # fmt: skip
-VIEWS = {"v_daily_uptime", "v_incident_mtta_mttr", "v_error_rate_trend", "v_cost_vs_usage"}
+VIEWS = {
+    "v_daily_uptime", "v_incident_mtta_mttr", "v_error_rate_trend", "v_cost_vs_usage",
+    "v_host_tenant",
+}  # fmt: skip
 TODAY = datetime.now(UTC).date()
 
 
