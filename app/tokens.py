@@ -56,7 +56,7 @@ class Signer:
             private = load_pem_private_key(settings.jwt_private_key.read_bytes(), None)
             keys: dict[str, Any] = {settings.jwt_kid: private.public_key()}  # type: ignore[union-attr]
             for path in settings.jwt_public_keys:
-                keys.setdefault(path.stem, path.read_bytes())
+                keys.setdefault(path.name.split(".")[0], path.read_bytes())  # k0.pub.pem: k0
             return cls("RS256", signing_key=private, verify_keys=keys, **common)  # type: ignore[arg-type]
         if settings.jwt_secret is None:
             return None

@@ -4,15 +4,26 @@ from __future__ import annotations
 
 import base64
 import json
+from pathlib import Path
 
 import jwt
 import pytest
+from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.hazmat.primitives.serialization import (
+    Encoding,
+    NoEncryption,
+    PrivateFormat,
+    PublicFormat,
+)
 
+from alerting.rules import series_labels
 from app.passwords import WeakPassword, check_password, hash_password
 from app.roles import ANONYMOUS, SERVER_ADMIN, Need, Principal, Role
 from app.settings import ConfigError, load_settings
 from app.tenancy import TenantMap
 from app.tokens import Signer, TokenError, new_secret, same_digest, secret_id
+from tables.records import Final
+from tables.series import log_series
 
 SECRET = "s" * 40
 T0 = 1_800_000_000.0
@@ -122,3 +133,40 @@ def test_passwords_are_argon2_hashes() -> None:
     assert not check_password(None, "correct horse")  # unknown user: still one verify
     with pytest.raises(WeakPassword):
         hash_password("short")
+
+
+def test_rs256_with_a_key_pair_and_an_old_public_key(tmp_path: Path) -> None:
+    def pem(name: str) -> tuple[Path, Path]:
+        key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        private, public = tmp_path / f"{name}.pem", tmp_path / f"{name}.pub.pem"
+        private.write_bytes(key.private_bytes(Encoding.PEM, PrivateFormat.PKCS8, NoEncryption()))
+        public.write_bytes(
+            key.public_key().public_bytes(Encoding.PEM, PublicFormat.SubjectPublicKeyInfo)
+        )
+        return private, public
+
+    old_private, old_public = pem("k0")
+    new_private, _ = pem("k1")
+    env = {"LOOKOUT_JWT_PRIVATE_KEY": str(old_private), "LOOKOUT_JWT_KID": "k0"}
+    old = Signer.from_settings(load_settings(env))
+    env = {"LOOKOUT_JWT_PRIVATE_KEY": str(new_private), "LOOKOUT_JWT_PUBLIC_KEYS": str(old_public)}
+    new = Signer.from_settings(load_settings(env))
+    assert old is not None and new is not None and new.algorithm == "RS256"
+    token = old.issue(ALICE, T0)
+    # the old public key verifies under its kid (the file name before the first dot)
+    assert new.verify(token, T0) == ALICE
+    assert new.verify(new.issue(ALICE, T0), T0) == ALICE
+    with pytest.raises(TokenError):  # an HS256 token made with the public key as secret
+        new.verify(jwt.encode({"sub": "7"}, "x" * 40, algorithm="HS256", headers={"kid": "k1"}), T0)
+
+
+def test_final_records_and_alert_labels_carry_the_tenant_of_the_host() -> None:
+    tenants = TenantMap("default", {"web-1": "acme"})
+    sid = log_series("shop", "web-1")
+    final = Final("web-1", 0, sid, "tumbling", 60, 120, {"requests": 1})
+    assert final.to_record(130.0, tenants)["tenant"] == "acme"
+    assert final.to_record(130.0)["tenant"] is None  # no map: as before tenants
+    desc = {"type": "log", "service": "shop", "host": "web-1", "tenant": "acme"}
+    assert series_labels(desc) == {"service": "shop", "host": "web-1", "tenant": "acme"}
+    tagged = {"type": "metric", "tags": {"host": "h", "tenant": "spoofed"}, "tenant": "acme"}
+    assert series_labels(tagged)["tenant"] == "acme"  # the host's tenant wins over a tag
