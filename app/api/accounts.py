@@ -87,6 +87,15 @@ def register_account_views(lk: Lookout, access: Access) -> None:
     def answer(view: web.View, exc: Refused) -> web.Response:
         return view.json({"error": exc.message}, status=exc.status, headers=exc.headers)
 
+    async def administered(view: web.View, request: Any, name: str) -> web.Response:
+        """The keys or users of the tenants the caller administers."""
+        try:
+            db = store()
+        except Refused as exc:
+            return answer(view, exc)
+        fetch = db.keys if name == "keys" else db.users
+        return view.json({name: await fetch(admin_tenants(caller(request)))})
+
     async def audit(request: Any, who: str, action: str, ok: bool, **more: Any) -> None:
         await access.record(
             Audit(
@@ -189,10 +198,7 @@ def register_account_views(lk: Lookout, access: Access) -> None:
     @app.page("/api/keys")
     class Keys(web.View):
         async def get(self, request: web.Request) -> web.Response:
-            try:
-                return self.json({"keys": await store().keys(admin_tenants(caller(request)))})
-            except Refused as exc:
-                return answer(self, exc)
+            return await administered(self, request, "keys")
 
         async def post(self, request: web.Request) -> web.Response:
             who = caller(request)
@@ -227,10 +233,7 @@ def register_account_views(lk: Lookout, access: Access) -> None:
     @app.page("/api/users")
     class Users(web.View):
         async def get(self, request: web.Request) -> web.Response:
-            try:
-                return self.json({"users": await store().users(admin_tenants(caller(request)))})
-            except Refused as exc:
-                return answer(self, exc)
+            return await administered(self, request, "users")
 
         async def post(self, request: web.Request) -> web.Response:
             try:

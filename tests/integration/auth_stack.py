@@ -25,7 +25,7 @@ from aiokafka import AIOKafkaConsumer
 from app.services import Services
 from app.settings import load_settings
 from app.topics import ensure_topics
-from tests.integration.api_client import Reply, call
+from tests.integration.api_client import Reply, call, wait_for
 from tests.integration.notify_db import migrated_database
 from tests.integration.workers import Worker, worker_env
 
@@ -88,17 +88,6 @@ class AuthStack:
         """POST /api/auth/login."""
         body = {"username": name, "password": password}
         return call("POST", self.worker.url + "/api/auth/login", body)
-
-
-def wait_for(fn: Any, timeout: float, what: str) -> Any:
-    """Call ``fn`` until it returns something truthy."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        result = fn()
-        if result:
-            return result
-        time.sleep(0.3)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def start(services: Services, pg_dsn: str, tmp: Path, **extra: str) -> AuthStack:

@@ -18,7 +18,6 @@ import time
 import urllib.parse
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import orjson
 import pytest
@@ -26,7 +25,7 @@ import pytest
 from app.services import Services
 from app.settings import load_settings
 from app.topics import ensure_topics
-from tests.integration.api_client import Reply, call
+from tests.integration.api_client import Reply, call, wait_for
 from tests.integration.auth_stack import RULES
 from tests.integration.notify_db import migrated_database
 from tests.integration.workers import Worker, worker_env
@@ -48,16 +47,6 @@ CHECKS = ",".join(
         "missing_required_header",
     ]
 )
-
-
-def wait_for(fn: Any, timeout: float, what: str) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        result = fn()
-        if result:
-            return result
-        time.sleep(0.3)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 @pytest.fixture(scope="module")

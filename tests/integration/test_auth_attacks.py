@@ -14,11 +14,11 @@ import time
 
 import pytest
 
+from tests.integration.api_client import wait_for
 from tests.integration.auth_stack import (
     PASSWORD,
     AuthStack,
     keys_on_topic,
-    wait_for,
 )
 
 pytestmark = pytest.mark.integration
