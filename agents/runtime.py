@@ -6,7 +6,7 @@ neither imports the other or the root.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import faust
 
@@ -18,7 +18,9 @@ from alerting.config import load_rules
 from alerting.rules import Rule
 from app.settings import Settings
 from app.stats import Stats
+from app.tenancy import TenantMap
 from app.topics import TopicNames
+from sinks.identity import IdentityStore
 from tables.store import WindowStore
 from tables.windows import WindowConfig
 
@@ -39,6 +41,10 @@ class Lookout:
     embedded_es: bool = False
     silence_reader: SilenceReader | None = None
     fetcher: InputFetcher | None = None
+    tenants: TenantMap = field(default_factory=lambda: TenantMap("default"))
+    identity: IdentityStore | None = None
+    # users disabled since their access tokens were signed: refused before the tokens expire
+    disabled_users: set[int] = field(default_factory=set)
 
 
 def window_config(settings: Settings) -> WindowConfig:

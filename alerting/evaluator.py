@@ -16,7 +16,7 @@ healthy series cost no writes and memory stays bounded by the alerts that are go
 from __future__ import annotations
 
 from collections import Counter, deque
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from math import inf
 from typing import Any
@@ -27,7 +27,6 @@ from alerting.rules import Evaluate, Rule, RuleKind, Source, alert_labels, selec
 from alerting.silences import Silence
 from alerting.state import (
     AlertState,
-    absence_labels,
     evaluate,
     forgettable,
     stays_inactive,
@@ -78,6 +77,8 @@ class Alerting:
         self.ticks: dict[tuple[str, str], int] = {}
         self._absent: dict[tuple[str, str], bool] = {}
         self.done: dict[tuple[str, str], float] = {}
+        # host -> tenant (app.tenancy.TenantMap.of): the ``tenant`` label of every alert
+        self.tenant_of: Callable[[str, dict[str, Any]], str] | None = None
         # For the worker's /metrics: evaluations per rule, transitions per (rule, to_state).
         self.evaluations: Counter[str] = Counter()
         self.transitions: Counter[tuple[str, str]] = Counter()
@@ -94,18 +95,45 @@ class Alerting:
         self.series_rules = [r for r in self.rules if r.kind is not RuleKind.ABSENCE]
         self._cache: dict[str, tuple[Rule, ...]] = {}
         self._fps: dict[tuple[str, str], str] = {}
+        self._descs: dict[str, dict[str, Any]] = {}
         # (host, type) -> (host state, its series_gen, open-window (sid, rule) pairs by kind)
         self._pairs: dict[tuple[str, str], tuple[HostState, int, dict[str, list[SidRule]]]] = {}
         for fp in [fp for fp, st in self.states.items() if st.rule not in self.by_name]:
             self._forget(fp)
 
-    def rules_for(self, sid: str) -> tuple[Rule, ...]:
-        """Series rules that select series ``sid`` (cached)."""
+    def rules_for(self, sid: str, host: str = "") -> tuple[Rule, ...]:
+        """Series rules that select series ``sid`` of ``host`` (cached; tenant included)."""
         found = self._cache.get(sid)
         if found is None:
-            desc = describe_series(sid)
+            desc = self.describe(host, sid) if host else describe_series(sid)
             found = self._cache[sid] = tuple(r for r in self.series_rules if select(r, desc))
         return found
+
+    def describe(self, host: str, sid: str) -> dict[str, Any]:
+        """``describe_series(sid)`` with the host's tenant (cached per series)."""
+        desc = self._descs.get(sid)
+        if desc is None:
+            if len(self._descs) > 500_000:
+                self._descs.clear()
+            desc = describe_series(sid)
+            if self.tenant_of is not None:
+                desc = {**desc, "tenant": self.tenant_of(host, desc)}
+            self._descs[sid] = desc
+        return desc
+
+    def tenants_changed(self) -> None:
+        """The host->tenant map changed: describe series (and fingerprint them) afresh."""
+        self._descs.clear()
+        self._fps.clear()
+        self._cache.clear()
+        self._pairs.clear()
+
+    def host_description(self, host: str) -> dict[str, Any]:
+        """The description of a host itself (absence rules), with its tenant."""
+        desc: dict[str, Any] = {"type": "host", "host": host}
+        if self.tenant_of is not None:
+            desc["tenant"] = self.tenant_of(host, desc)
+        return desc
 
     # ---- evaluation --------------------------------------------------------------------------
     def maybe_evaluate(self, hs: HostState, typ: str, now: float) -> None:
@@ -182,7 +210,7 @@ class Alerting:
         for sid in sorted(series_of(self.engine, hs.host)):
             if series_type(sid) != typ:
                 continue
-            for rule in self.rules_for(sid):
+            for rule in self.rules_for(sid, hs.host):
                 if rule.evaluate is Evaluate.OPEN:
                     wanted.setdefault(rule.window, []).append((sid, rule))
         self._pairs[key] = (hs, hs.series_gen, wanted)
@@ -192,7 +220,7 @@ class Alerting:
         """Evaluate closed-window rules on final window records."""
         silences = list(self.silences.values())
         for final in finals:
-            for rule in self.rules_for(final.series):
+            for rule in self.rules_for(final.series, final.host):
                 if rule.evaluate is not Evaluate.CLOSED or rule.window != final.kind:
                     continue
                 if rule.source is Source.PATTERN:
@@ -208,7 +236,7 @@ class Alerting:
         """A pattern rule on one closed window: one evaluation per pattern it reads."""
         key = (rule.name, final.series)
         active = self.pattern_alerts.get(key, set())
-        desc = describe_series(final.series)
+        desc = self.describe(final.host, final.series)
         views = pattern_views(rule, final.result, desc, final.start, final.end, active)
         for pid, pdesc, result in list(views):
             sid = final.series + SEP + pid
@@ -222,14 +250,14 @@ class Alerting:
         else:
             self.pattern_alerts.pop(key, None)
 
-    def _fingerprint(self, rule: Rule, key: str, desc: dict[str, Any] | None) -> str:
+    def _fingerprint(self, rule: Rule, key: str, desc: dict[str, Any]) -> str:
         """Fingerprint of (rule, series or host), cached: it hashes the label set."""
         ck = (rule.name, key)
         fp = self._fps.get(ck)
         if fp is None:
             if len(self._fps) > 500_000:
                 self._fps.clear()
-            fp = self._fps[ck] = fingerprint(alert_labels(rule, desc or describe_series(key)))
+            fp = self._fps[ck] = fingerprint(alert_labels(rule, desc))
         return fp
 
     def _evaluate(
@@ -245,14 +273,16 @@ class Alerting:
     ) -> None:
         """One rule on one series (``desc`` None: described from ``sid`` when needed)."""
         if sid:
-            fp = self._fingerprint(rule, sid, desc)
+            fp = self._fps.get((rule.name, sid)) or self._fingerprint(
+                rule, sid, desc or self.describe(host, sid)
+            )
         else:
             fp = fingerprint(alert_labels(rule, desc or {}))
         old = self.states.get(fp)
         if old is None and stays_inactive(rule, result):
             return  # a healthy series without alert state: nothing changes (exact fast path)
         if desc is None:
-            desc = describe_series(sid)
+            desc = self.describe(host, sid)
         new, tr = evaluate(old, rule, result, desc, event_time, silences=silences, wall_now=now)
         self.evaluations[rule.name] += 1
         self._apply(host, fp, old, new, tr)
@@ -269,8 +299,9 @@ class Alerting:
                     continue  # heard from recently and not down: nothing can change
                 if not select_host(rule, hs.host):
                     continue
-                labels = absence_labels(rule, hs.host)
-                fp = self._fingerprint(rule, "host:" + hs.host, {"type": "host", "host": hs.host})
+                desc = self.host_description(hs.host)
+                labels = alert_labels(rule, desc)
+                fp = self._fingerprint(rule, "host:" + hs.host, desc)
                 old = self.states.get(fp)
                 new, tr = step_absence(
                     old or AlertState.initial(rule.name, labels),

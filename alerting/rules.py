@@ -287,16 +287,20 @@ def _choices(given: str, allowed: frozenset[str]) -> str:
 
 def series_labels(description: Mapping[str, Any]) -> dict[str, str]:
     """The identifying labels of a series (``describe_series`` output): tags, service+host, or
-    service+host+pattern_id."""
+    service+host+pattern_id; and the host's ``tenant`` when the description carries it (it wins
+    over a tag)."""
     typ = description.get("type")
     if typ in ("log", "pattern"):
         labels = {"service": str(description["service"]), "host": str(description["host"])}
         if "pattern_id" in description:
             labels["pattern_id"] = str(description["pattern_id"])
-        return labels
-    if description.get("type") == "host":
-        return {"host": str(description["host"])}
-    return {str(k): str(v) for k, v in (description.get("tags") or {}).items()}
+    elif typ == "host":
+        labels = {"host": str(description["host"])}
+    else:
+        labels = {str(k): str(v) for k, v in (description.get("tags") or {}).items()}
+    if description.get("tenant"):
+        labels["tenant"] = str(description["tenant"])
+    return labels
 
 
 def select(rule: Rule, description: Mapping[str, Any]) -> bool:

@@ -9,6 +9,7 @@ from collections.abc import Callable, Sequence
 from importlib.metadata import entry_points
 
 from alerting.config import RuleError
+from app.cli_identity import keys_command, tenants_command, users_command
 from app.services import ServiceError
 from app.settings import ConfigError, Settings, load_settings
 from app.topics import TopicError
@@ -26,6 +27,9 @@ Lookout commands:
   sinks        run only the PostgreSQL / Elasticsearch sinks (LOOKOUT_SINKS picks which)
   notify       notifications: `lookout notify test RECEIVER` sends a test message
   settings     print every setting with its current value (secrets masked)
+  users        users who sign in: add, disable, enable, passwd, grant, list (docs/AUTH.md)
+  tenants      tenants (teams): add, list
+  keys         ingest keys of a tenant: create, revoke, list
 {plugins}
 Faust commands (run a worker):
   worker       start a Faust worker: `lookout worker -l info [--web-port 6067]`
@@ -76,6 +80,9 @@ def main(argv: Sequence[str] | None = None) -> None:
             "sinks": _cmd_sinks,
             "notify": _cmd_notify,
             "settings": _cmd_settings,
+            "users": users_command,
+            "tenants": tenants_command,
+            "keys": keys_command,
         }
         if command not in ours and command not in FAUST_COMMANDS:
             ours.update(plugin_commands())

@@ -98,7 +98,9 @@ class Settings(BaseSettings):
     web_host: str = Field("127.0.0.1", description="Address the worker's web server binds.")
     web_port: int = Field(6066, ge=1, le=65535, description="Port of the worker's web server.")
     api_token: SecretStr | None = Field(
-        None, description="Bearer token for write endpoints. Unset: write endpoints are refused."
+        None,
+        description="Server-admin bearer token for automation (every endpoint, every tenant). "
+        "Unset: only signed-in users may write.",
     )
     ingest_keys: SecretStr | None = Field(
         None,
@@ -133,6 +135,49 @@ class Settings(BaseSettings):
     )
     logs_tail_heartbeat: float = Field(
         15.0, gt=0, le=300, description="Seconds between keep-alive comments of a live tail."
+    )
+    # --- users, tenants, tokens (docs/AUTH.md) ---
+    jwt_secret: SecretStr | None = Field(
+        None,
+        description="HS256 key that signs access tokens (32+ bytes). Set it (or the RS256 key "
+        "pair) to turn sign-in on: then every read needs a token. Unset: reads are open.",
+    )
+    jwt_private_key: Path | None = Field(
+        None, description="RS256 instead of HS256: PEM private key that signs access tokens."
+    )
+    jwt_public_keys: tuple[Path, ...] = Field(
+        (),
+        description="RS256: comma list of PEM public keys that verify tokens (the signing key's "
+        "own public key is always accepted); keep an old key here while rotating.",
+    )
+    jwt_kid: str = Field("k1", description="Key id (`kid`) of the signing key.")
+    jwt_old_secrets: SecretStr | None = Field(
+        None,
+        description="HS256 key rotation: comma list of `kid:secret` that still verify tokens.",
+    )
+    jwt_issuer: str = Field("lookout", description="`iss` of access tokens.")
+    jwt_audience: str = Field("lookout-api", description="`aud` of access tokens.")
+    access_token_ttl: int = Field(
+        300, ge=30, le=86_400, description="Access token lifetime, seconds."
+    )
+    refresh_token_ttl: int = Field(
+        86_400 * 7, ge=300, description="Refresh token lifetime, seconds (rotated on use)."
+    )
+    default_tenant: str = Field(
+        "default",
+        min_length=1,
+        max_length=64,
+        description="Tenant of hosts no key, assignment or `tenant` tag names; the tenant of "
+        "LOOKOUT_INGEST_KEYS.",
+    )
+    tenant_refresh: float = Field(
+        30.0, gt=0, le=3600, description="Seconds between reloads of the host->tenant map."
+    )
+    login_max_failures: int = Field(
+        10, ge=1, description="Failed sign-ins per user or address per window before 429."
+    )
+    login_window: int = Field(
+        60, ge=1, description="Window of LOOKOUT_LOGIN_MAX_FAILURES, seconds."
     )
 
     # --- windows ---
@@ -257,7 +302,7 @@ class Settings(BaseSettings):
         """Only explicit values: :func:`load_settings` is the one reader of the environment."""
         return (init_settings,)
 
-    @field_validator("counter_fields", mode="before")
+    @field_validator("counter_fields", "jwt_public_keys", mode="before")
     @classmethod
     def _split_csv(cls, value: Any) -> Any:
         if isinstance(value, str):
@@ -322,6 +367,23 @@ class Settings(BaseSettings):
     def notify_enabled(self) -> bool:
         """True if the worker runs the notifier and the sender."""
         return self.notify != "off" and self.notify_file is not None
+
+    @model_validator(mode="after")
+    def _check_jwt(self) -> Settings:
+        secret = self.jwt_secret.get_secret_value() if self.jwt_secret else ""
+        if secret and len(secret.encode()) < 32:
+            raise ValueError("jwt_secret: too short; give 32 bytes or more (openssl rand -hex 32)")
+        if secret and self.jwt_private_key is not None:
+            raise ValueError("jwt_secret: set either it (HS256) or LOOKOUT_JWT_PRIVATE_KEY (RS256)")
+        for key in (self.jwt_private_key, *self.jwt_public_keys):
+            if key is not None and not key.is_file():
+                raise ValueError(f"jwt_private_key: no such file {key}; give a PEM key file")
+        return self
+
+    @property
+    def sign_in_enabled(self) -> bool:
+        """True when access tokens can be signed: users sign in and reads need a token."""
+        return self.jwt_secret is not None or self.jwt_private_key is not None
 
     @model_validator(mode="after")
     def _check_windows(self) -> Settings:

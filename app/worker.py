@@ -11,8 +11,11 @@ from agents.ingest import register_agents
 from agents.pipeline import Pipeline
 from agents.runtime import Lookout, load_alert_rules, window_config
 from agents.telemetry import Telemetry
+from agents.tenants import register_tenant_refresh
 from alerting.evaluator import Alerting
 from app.api import middleware
+from app.api.access import Access
+from app.api.accounts import register_account_views
 from app.api.alerts import register_alert_views
 from app.api.ingest import register_ingest
 from app.api.live import register_live_page
@@ -23,8 +26,11 @@ from app.api.peers import Peers
 from app.api.windows import register_views
 from app.settings import Settings
 from app.stats import Stats
+from app.tenancy import TenantMap
+from app.tokens import Signer
 from app.topics import TopicNames
 from patterns.book import PatternBook
+from sinks.identity import IdentityStore
 from tables.engine import WindowEngine
 from tables.store import WindowStore
 
@@ -88,6 +94,9 @@ def create_app(
         max_clusters=settings.pattern_max_clusters, max_line=settings.pattern_max_line
     )
     store.alerting = Alerting(engine, load_alert_rules(settings))
+    tenants = store.tenants = TenantMap(settings.default_tenant)
+    store.alerting.tenant_of = tenants.of
+    identity = IdentityStore(postgres_dsn) if postgres_dsn else None
     pipeline = Pipeline(app, settings, topics, store, stats)
     telemetry = Telemetry(app, store, stats, topics)
     lk = Lookout(
@@ -101,14 +110,23 @@ def create_app(
         postgres_dsn=postgres_dsn,
         elasticsearch_url=elasticsearch_url,
         embedded_es=embedded_es,
+        tenants=tenants,
+        identity=identity,
     )
+    signer = Signer.from_settings(settings)
+    access = Access(settings, stats, tenants, signer, identity, lk.disabled_users)
     register_agents(lk)
-    register_views(lk)
-    register_live_page(lk)
-    register_ingest(lk)
-    register_alert_views(lk)
-    register_notify_views(lk)
+    register_tenant_refresh(lk)
+    register_views(lk, access)
+    register_live_page(lk, access)
+    register_ingest(lk, access)
+    register_alert_views(lk, access)
+    register_notify_views(lk, access)
+    register_account_views(lk, access)
     register_log_views(lk, broker_url)
     register_pattern_views(app, store.patterns, Peers(app, stats))
-    middleware.install(app.web.web_app, settings.cors_origins)  # type: ignore[attr-defined]
+    web_app = app.web.web_app  # type: ignore[attr-defined]
+    middleware.install(web_app, settings.cors_origins, access.middleware)
+    if identity is not None:
+        web_app.on_cleanup.append(lambda _app: identity.close())
     return lk

@@ -25,6 +25,8 @@ from devtools.simulator.fleet import host_names, hosts_by_service, service_names
 from sinks.migrations import connect
 
 # Filled in this order; truncated together (children reference parents only inside this list).
+# Sign-in state that references users and teams (0006_identity): replaced users take it along.
+IDENTITY_TABLES = ("tenant_roles", "ingest_keys", "refresh_tokens", "host_tenants")
 COLUMNS: dict[str, tuple[str, ...]] = {
     "location": (
         "location_id", "name", "city", "country", "region", "latitude", "longitude", "timezone",
@@ -261,7 +263,8 @@ async def seed_demo(
     conn = await connect(dsn, "seed-demo")
     try:
         async with conn.transaction():
-            await conn.execute(f"TRUNCATE {', '.join(COLUMNS)} RESTART IDENTITY")
+            tables = [*COLUMNS, *IDENTITY_TABLES]
+            await conn.execute(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY")
             for table, rows in cat.rows.items():
                 if rows:
                     await conn.copy_records_to_table(table, records=rows, columns=COLUMNS[table])

@@ -335,6 +335,14 @@ def query_variable(name: str, label: str, sql_text: str, description: str) -> di
     }
 
 
+TENANT_VARIABLE = query_variable(
+    "tenant",
+    "Tenant",
+    """
+    SELECT name FROM team_management UNION SELECT 'default' ORDER BY 1
+    """,
+    "Tenants (teams). Hosts nobody assigned are in 'default' (docs/AUTH.md: Grafana).",
+)
 SERVICE_VARIABLE = query_variable(
     "service",
     "Service",
@@ -352,6 +360,8 @@ HOST_VARIABLE = query_variable(
     SELECT DISTINCT host FROM aggregated_metrics
     WHERE $__timeFilter(window_start) AND window_kind = 'tumbling'
       AND measurement = 'system' AND field = 'uptime'
+      AND coalesce((SELECT v.tenant FROM v_host_tenant v WHERE v.host = aggregated_metrics.host),
+                   'default') IN (${tenant:sqlstring})
       AND (host IN (SELECT host FROM error_rates
                     WHERE $__timeFilter(window_start) AND window_kind = 'tumbling'
                       AND service IN (${service:sqlstring}))
@@ -446,9 +456,10 @@ def dashboard(
     refresh: str = "30s",
     timezone: str = "browser",
     annotations: Sequence[dict[str, Any]] = (),
-    variables: Sequence[dict[str, Any]] = (SERVICE_VARIABLE, HOST_VARIABLE),
+    variables: Sequence[dict[str, Any]] = (TENANT_VARIABLE, SERVICE_VARIABLE, HOST_VARIABLE),
 ) -> dict[str, Any]:
-    """A dashboard with its variables (service and host by default) and links to the others."""
+    """A dashboard with its variables (tenant, service and host by default) and links to the
+    others."""
     return {
         "annotations": {"list": [BUILTIN_ANNOTATION, *annotations]},
         "description": description,

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from app.tenancy import TenantMap
 from tables.series import SEP, describe_series
 
 
@@ -25,13 +26,15 @@ class Final:
         """Idempotent id: series + kind + window start."""
         return f"{self.series}{SEP}{self.kind}{SEP}{self.start}"
 
-    def to_record(self, closed_at: float) -> dict[str, Any]:
-        """The JSON record written to ``lookout.windows``."""
+    def to_record(self, closed_at: float, tenants: TenantMap | None = None) -> dict[str, Any]:
+        """The JSON record written to ``lookout.windows`` (with the host's tenant)."""
+        labels = describe_series(self.series)
         return {
             "id": self.id,
             "host": self.host,
+            "tenant": tenants.of(self.host, labels) if tenants else None,
             "series": self.series,
-            "labels": describe_series(self.series),
+            "labels": labels,
             "kind": self.kind,
             "start": self.start,
             "end": self.end,

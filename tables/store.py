@@ -41,6 +41,7 @@ import orjson
 from alerting.evaluator import Alerting, alert_key
 from alerting.state import AlertState
 from app.stats import Stats
+from app.tenancy import TenantMap
 from app.topics import TopicNames
 from patterns.book import PatternBook
 from patterns.miner import CLUSTER_PREFIX, SERVICE_PREFIX
@@ -79,6 +80,7 @@ class WindowStore:
         self.order = OrderGuard()
         self.last_batch_at = clock()  # when the ingest agent last got a batch
         self.idle_check = 2.0  # seconds without a batch before the tail-hole check
+        self.tenants: TenantMap | None = None  # host -> tenant of the final records
         table = StateTable(
             app,
             name="windows",
@@ -277,7 +279,7 @@ class WindowStore:
                 # A copy of exactly the record's size: orjson 3.13 returns bytes that keep its
                 # whole output buffer (about 4 kB for a 0.6 kB record). Kept in the recent
                 # rings and held for a whole flush, those were most of the worker's memory.
-                body = bytes(memoryview(orjson.dumps(final.to_record(now))))
+                body = bytes(memoryview(orjson.dumps(final.to_record(now, self.tenants))))
                 records.append((final.host.encode(), body, final.partition))
                 self.recent.remember(final.host, final.series, final.kind, body)
                 self.stats.inc("lookout_window_finals_total", kind=final.kind)

@@ -17,45 +17,69 @@ from faust import web
 
 from agents.runtime import load_alert_rules
 from alerting.config import RuleError
+from alerting.labels import MatchOp
 from alerting.requests import ack_from, silence_from
 from alerting.rules import expression
+from alerting.silences import Silence
 from alerting.suppression import AckResult
-from app.api import auth
+from app.api.access import Access, audit_note, caller
 from app.api.models import AlertStatus
 from app.api.peers import Peers
 from app.api.windows import is_local
+from app.roles import Principal, Role
 from sinks.rules_mirror import mirror_rules_when_possible
 
 if TYPE_CHECKING:
     from agents.runtime import Lookout
     from alerting.evaluator import Alerting
 
-REFUSALS = {
-    auth.Denied.DISABLED: "write endpoints are disabled: set LOOKOUT_API_TOKEN",
-    auth.Denied.MISSING: "missing bearer token (Authorization: Bearer TOKEN)",
-    auth.Denied.WRONG: "wrong bearer token",
-}
 STATUSES: tuple[str, ...] = get_args(AlertStatus)
 
 
-def register_alert_views(lk: Lookout) -> None:
-    """Add the alerting views to the worker's web server."""
+def silence_tenant(silence: Silence) -> str | None:
+    """The tenant a silence is scoped to (its ``tenant="T"`` matcher), or None: every tenant."""
+    for m in silence.matchers:
+        if m.label == "tenant" and m.op is MatchOp.EQ:
+            return m.value
+    return None
+
+
+def scope_silence(doc: dict[str, Any], who: Principal) -> str | None:
+    """Scope a new silence to a tenant the caller operates (adds the ``tenant`` matcher).
+
+    A server admin may silence every tenant; anyone else names one tenant where they are an
+    operator (or has exactly one). ValueError (400) otherwise.
+    """
+    matchers = doc.get("matchers")
+    if who.server_admin or not isinstance(matchers, dict):
+        return None
+    given = matchers.get("tenant")
+    mine = sorted(t for t in who.roles if who.can(Role.OPERATOR, t))
+    if given is None and len(mine) == 1:
+        given = mine[0]
+    if not isinstance(given, str) or given.startswith(("!", "=~")):
+        raise ValueError('\'matchers\' must name your tenant: "tenant": "NAME"')
+    tenant = given.removeprefix("=")
+    if tenant not in mine:
+        raise ValueError('\'matchers\' must name your tenant: "tenant": "NAME"')
+    matchers["tenant"] = tenant
+    return tenant
+
+
+def register_alert_views(lk: Lookout, access: Access) -> None:
+    """Add the alerting views to the worker's web server (the middleware checks the caller).
+
+    Alerts, incidents and silences of tenants the caller does not see are left out of lists and
+    answer 404 one by one; acks and silences are scoped to the caller's tenants.
+    """
     app, store, settings, stats = lk.app, lk.store, lk.settings, lk.stats
-    keys = auth.single_key(settings.api_token)
     silences_topic = app.topic(lk.topics.silences, key_serializer="raw", value_serializer="raw")
     peers = Peers(app, stats)
 
-    def refuse(view: web.View, request: Any) -> web.Response | None:
-        _, denied = auth.check(keys, request.headers)
-        if denied is None:
-            return None
-        if denied is not auth.Denied.DISABLED:
-            stats.inc("lookout_api_unauthorized_total")
-        return view.json(
-            {"error": REFUSALS[denied]},
-            status=401,
-            headers={"WWW-Authenticate": 'Bearer realm="lookout"'},
-        )
+    def sees_silence(request: Any, silence: Silence) -> bool:
+        tenant = silence_tenant(silence)
+        who = caller(request)
+        return who.server_admin or who.read_all or (tenant is not None and who.sees(tenant))
 
     async def body_json(request: Any) -> dict[str, Any] | None:
         raw = await request.content.read(65536)
@@ -80,8 +104,9 @@ def register_alert_views(lk: Lookout) -> None:
             items = alerting.listing(status)
             if not is_local(request):
                 params = {"status": status} if status else {}
-                for other in await peers.get_all("/api/alerts", params):
+                for other in await peers.get_all("/api/alerts", params, request=request):
                     items.extend(other.get("alerts", []))
+            items = [i for i in items if access.visible_labels(request, i.get("labels"))]
             return self.json({"alerts": items})
 
     @app.page("/api/alerts/{fingerprint}")
@@ -89,19 +114,20 @@ def register_alert_views(lk: Lookout) -> None:
         async def get(self, request: web.Request, fingerprint: str) -> web.Response:
             local = is_local(request)
             for item in alerting.listing():
-                if item["fingerprint"] == fingerprint:
+                if item["fingerprint"] == fingerprint and access.visible_labels(
+                    request, item.get("labels")
+                ):
                     return self.json(item)
             if not local:
-                for other in await peers.get_all(f"/api/alerts/{fingerprint}"):
-                    return self.json(other)
+                path = f"/api/alerts/{fingerprint}"
+                for other in await peers.get_all(path, request=request):
+                    if access.visible_labels(request, other.get("labels")):
+                        return self.json(other)
             return self.error(404, f"no alert {fingerprint!r}")
 
     @app.page("/api/alerts/{fingerprint}/ack")
     class Ack(web.View):
         async def post(self, request: web.Request, fingerprint: str) -> web.Response:
-            refusal = refuse(self, request)
-            if refusal is not None:
-                return refusal
             local = is_local(request)
             doc = await body_json(request)
             if doc is None:
@@ -110,7 +136,15 @@ def register_alert_views(lk: Lookout) -> None:
                 by, comment = ack_from(doc)
             except ValueError as exc:
                 return self.error(400, str(exc))
-            if fingerprint in alerting.states:
+            who = caller(request)
+            if who.user_id is not None:
+                by = who.name  # a signed-in user acks as themselves
+            state = alerting.states.get(fingerprint)
+            if state is not None:
+                tenant = state.labels.get("tenant") or lk.tenants.of(state.labels.get("host", ""))
+                if not who.can(Role.OPERATOR, tenant):
+                    return self.error(404, f"no alert {fingerprint!r}")
+                audit_note(request, tenant=tenant)
                 async with store.lock:
                     result = alerting.ack(fingerprint, by, comment, time.time())
                     await store.flush()
@@ -131,19 +165,25 @@ def register_alert_views(lk: Lookout) -> None:
     class Incidents(web.View):
         async def get(self, request: web.Request) -> web.Response:
             if is_local(request):
-                return self.json({"records": list(alerting.recent)})
-            return self.json({"incidents": incidents_from(await all_records())})
+                return self.json({"records": visible_records(request, list(alerting.recent))})
+            return self.json({"incidents": incidents_from(await all_records(request))})
 
-    async def all_records() -> list[dict[str, Any]]:
+    def visible_records(request: Any, records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        return [r for r in records if access.visible_labels(request, r.get("labels"))]
+
+    async def all_records(request: Any) -> list[dict[str, Any]]:
         records = list(alerting.recent)
-        for other in await peers.get_all("/api/incidents"):
+        for other in await peers.get_all("/api/incidents", request=request):
             records.extend(other.get("records", []))
-        return records
+        return visible_records(request, records)
 
     @app.page("/api/incidents/{incident_id}")
     class IncidentOne(web.View):
         async def get(self, request: web.Request, incident_id: str) -> web.Response:
-            records = list(alerting.recent) if is_local(request) else await all_records()
+            if is_local(request):
+                records = visible_records(request, list(alerting.recent))
+            else:
+                records = await all_records(request)
             for incident in incidents_from(records):
                 if incident["incident_id"] == incident_id:
                     return self.json(incident)
@@ -181,9 +221,6 @@ def register_alert_views(lk: Lookout) -> None:
     @app.page("/api/rules/reload")
     class ReloadRules(web.View):
         async def post(self, request: web.Request) -> web.Response:
-            refusal = refuse(self, request)
-            if refusal is not None:
-                return refusal
             local = is_local(request)
             try:
                 count = await reload_rules()
@@ -216,17 +253,16 @@ def register_alert_views(lk: Lookout) -> None:
             items = [
                 {**s.to_state(), "active": s.active(now)}
                 for s in sorted(alerting.silences.values(), key=lambda s: s.starts_at)
+                if sees_silence(request, s)
             ]
             return self.json({"silences": items})
 
         async def post(self, request: web.Request) -> web.Response:
-            refusal = refuse(self, request)
-            if refusal is not None:
-                return refusal
             doc = await body_json(request)
             if doc is None:
                 return self.error(400, "body must be a JSON object")
             try:
+                audit_note(request, tenant=scope_silence(doc, caller(request)))
                 silence = silence_from(doc, time.time())
             except ValueError as exc:
                 return self.error(400, str(exc))
@@ -244,11 +280,14 @@ def register_alert_views(lk: Lookout) -> None:
     @app.page("/api/silences/{silence_id}")
     class SilenceOne(web.View):
         async def delete(self, request: web.Request, silence_id: str) -> web.Response:
-            refusal = refuse(self, request)
-            if refusal is not None:
-                return refusal
-            if silence_id not in alerting.silences:
+            found = alerting.silences.get(silence_id)
+            if found is None or not sees_silence(request, found):
                 return self.error(404, f"no silence {silence_id!r}")
+            tenant = silence_tenant(found)
+            who = caller(request)
+            if not who.server_admin and (tenant is None or not who.can(Role.OPERATOR, tenant)):
+                return self.error(404, f"no silence {silence_id!r}")
+            audit_note(request, tenant=tenant)
             fut = await silences_topic.send(key=silence_id.encode(), value=None)
             await fut
             async with store.lock:

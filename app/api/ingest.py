@@ -8,9 +8,13 @@ one message per host (Telegraf batch format for metrics, so the worker pays Faus
 cost once per host, not per metric), and the answer 202 comes only after the broker acknowledged
 them.
 
-Auth: ``Authorization: Bearer KEY`` or ``X-API-Key: KEY`` with a key from LOOKOUT_INGEST_KEYS
-(constant-time compare, :mod:`app.api.auth`). Limits: body size (413), requests per key (429 with
-Retry-After).
+Auth: ``Authorization: Bearer KEY`` or ``X-API-Key: KEY`` with a tenant's ingest key (``lk_...``,
+created through ``POST /api/keys`` or ``lookout keys create``; stored hashed, looked up in
+PostgreSQL and cached a few seconds) or a key from LOOKOUT_INGEST_KEYS (the default tenant's
+bootstrap keys; constant-time compare, :mod:`app.api.auth`). The first key that writes a host
+claims it for its tenant (``host_tenants``; ``team_server_assignment`` wins); a key of another
+tenant is then refused for that host (403, nothing produced). Limits: body size (413), requests
+per key (429 with Retry-After).
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ import orjson
 from faust import web
 
 from app.api import auth
+from app.api.access import Access
 from app.ratelimit import RateLimiter
 from formats.decode import decode_app, decode_metrics, decode_nginx
 from formats.points import AppLog, Metric, Rejected
@@ -69,7 +74,7 @@ def app_log_messages(records: Sequence[AppLog]) -> dict[str, bytes]:
     return {h: b"\n".join(lines) for h, lines in by_host.items()}
 
 
-def register_ingest(lk: Lookout) -> None:
+def register_ingest(lk: Lookout, access: Access) -> None:
     """Add the ingest views to the worker's web server."""
     app, settings, stats = lk.app, lk.settings, lk.stats
     keys = auth.parse_keys(settings.ingest_keys)
@@ -80,33 +85,72 @@ def register_ingest(lk: Lookout) -> None:
         "app": app.topic(lk.topics.logs_app, key_serializer="raw", value_serializer="raw"),
     }
 
-    async def guard(view: web.View, request: Any) -> tuple[bytes | None, web.Response | None]:
-        idx, denied = auth.check(keys, request.headers, api_key_header=True)
-        if denied is auth.Denied.DISABLED:
-            return None, view.json(
-                {"error": "ingest is disabled: set LOOKOUT_INGEST_KEYS"}, status=401
-            )
-        if idx is None:
+    async def key_of(
+        view: web.View, request: Any
+    ) -> tuple[str | None, str | None, web.Response | None]:
+        """``(rate-limit key, tenant, None)`` or ``(None, None, refusal)``."""
+        presented = auth.presented_key(request.headers, api_key_header=True)
+        idx = auth.key_index(presented, keys)
+        if idx is not None:
+            return str(idx), settings.default_tenant, None
+        if not keys and lk.identity is None:
+            error = {"error": "ingest is disabled: set LOOKOUT_INGEST_KEYS"}
+            return None, None, view.json(error, status=401)
+        tenant = await access.key_tenant(presented, time.time()) if presented else None
+        if tenant is None:
             stats.inc("lookout_ingest_rejected_total", reason="auth")
-            return None, view.json({"error": "missing or wrong API key"}, status=401)
-        wait = limiter.check(str(idx), time.monotonic())
+            error = {"error": "missing, wrong or revoked API key"}
+            return None, None, view.json(error, status=401)
+        return presented.partition("_")[2][:12] if presented else None, tenant, None
+
+    async def owners(hosts: Sequence[str], tenant: str) -> str | None:
+        """The first host that belongs to another tenant (claiming the unclaimed ones).
+
+        Bootstrap keys (the default tenant) claim nothing: they need no PostgreSQL, and an
+        unclaimed host is the default tenant's anyway.
+        """
+        for host in hosts:
+            owner = lk.tenants.assigned(host)
+            if owner is None and lk.identity is not None and tenant != settings.default_tenant:
+                owner = await lk.identity.claim_host(host, tenant)
+                lk.tenants.assign(host, owner)
+            if owner is not None and owner != tenant:
+                return host
+        return None
+
+    async def refuse_foreign(
+        view: web.View, hosts: Sequence[str], tenant: str
+    ) -> web.Response | None:
+        foreign = await owners(hosts, tenant)
+        if foreign is None:
+            return None
+        stats.inc("lookout_ingest_rejected_total", reason="tenant")
+        return view.json(
+            {"error": f"host {foreign!r} belongs to another tenant than this key's"}, status=403
+        )
+
+    async def guard(view: web.View, request: Any) -> tuple[bytes | None, str, web.Response | None]:
+        limit_key, tenant, refusal = await key_of(view, request)
+        if refusal is not None or limit_key is None or tenant is None:
+            return None, "", refusal
+        wait = limiter.check(limit_key, time.monotonic())
         if wait > 0:
             stats.inc("lookout_ingest_rejected_total", reason="rate")
             resp = view.json({"error": "rate limit exceeded", "retry_after": wait}, status=429)
             resp.headers["Retry-After"] = str(max(1, round(wait)))
-            return None, resp
+            return None, "", resp
         limit = settings.ingest_max_bytes
         length = request.content_length
         if length is not None and length > limit:
             stats.inc("lookout_ingest_rejected_total", reason="size")
-            return None, view.json({"error": f"body larger than {limit} bytes"}, status=413)
+            return None, "", view.json({"error": f"body larger than {limit} bytes"}, status=413)
         body = await request.content.read(limit + 1)
         if len(body) > limit:
             stats.inc("lookout_ingest_rejected_total", reason="size")
-            return None, view.json({"error": f"body larger than {limit} bytes"}, status=413)
+            return None, "", view.json({"error": f"body larger than {limit} bytes"}, status=413)
         if not body.strip():
-            return None, view.json({"error": "empty body"}, status=400)
-        return body, None
+            return None, "", view.json({"error": "empty body"}, status=400)
+        return body, tenant, None
 
     async def produce(kind: str, messages: dict[str, bytes]) -> None:
         futs = [
@@ -128,7 +172,7 @@ def register_ingest(lk: Lookout) -> None:
     @app.page("/api/ingest/metrics")
     class IngestMetrics(web.View):
         async def post(self, request: web.Request) -> web.Response:
-            body, refusal = await guard(self, request)
+            body, tenant, refusal = await guard(self, request)
             if refusal is not None or body is None:
                 return refusal  # type: ignore[return-value]
             host = request.query.get("host")
@@ -138,6 +182,9 @@ def register_ingest(lk: Lookout) -> None:
             if rejected or not metrics:
                 return bad(self, rejected)
             messages = metric_messages(metrics)
+            foreign = await refuse_foreign(self, list(messages), tenant)
+            if foreign is not None:
+                return foreign
             await produce("metrics", messages)
             stats.inc("lookout_ingest_records_total", len(metrics), kind="metrics")
             return self.json({"accepted": len(metrics), "messages": len(messages)}, status=202)
@@ -145,7 +192,7 @@ def register_ingest(lk: Lookout) -> None:
     @app.page("/api/ingest/logs")
     class IngestLogs(web.View):
         async def post(self, request: web.Request) -> web.Response:
-            body, refusal = await guard(self, request)
+            body, tenant, refusal = await guard(self, request)
             if refusal is not None or body is None:
                 return refusal  # type: ignore[return-value]
             kind = request.query.get("type", "app")
@@ -158,13 +205,20 @@ def register_ingest(lk: Lookout) -> None:
                 nginx, rejected = decode_nginx(body, default_host=host)
                 if rejected or not nginx:
                     return bad(self, rejected)
+                foreign = await refuse_foreign(self, [host], tenant)
+                if foreign is not None:
+                    return foreign
                 await produce("nginx", {host: body})
                 count = len(nginx)
             elif kind == "app":
                 logs, rejected = decode_app(body, default_host=host or "unknown")
                 if rejected or not logs:
                     return bad(self, rejected)
-                await produce("app", app_log_messages(logs))
+                messages = app_log_messages(logs)
+                foreign = await refuse_foreign(self, list(messages), tenant)
+                if foreign is not None:
+                    return foreign
+                await produce("app", messages)
                 count = len(logs)
             else:
                 return self.json(

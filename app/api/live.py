@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 import orjson
 from faust import web
 
+from app.api.access import Access
 from app.api.overview import host_overview, role, service_overview
 from app.api.peers import Peers
 from app.api.windows import is_local, query_kind
@@ -47,7 +48,7 @@ def load_assets() -> dict[str, bytes]:
     return {name: (folder / name).read_bytes() for name in ASSETS}
 
 
-def register_live_page(lk: Lookout) -> None:
+def register_live_page(lk: Lookout, access: Access) -> None:
     """Add ``/``, ``/static/{name}`` and ``/api/overview`` to the worker's web server."""
     app, store, engine = lk.app, lk.store, lk.store.engine
     peers = Peers(app, lk.stats)
@@ -84,12 +85,20 @@ def register_live_page(lk: Lookout) -> None:
     class Overview(web.View):
         async def get(self, request: web.Request) -> web.Response:
             kind = query_kind(request)
+            tenant = request.query.get("tenant")
             hosts = local_hosts(kind)
             workers = 1
             if not is_local(request):
-                for other in await peers.get_all("/api/overview", {"kind": kind}):
+                for other in await peers.get_all("/api/overview", {"kind": kind}, request=request):
                     hosts.extend(other.get("hosts", []))
                     workers += 1
+            for host in hosts:
+                host["tenant"] = lk.tenants.of(host["host"])
+            hosts = [
+                h
+                for h in hosts
+                if access.visible(request, h["host"]) and tenant in (None, h["tenant"])
+            ]
             hosts.sort(key=lambda h: h["host"])
             return self.json(
                 {

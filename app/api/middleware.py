@@ -55,6 +55,9 @@ async def errors(request: web.Request, handler: Handler) -> web.StreamResponse:
         return json_error(503, "the worker that owns this data did not answer; retry", RETRY)
     except NotReady:
         return json_error(503, "the worker is starting or rebalancing; retry", RETRY)
+    except OSError as exc:  # PostgreSQL (users, keys, audit) not reachable
+        log.warning("%s %s: a service is not reachable: %r", request.method, request.path, exc)
+        return json_error(503, "a service this needs is not reachable; retry", RETRY)
     except Exception:
         log.exception("%s %s failed", request.method, request.path)
         return json_error(500, "internal server error")
@@ -96,11 +99,16 @@ def cors(allowed: Collection[str]) -> Middleware:
     return middleware
 
 
-def install(web_app: web.Application, cors_origins: Collection[str]) -> None:
+def install(
+    web_app: web.Application, cors_origins: Collection[str], access: Middleware | None = None
+) -> None:
     """Add the middlewares to the worker's aiohttp application (before it starts).
 
-    CORS goes outside the error middleware, so error answers carry the CORS headers too.
+    CORS goes outside the error middleware, so error answers carry the CORS headers too; the
+    access check goes inside it, so its failures are JSON errors too.
     """
     if cors_origins:
         web_app.middlewares.append(cors(cors_origins))
     web_app.middlewares.append(errors)
+    if access is not None:
+        web_app.middlewares.append(access)

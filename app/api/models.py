@@ -127,6 +127,7 @@ class HostOverview(BaseModel):
     services: list[Open]
     requests: float
     error_rate: float
+    tenant: str | None = None
 
 
 class ServiceOverview(BaseModel):

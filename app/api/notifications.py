@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, get_args
 import orjson
 from faust import web
 
+from app.api.access import Access, caller
 from app.api.models import NotifyStatus
 from sinks.pg_pool import open_pool
 
@@ -85,8 +86,12 @@ def row_out(row: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
-def register_notify_views(lk: Lookout) -> None:
-    """Add ``GET /api/notifications`` to the worker's web server."""
+def register_notify_views(lk: Lookout, access: Access) -> None:
+    """Add ``GET /api/notifications`` to the worker's web server.
+
+    Only notifications of the caller's tenants are listed (by the ``tenant`` group label, else
+    by the hosts of their alerts); ``limit`` counts rows before that filter.
+    """
     app, dsn = lk.app, lk.postgres_dsn
     pool: list[Any] = []
     lock = asyncio.Lock()
@@ -128,4 +133,14 @@ def register_notify_views(lk: Lookout) -> None:
                 else:
                     problem = f"PostgreSQL is not reachable ({type(exc).__name__})"
                 return self.json({"error": problem}, status=503)
-            return self.json({"notifications": [row_out(r) for r in rows]})
+            out = [row_out(r) for r in rows]
+            return self.json({"notifications": [n for n in out if visible(request, n)]})
+
+    def visible(request: Any, note: dict[str, Any]) -> bool:
+        group = note.get("group_labels") or {}
+        if group.get("tenant"):
+            return access.visible_labels(request, group)
+        alerts = [a.get("labels") for a in note.get("alerts") or [] if isinstance(a, dict)]
+        if not alerts:
+            return caller(request).server_admin or caller(request).read_all
+        return any(access.visible_labels(request, labels) for labels in alerts)

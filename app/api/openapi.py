@@ -17,7 +17,9 @@ from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
 from alerting.requests import Ack, NewSilence
+from app.api import identity_models as im
 from app.api import models as m
+from app.roles import Need
 from logsearch.params import SPLITS
 from tables.windows import KINDS, TUMBLING
 
@@ -27,11 +29,17 @@ STR: dict[str, Any] = {"type": "string"}
 Doc = dict[str, Any]
 Body = type[BaseModel] | Doc  # a model (JSON), or a schema per media type
 MODELS: list[type[BaseModel]] = [Ack, NewSilence]
-MODELS += [
-    v
-    for v in vars(m).values()
-    if isinstance(v, type) and issubclass(v, BaseModel) and v.__module__ == m.__name__
-]
+MODELS += list(
+    {
+        v: None
+        for module in (m, im)
+        for v in vars(module).values()
+        if isinstance(v, type)
+        and issubclass(v, BaseModel)
+        and v.__module__ in (m.__name__, im.__name__)
+    }
+)
+NEED = "x-lookout-role"  # what an operation needs from its caller (app.roles.Need)
 
 
 def ref(model: type[BaseModel]) -> Doc:
@@ -89,17 +97,26 @@ def op(
     replies: Mapping[str, Reply | str | Body],
     *params: Doc,
     body: Body | None = None,
-    security: Auth | None = None,
+    need: Need,
 ) -> Doc:
-    """An operation; 400 is documented whenever it has query parameters, 401 with security."""
+    """An operation; 400 is documented whenever it has query parameters, 401/403 with security.
+
+    ``need`` is what the caller must be (:class:`app.roles.Need`), kept in the document as
+    ``x-lookout-role``: the access middleware enforces it and the authorization matrix test
+    reads it.
+    """
+    security = SECURITY.get(need)
     if any(p["in"] == "query" for p in params):
         replies = {"400": BAD_QUERY, **replies}
     if security:
         replies = {**replies, "401": security.refused}
+    if need not in (Need.PUBLIC, Need.INGEST):
+        replies = {**replies, "403": FORBIDDEN}
     out: Doc = {"summary": summary, "responses": {s: response(r) for s, r in replies.items()}}
     out |= {"parameters": list(params)} if params else {}
     out |= {"requestBody": {"required": True, "content": content(body)}} if body else {}
-    return out | ({"security": [{s: []} for s in security.schemes]} if security else {})
+    out |= {"security": [{s: []} for s in security.schemes]} if security else {}
+    return out | {NEED: need.value}
 
 
 BAD_QUERY = "bad query parameter (kind, limit, status, since, local)"
@@ -117,18 +134,23 @@ LOCAL = query(
 )
 HOST = path("host", "host name (the Telegraf host tag)")
 FINGERPRINT = path("fingerprint", "alert fingerprint")
-WRITE = Auth(("apiToken",), "missing or wrong token (or writes disabled: no token configured)")
+SIGNED_IN = Auth(
+    ("userToken", "apiToken"),
+    "missing, expired or invalid token (reads need one when sign-in is on: LOOKOUT_JWT_SECRET)",
+)
 INGEST = Auth(
     ("ingestKey", "ingestKeyHeader"),
-    "missing or wrong API key (or ingest disabled: LOOKOUT_INGEST_KEYS unset)",
+    "missing, wrong or revoked API key (or ingest disabled: no key configured)",
 )
+SECURITY: dict[Need, Auth] = {n: SIGNED_IN for n in Need if n is not Need.PUBLIC}
+SECURITY[Need.INGEST] = INGEST
+FORBIDDEN = "the caller's role does not allow this operation"
+RETRY_AFTER = {"Retry-After": {"schema": STR, "description": "seconds"}}
 INGEST_ERRORS: dict[str, Reply | str | Body] = {
     "400": Reply("a record could not be parsed (lists the rejected parts)", m.Rejected),
     "413": "body larger than LOOKOUT_INGEST_MAX_BYTES",
-    "429": Reply(
-        "rate limit of the API key exceeded",
-        headers={"Retry-After": {"schema": STR, "description": "seconds"}},
-    ),
+    "403": "the host belongs to another tenant than the key's",
+    "429": Reply("rate limit of the API key exceeded", headers=RETRY_AFTER),
 }
 ACCEPTED = "produced to the topics"
 NDJSON = "application/x-ndjson"
@@ -150,49 +172,65 @@ LOG_ERRORS: dict[str, Reply | str | Body] = {
 }
 SSE = {"text/event-stream": {**STR, "description": "events `logs` with id, keep-alive comments"}}
 ROUTES: dict[str, Doc] = {
-    "get /": op("The live page (polls the API)", {"200": Reply("the page", {"text/html": STR})}),
+    "get /": op(
+        "The live page (polls the API)",
+        {"200": Reply("the page", {"text/html": STR})},
+        need=Need.PUBLIC,
+    ),
     "get /static/{name}": op(
         "Assets of the live page",
         {"200": Reply("the asset", ASSETS), "404": "no such asset"},
         path("name", "asset name", enum("index.html", "live.css", "live.js", "logs.js")),
+        need=Need.PUBLIC,
     ),
-    "get /api/openapi.json": op("This document", {"200": m.Document}),
-    "get /api/health": op("Worker health and counters", {"200": m.Health}),
+    "get /api/openapi.json": op("This document", {"200": m.Document}, need=Need.PUBLIC),
+    "get /api/health": op("Worker health and counters", {"200": m.Health}, need=Need.PUBLIC),
     "get /metrics": op(
-        "Prometheus text exposition of the pipeline's own metrics", {"200": {"text/plain": STR}}
+        "Prometheus text exposition of the pipeline's own metrics",
+        {"200": {"text/plain": STR}},
+        need=Need.PUBLIC,
     ),
     "get /api/overview": op(
         "The live page's data: headline values of every host and service, with the closed "
         "windows before the open one (all workers)",
         {"200": m.Overview},
         KIND,
+        query("tenant", "only this tenant's hosts (the live page's tenant switcher)"),
         LOCAL,
+        need=Need.VIEWER,
     ),
-    "get /api/hosts": op("Hosts with window state (all workers)", {"200": m.Hosts}, LOCAL),
+    "get /api/hosts": op(
+        "Hosts with window state (all workers)", {"200": m.Hosts}, LOCAL, need=Need.VIEWER
+    ),
     "get /api/hosts/{host}/windows": op(
         "The open window of a host, per series",
         {"200": m.Window, "404": "unknown host"},
         *(HOST, KIND, MATCH),
+        need=Need.VIEWER,
     ),
     "get /api/hosts/{host}/recent": op(
         "The last closed windows of a host, per series",
         {"200": m.Recent, "404": "unknown host"},
         *(HOST, KIND, MATCH, LIMIT),
+        need=Need.VIEWER,
     ),
     "get /api/hosts/{host}/series/{series}": op(
         "One series of a host: its open window and its last closed windows",
         {"200": m.SeriesDetail, "404": "unknown host or series"},
         *(HOST, path("series", "series name as /api/series lists it, URL-encoded"), KIND, LIMIT),
+        need=Need.VIEWER,
     ),
     "get /api/services/{service}/windows": op(
         "The open error-rate window of a service on each host that serves it (all workers)",
         {"200": m.ServiceWindows, "404": "no host has an open window of the service"},
         *(path("service", "service name"), KIND, LOCAL),
+        need=Need.VIEWER,
     ),
     "get /api/series": op(
         "Series names (all workers, or one host's)",
         {"200": m.SeriesNames, "404": "unknown host"},
         *(query("host", "only this host's series"), LOCAL),
+        need=Need.VIEWER,
     ),
     "post /api/ingest/metrics": op(
         "Telegraf JSON (single or batch), line protocol or NDJSON metrics",
@@ -203,7 +241,7 @@ ROUTES: dict[str, Doc] = {
             NDJSON: STR,
             "text/plain": {**STR, "description": "InfluxDB line protocol"},
         },
-        security=INGEST,
+        need=Need.INGEST,
     ),
     "post /api/ingest/logs": op(
         "Application JSON logs, or nginx lines with ?type=nginx&host=H",
@@ -217,7 +255,7 @@ ROUTES: dict[str, Doc] = {
             NDJSON: STR,
             "text/plain": {**STR, "description": "nginx access or error lines"},
         },
-        security=INGEST,
+        need=Need.INGEST,
     ),
     "get /api/logs/patterns": op(
         "Mined log message templates with counts, first/last seen and an example (all workers)",
@@ -225,16 +263,19 @@ ROUTES: dict[str, Doc] = {
         query("service", "only this service's patterns"),
         query("since", "only patterns seen at or after this time (epoch seconds or ISO 8601)"),
         LOCAL,
+        need=Need.SERVER_ADMIN,  # patterns are per service, not per tenant yet: no leaks
     ),
     "get /api/alerts": op(
         "Alert instances (all workers)",
         {"200": m.Alerts},
         *(query("status", "only alerts in this state", enum(*get_args(m.AlertStatus))), LOCAL),
+        need=Need.VIEWER,
     ),
     "get /api/alerts/{fingerprint}": op(
         "One alert instance (whichever worker has it)",
         {"200": m.Alert, "404": "no such alert"},
         *(FINGERPRINT, LOCAL),
+        need=Need.VIEWER,
     ),
     "post /api/alerts/{fingerprint}/ack": op(
         "Acknowledge a firing alert (forwarded to the worker that has it)",
@@ -246,38 +287,41 @@ ROUTES: dict[str, Doc] = {
         },
         *(FINGERPRINT, LOCAL),
         body=Ack,
-        security=WRITE,
+        need=Need.OPERATOR,
     ),
     "get /api/incidents": op(
         "Incidents: firing episodes with open, ack and resolve times (all workers)",
         {"200": m.Incidents},
         LOCAL,
+        need=Need.VIEWER,
     ),
     "get /api/incidents/{incident_id}": op(
         "One incident",
         {"200": m.Incident, "404": "no such incident"},
         *(path("incident_id", "incident id (fingerprint:episode)"), LOCAL),
+        need=Need.VIEWER,
     ),
-    "get /api/silences": op("Silences", {"200": m.Silences}),
+    "get /api/silences": op("Silences", {"200": m.Silences}, need=Need.VIEWER),
     "post /api/silences": op(
         "Create a silence",
         {"201": Reply("created", m.Silence), "400": "bad body"},
         body=NewSilence,
-        security=WRITE,
+        need=Need.OPERATOR,
     ),
     "delete /api/silences/{silence_id}": op(
         "Delete a silence",
         {"200": Reply("deleted", m.Deleted), "404": "no such silence"},
         path("silence_id", "silence id"),
-        security=WRITE,
+        need=Need.OPERATOR,
     ),
-    "get /api/rules": op("Alert rules", {"200": m.Rules}),
+    "get /api/rules": op("Alert rules", {"200": m.Rules}, need=Need.VIEWER),
     "get /api/notifications": op(
         "The notification outbox, newest first (pending, sent, failed, held back)",
         {"200": m.Notifications, "503": "PostgreSQL is not reachable"},
         query("status", "only this status", enum(*get_args(m.NotifyStatus))),
         query("receiver", "only this receiver"),
         query("limit", "rows", {"type": "integer", "minimum": 1, "maximum": 500, "default": 50}),
+        need=Need.VIEWER,
     ),
     "get /api/logs/search": op(
         "Search log lines, newest first, with highlights; page on with cursor",
@@ -285,6 +329,7 @@ ROUTES: dict[str, Doc] = {
         *LOG_FILTERS,
         query("limit", "lines", {"type": "integer", "minimum": 1, "maximum": 1000, "default": 100}),
         query("cursor", "the cursor of the previous page (same q, from, to and filters)"),
+        need=Need.SERVER_ADMIN,  # log documents carry no tenant yet: no leaks
     ),
     "get /api/logs/stats": op(
         "Log volume over time, split by level, service, host, status class or pattern",
@@ -293,6 +338,7 @@ ROUTES: dict[str, Doc] = {
         query("interval", "bucket width (30s, 5m, 1h) or auto"),
         query("split", "split field", enum(*SPLITS, default="level")),
         query("top", "top values of the split", {"type": "integer", "minimum": 1, "maximum": 50}),
+        need=Need.SERVER_ADMIN,  # log documents carry no tenant yet: no leaks
     ),
     "get /api/logs/tail": op(
         "Live tail (Server-Sent Events) of the log topics, same filters; resumes at Last-Event-ID",
@@ -312,6 +358,7 @@ ROUTES: dict[str, Doc] = {
             "description": "resume after this event (sent by EventSource on reconnect)",
             "schema": STR,
         },
+        need=Need.SERVER_ADMIN,  # log documents carry no tenant yet: no leaks
     ),
     "post /api/rules/reload": op(
         "Reload the rules files (on every worker)",
@@ -320,11 +367,129 @@ ROUTES: dict[str, Doc] = {
             "400": "a rules file is wrong; the old rules stay",
         },
         LOCAL,
-        security=WRITE,
+        need=Need.ADMIN,
+    ),
+    "post /api/auth/login": op(
+        "Sign in: an access token (JWT) and a refresh token",
+        {
+            "200": im.Tokens,
+            "400": "bad body",
+            "401": "wrong user name or password (the same answer for an unknown user)",
+            "429": Reply("too many failed sign-ins; retry later", headers=RETRY_AFTER),
+            "503": "sign-in is off (no LOOKOUT_JWT_SECRET) or PostgreSQL is not reachable",
+        },
+        body=im.Login,
+        need=Need.PUBLIC,
+    ),
+    "post /api/auth/refresh": op(
+        "A new access token for a refresh token (the refresh token is rotated)",
+        {
+            "200": im.Tokens,
+            "400": "bad body",
+            "401": "refresh token unknown, expired, logged out, or its user disabled",
+            "503": "sign-in is off or PostgreSQL is not reachable",
+        },
+        body=im.RefreshToken,
+        need=Need.PUBLIC,
+    ),
+    "post /api/auth/logout": op(
+        "Revoke a refresh token",
+        {
+            "200": im.Done,
+            "400": "bad body",
+            "503": "sign-in is off or PostgreSQL is not reachable",
+        },
+        body=im.RefreshToken,
+        need=Need.PUBLIC,
+    ),
+    "get /api/auth/me": op("The caller and its roles", {"200": im.Me}, need=Need.USER),
+    "get /api/tenants": op(
+        "Tenants the caller sees, with its role in each",
+        {"200": im.Tenants, "503": "PostgreSQL is not reachable"},
+        need=Need.USER,
+    ),
+    "post /api/tenants": op(
+        "Create a tenant (server admin)",
+        {
+            "201": Reply("created", im.Done),
+            "400": "bad body",
+            "409": "the tenant exists",
+            "503": "PostgreSQL is not reachable",
+        },
+        body=im.NewTenant,
+        need=Need.SERVER_ADMIN,
+    ),
+    "get /api/keys": op(
+        "Ingest keys of the tenants the caller administers (never their secrets)",
+        {"200": im.Keys, "503": "PostgreSQL is not reachable"},
+        need=Need.ADMIN,
+    ),
+    "post /api/keys": op(
+        "Create an ingest key of a tenant; its secret is in this answer only",
+        {
+            "201": Reply("created", im.CreatedKey),
+            "400": "bad body",
+            "404": "no such tenant (or not one the caller administers)",
+            "503": "PostgreSQL is not reachable",
+        },
+        body=im.NewKey,
+        need=Need.ADMIN,
+    ),
+    "delete /api/keys/{key_id}": op(
+        "Revoke an ingest key",
+        {
+            "200": Reply("revoked", im.Done),
+            "404": "no such live key in the caller's tenants",
+            "503": "PostgreSQL is not reachable",
+        },
+        path("key_id", "key id (the part after lk_)"),
+        need=Need.ADMIN,
+    ),
+    "get /api/users": op(
+        "Users of the tenants the caller administers, with their roles there",
+        {"200": im.Users, "503": "PostgreSQL is not reachable"},
+        need=Need.ADMIN,
+    ),
+    "post /api/users": op(
+        "Create a user with a role in one tenant the caller administers",
+        {
+            "201": Reply("created", im.Done),
+            "400": "bad body",
+            "404": "no such tenant (or not one the caller administers)",
+            "409": "the user exists",
+            "503": "PostgreSQL is not reachable",
+        },
+        body=im.NewUser,
+        need=Need.ADMIN,
+    ),
+    "post /api/users/{username}/roles": op(
+        "Give a user a role in a tenant the caller administers, or take it away",
+        {
+            "200": Reply("done", im.Done),
+            "400": "bad body",
+            "404": "no such user or tenant",
+            "503": "PostgreSQL is not reachable",
+        },
+        path("username", "user name"),
+        body=im.RoleGrant,
+        need=Need.ADMIN,
+    ),
+    "get /api/audit": op(
+        "Audit log of the tenants the caller administers, newest first",
+        {"200": im.AuditLog, "503": "PostgreSQL is not reachable"},
+        query("action", "only this action (login, refresh, ack, silence, ...)"),
+        query("limit", "rows", {"type": "integer", "minimum": 1, "maximum": 500, "default": 100}),
+        need=Need.ADMIN,
     ),
 }
 SECURITY_SCHEMES = {
     "apiToken": {"type": "http", "scheme": "bearer", "description": "LOOKOUT_API_TOKEN"},
+    "userToken": {
+        "type": "http",
+        "scheme": "bearer",
+        "bearerFormat": "JWT",
+        "description": "an access token from POST /api/auth/login (docs/AUTH.md)",
+    },
     "ingestKey": {
         "type": "http",
         "scheme": "bearer",

@@ -41,13 +41,23 @@ class Peers:
     def _session(self) -> aiohttp.ClientSession:
         return self.app.http_client
 
-    async def get_all(self, path: str, params: Mapping[str, str] | None = None) -> list[Any]:
-        """GET ``path`` on every peer at once; the JSON documents of those that answered 200."""
+    async def get_all(
+        self, path: str, params: Mapping[str, str] | None = None, *, request: Any = None
+    ) -> list[Any]:
+        """GET ``path`` on every peer at once; the JSON documents of those that answered 200.
+
+        The caller's ``Authorization`` (of ``request``) goes along: a peer answers only what
+        the caller may see.
+        """
         query = {**(params or {}), "local": "1"}
+        auth = request.headers.get("Authorization") if request is not None else None
+        headers = {"Authorization": auth} if auth else {}
 
         async def one(url: str) -> Any:
             try:
-                async with self._session.get(url + path, params=query, timeout=GET_TIMEOUT) as r:
+                async with self._session.get(
+                    url + path, params=query, headers=headers, timeout=GET_TIMEOUT
+                ) as r:
                     return await r.json() if r.status == 200 else None
             except (TimeoutError, aiohttp.ClientError, ValueError):
                 self.stats.inc("lookout_web_fanout_errors_total")

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 import orjson
 from faust import web
 
+from app.api.access import Access
 from app.api.openapi import spec as openapi_spec
 from app.api.peers import Peers
 from app.stats import CONTENT_TYPE
@@ -64,8 +65,11 @@ def is_local(request: web.Request) -> bool:
     return local == "1"
 
 
-def register_views(lk: Lookout) -> None:
-    """Add the window-state, health, metrics and OpenAPI views to the worker's web server."""
+def register_views(lk: Lookout, access: Access) -> None:
+    """Add the window-state, health, metrics and OpenAPI views to the worker's web server.
+
+    Hosts of tenants the caller does not see answer as unknown hosts (404).
+    """
     app, store, engine, stats = lk.app, lk.store, lk.store.engine, lk.stats
     peers = Peers(app, stats)
 
@@ -82,8 +86,8 @@ def register_views(lk: Lookout) -> None:
         ring = store.recent.get(host, {}).get((sid, kind), ())
         return [orjson.loads(body) for body in list(ring)[-limit:]]
 
-    def known(host: str) -> bool:
-        return host in engine.hosts or host in store.recent
+    def known(host: str, request: web.Request) -> bool:
+        return (host in engine.hosts or host in store.recent) and access.visible(request, host)
 
     @app.page("/api/openapi.json")
     class OpenApi(web.View):
@@ -122,16 +126,16 @@ def register_views(lk: Lookout) -> None:
         async def get(self, request: web.Request) -> web.Response:
             hosts = set(engine.hosts)
             if not is_local(request):
-                for other in await peers.get_all("/api/hosts"):
+                for other in await peers.get_all("/api/hosts", request=request):
                     hosts.update(other.get("hosts", []))
-            return self.json({"hosts": sorted(hosts)})
+            return self.json({"hosts": sorted(h for h in hosts if access.visible(request, h))})
 
     @app.page("/api/hosts/{host}/windows")
     class HostWindows(web.View):
         @app.table_route(table=store.table, match_info="host")  # type: ignore[arg-type]
         async def get(self, request: web.Request, host: str) -> web.Response:
             kind = query_kind(request)
-            if host not in engine.hosts:
+            if host not in engine.hosts or not access.visible(request, host):
                 return self.error(404, f"unknown host {host!r}")
             result = current_window(engine, host, kind)
             if not result:
@@ -152,7 +156,7 @@ def register_views(lk: Lookout) -> None:
         @app.table_route(table=store.table, match_info="host")  # type: ignore[arg-type]
         async def get(self, request: web.Request, host: str) -> web.Response:
             kind, limit = query_kind(request), query_limit(request)
-            if not known(host):
+            if not known(host, request):
                 return self.error(404, f"unknown host {host!r}")
             match = request.query.get("match")
             out = []
@@ -168,7 +172,7 @@ def register_views(lk: Lookout) -> None:
         @app.table_route(table=store.table, match_info="host")  # type: ignore[arg-type]
         async def get(self, request: web.Request, host: str, series: str) -> web.Response:
             kind, limit = query_kind(request), query_limit(request)
-            if not known(host):
+            if not known(host, request):
                 return self.error(404, f"unknown host {host!r}")
             sids = series_of(engine, host) | {sid for sid, _ in store.recent.get(host, {})}
             sid = next((s for s in sids if series_name(s) == series), None)
@@ -195,6 +199,8 @@ def register_views(lk: Lookout) -> None:
             kind = query_kind(request)
             rows = []
             for host in list(engine.hosts):
+                if not access.visible(request, host):
+                    continue
                 sid = log_series(service, host)
                 result = current_window(engine, host, kind)
                 if result and sid in result["series"]:
@@ -208,8 +214,10 @@ def register_views(lk: Lookout) -> None:
                     )
             if not is_local(request):
                 path = f"/api/services/{service}/windows"
-                for other in await peers.get_all(path, {"kind": kind}):
-                    rows.extend(other.get("hosts", []))
+                for other in await peers.get_all(path, {"kind": kind}, request=request):
+                    rows.extend(
+                        r for r in other.get("hosts", []) if access.visible(request, r["host"])
+                    )
                 if not rows:
                     return self.error(404, f"no host has an open window of service {service!r}")
             rows.sort(key=lambda r: r["host"])
@@ -219,16 +227,17 @@ def register_views(lk: Lookout) -> None:
     class Series(web.View):
         async def get(self, request: web.Request) -> web.Response:
             host = request.query.get("host")
-            if host is not None and not is_local(request) and not known(host):
-                found = await peers.get_all("/api/series", {"host": host})
+            if host is not None and not is_local(request) and not known(host, request):
+                found = await peers.get_all("/api/series", {"host": host}, request=request)
                 if not found:
                     return self.error(404, f"unknown host {host!r}")
                 return self.json({"series": sorted({n for f in found for n in f["series"]})})
-            if host is not None and not known(host):
+            if host is not None and not known(host, request):
                 return self.error(404, f"unknown host {host!r}")
             hosts = [host] if host is not None else list(engine.hosts)
+            hosts = [h for h in hosts if access.visible(request, h)]
             names = {series_name(s) for h in hosts for s in series_of(engine, h)}
             if not is_local(request) and host is None:
-                for other in await peers.get_all("/api/series"):
+                for other in await peers.get_all("/api/series", request=request):
                     names.update(other.get("series", []))
             return self.json({"series": sorted(names)})

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
@@ -45,3 +46,14 @@ def call(
             return Reply(resp.status, dict(resp.headers), resp.read().decode())
     except urllib.error.HTTPError as err:
         return Reply(err.code, dict(err.headers), err.read().decode())
+
+
+def wait_for(fn: Any, timeout: float, what: str) -> Any:
+    """Call ``fn`` until it returns something truthy; AssertionError after ``timeout`` s."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        result = fn()
+        if result:
+            return result
+        time.sleep(0.3)
+    raise AssertionError(f"timed out waiting for {what}")

@@ -19,6 +19,7 @@ import pytest
 from app.services import Services
 from app.settings import load_settings
 from devtools.stack import LocalStack
+from tests.integration.auth_stack import AuthStack, start
 
 
 @pytest.fixture(scope="session")
@@ -92,3 +93,15 @@ def own_broker(stack_services: Services) -> Iterator[Services]:
         yield services
     finally:
         stack.down()
+
+
+@pytest.fixture(scope="module")
+def auth_stack(
+    stack_services: Services, pg_dsn: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[AuthStack]:
+    """A worker with sign-in on and two tenants, for one test module (auth_stack.py)."""
+    s = start(stack_services, pg_dsn, tmp_path_factory.mktemp("auth"))
+    try:
+        yield s
+    finally:
+        s.worker.stop()

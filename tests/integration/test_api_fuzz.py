@@ -2,7 +2,8 @@
 
 One worker for the module (real broker), with data for a host, a firing alert and an incident.
 schemathesis runs its CLI against /api/openapi.json with the token (write endpoints included)
-and a bounded number of examples per operation; it must find no 5xx and every status code,
+and a bounded number of examples per operation, with sign-in on (LOOKOUT_JWT_SECRET: every read
+needs a token too); it must find no 5xx and every status code,
 content type, header and body must match the document. The positive-data check is left out:
 ingest bodies (Telegraf, nginx) and silence times carry rules a JSON schema cannot say.
 """
@@ -17,7 +18,6 @@ import time
 import urllib.parse
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import orjson
 import pytest
@@ -25,24 +25,15 @@ import pytest
 from app.services import Services
 from app.settings import load_settings
 from app.topics import ensure_topics
-from tests.integration.api_client import Reply, call
+from tests.integration.api_client import Reply, call, wait_for
+from tests.integration.auth_stack import RULES
 from tests.integration.notify_db import migrated_database
 from tests.integration.workers import Worker, worker_env
 
 pytestmark = pytest.mark.integration
 
 TOKEN = "fuzz-token-1"
-RULES = """\
-rules:
-  - name: hot
-    measurement: temp
-    field: c
-    aggregate: max
-    window: tumbling
-    op: ">"
-    threshold: 50
-    severity: critical
-"""
+JWT_SECRET = "fuzz-jwt-secret-0123456789abcdef0123456789"
 CHECKS = ",".join(
     [
         "not_a_server_error",
@@ -56,16 +47,6 @@ CHECKS = ",".join(
         "missing_required_header",
     ]
 )
-
-
-def wait_for(fn: Any, timeout: float, what: str) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        result = fn()
-        if result:
-            return result
-        time.sleep(0.3)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 @pytest.fixture(scope="module")
@@ -83,6 +64,7 @@ def worker(
         prefix,
         rules=str(rules),
         api_token=TOKEN,
+        jwt_secret=JWT_SECRET,
         ingest_keys=TOKEN,
         ingest_rate="1000",
         ingest_burst="1000",
@@ -117,7 +99,7 @@ def worker(
 
 
 def get(w: Worker, path: str) -> Reply:
-    return call("GET", w.url + path)
+    return call("GET", w.url + path, token=TOKEN)
 
 
 def assert_json_404(reply: Reply) -> None:
@@ -157,7 +139,7 @@ def test_unknown_hosts_series_alerts_incidents_answer_404_json(worker: Worker) -
 
 def test_no_cors_by_default_and_no_undocumented_faust_views(worker: Worker) -> None:
     origin = {"Origin": "https://elsewhere.example"}
-    reply = call("GET", worker.url + "/api/hosts", headers=origin)
+    reply = call("GET", worker.url + "/api/hosts", headers=origin, token=TOKEN)
     assert reply.status == 200 and "Access-Control-Allow-Origin" not in reply.headers
     preflight = call(
         "OPTIONS",

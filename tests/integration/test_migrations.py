@@ -25,7 +25,13 @@ from sinks.migrations import LOCK_KEY, MIGRATIONS_DIR, MigrationError, migrate, 
 pytestmark = pytest.mark.integration
 
 # Every shipped migration, in order (a new file in infra/migrations is added here too).
-FILES = ["0001_core.sql", "0002_business.sql", "0003_views.sql", "0005_notify_groups.sql"]
+FILES = [
+    "0001_core.sql",
+    "0002_business.sql",
+    "0003_views.sql",
+    "0005_notify_groups.sql",
+    "0006_identity.sql",
+]
 TABLES = {
     "server_metrics", "aggregated_metrics", "error_rates", "error_logs", "application_logs",
     "downtime_logs", "alert_configuration", "alert_history", "incidents", "silences",
@@ -33,8 +39,12 @@ TABLES = {
     "team_members", "team_server_assignment", "user_access_logs", "cost_data",
     "resource_allocation", "incident_response_logs", "servers", "schema_migrations",
     "notify_alerts", "notify_groups", "notify_group_alerts",
+    "tenant_roles", "ingest_keys", "refresh_tokens", "host_tenants",
 }  # fmt: skip
-VIEWS = {"v_daily_uptime", "v_incident_mtta_mttr", "v_error_rate_trend", "v_cost_vs_usage"}
+VIEWS = {
+    "v_daily_uptime", "v_incident_mtta_mttr", "v_error_rate_trend", "v_cost_vs_usage",
+    "v_host_tenant",
+}  # fmt: skip
 TODAY = datetime.now(UTC).date()
 
 

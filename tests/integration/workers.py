@@ -104,8 +104,11 @@ class Worker(Process):
         raise RuntimeError(f"worker {self.name} not ready in {wait} s:\n{self.tail()}")
 
     def get(self, path: str) -> Any:
-        """GET a JSON document from this worker."""
-        with urllib.request.urlopen(self.url + path, timeout=5) as resp:
+        """GET a JSON document from this worker (as the server admin when it has a token)."""
+        token = self.env.get("LOOKOUT_API_TOKEN")
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        request = urllib.request.Request(self.url + path, headers=headers)
+        with urllib.request.urlopen(request, timeout=5) as resp:
             return json.loads(resp.read())
 
     def metric(self, name: str, **labels: str) -> float:

@@ -118,7 +118,9 @@ def test_every_datasource_is_provisioned(boards: dict[str, dict[str, Any]]) -> N
 def test_every_variable_used_is_defined_before_use(boards: dict[str, dict[str, Any]]) -> None:
     for name, board in boards.items():
         order = [v["name"] for v in board["templating"]["list"]]
-        assert order == (["instance"] if name in PROM_BOARDS else ["service", "host"]), name
+        assert order == (["instance"] if name in PROM_BOARDS else ["tenant", "service", "host"]), (
+            name
+        )
         for where, _, text in queries(board):
             used = variable_names(text)
             assert used <= set(order), f"{name} {where}: undefined {used - set(order)}"

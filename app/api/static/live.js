@@ -6,11 +6,14 @@
 (() => {
   const POLL_MS = 3000;
   const TOKEN_KEY = "lookout.token";
+  const REFRESH_KEY = "lookout.refresh";
   const WHO_KEY = "lookout.who";
+  const RANK = { viewer: 0, operator: 1, admin: 2 };
   const SVG_NS = "http://www.w3.org/2000/svg";
   const $ = (id) => document.getElementById(id);
   let timer = null;
   let lastOk = null;
+  let me = null; // the signed-in caller: {name, server_admin, roles: {tenant: role}}
 
   // ---- DOM helpers (text only) ----------------------------------------------------------------
   function el(tag, props, ...children) {
@@ -102,15 +105,32 @@
     return svg;
   }
 
-  // ---- token (kept in sessionStorage for this tab only) --------------------------------------
+  // ---- sign-in (tokens kept in sessionStorage for this tab only) ------------------------------
   const token = () => sessionStorage.getItem(TOKEN_KEY);
   const who = () => sessionStorage.getItem(WHO_KEY) || "";
 
   function showAuth() {
     const signedIn = Boolean(token());
+    $("login-form").hidden = signedIn;
     $("token-form").hidden = signedIn;
     $("signed-in").hidden = !signedIn;
     $("who").textContent = who();
+    const roles = me ? Object.entries(me.roles).map(([t, r]) => `${t}: ${r}`) : [];
+    $("roles").textContent = me && me.server_admin ? "(server admin)" : roles.length ? `(${roles.join(", ")})` : "";
+  }
+
+  function signOut() {
+    for (const key of [TOKEN_KEY, REFRESH_KEY]) sessionStorage.removeItem(key);
+    me = null;
+    showAuth();
+  }
+
+  // Ack and Silence are for operators (and admins) of the alert's tenant.
+  function canAct(alert) {
+    if (!token() || !me) return false;
+    if (me.server_admin) return true;
+    const role = me.roles[(alert.labels || {}).tenant];
+    return role !== undefined && RANK[role] >= RANK.operator;
   }
 
   function message(text, isError) {
@@ -120,25 +140,72 @@
     m.hidden = !text;
   }
 
-  async function write(method, path, body) {
-    const response = await fetch(path, {
-      method,
-      headers: { "Authorization": "Bearer " + token(), "Content-Type": "application/json" },
-      body: JSON.stringify(body),
+  function headers() {
+    const h = { "Content-Type": "application/json" };
+    if (token()) h.Authorization = "Bearer " + token();
+    return h;
+  }
+
+  // A new access token from the refresh token (rotated); false when there is none or it failed.
+  async function renew() {
+    const refreshToken = sessionStorage.getItem(REFRESH_KEY);
+    if (!refreshToken) return false;
+    const response = await fetch("/api/auth/refresh", {
+      method: "POST",
+      headers: { "Content-Type": "application/json" },
+      body: JSON.stringify({ refresh_token: refreshToken }),
       cache: "no-store",
     });
+    if (!response.ok) return false;
+    const doc = await response.json();
+    sessionStorage.setItem(TOKEN_KEY, doc.access_token);
+    sessionStorage.setItem(REFRESH_KEY, doc.refresh_token);
+    return true;
+  }
+
+  async function send(method, path, body) {
+    const options = { method, headers: headers(), cache: "no-store" };
+    if (body !== undefined) options.body = JSON.stringify(body);
+    let response = await fetch(path, options);
+    if (response.status === 401 && (await renew())) {
+      response = await fetch(path, { ...options, headers: headers() });
+    }
+    if (response.status === 401 && token()) signOut();
+    return response;
+  }
+
+  async function write(method, path, body) {
+    const response = await send(method, path, body);
     let doc = {};
     try {
       doc = await response.json();
     } catch (err) {
       doc = {};
     }
-    if (response.status === 401) {
-      sessionStorage.removeItem(TOKEN_KEY);
-      showAuth();
-    }
     if (!response.ok) throw new Error(doc.error || `HTTP ${response.status}`);
     return doc;
+  }
+
+  async function loadMe() {
+    if (!token()) return;
+    const response = await send("GET", "/api/auth/me");
+    me = response.ok ? await response.json() : null;
+    showAuth();
+  }
+
+  async function signIn(username, password) {
+    const response = await fetch("/api/auth/login", {
+      method: "POST",
+      headers: { "Content-Type": "application/json" },
+      body: JSON.stringify({ username, password }),
+      cache: "no-store",
+    });
+    const doc = await response.json().catch(() => ({}));
+    if (!response.ok) throw new Error(doc.error || `HTTP ${response.status}`);
+    sessionStorage.setItem(TOKEN_KEY, doc.access_token);
+    sessionStorage.setItem(REFRESH_KEY, doc.refresh_token);
+    sessionStorage.setItem(WHO_KEY, username);
+    await loadMe();
   }
 
   async function ack(alert) {
@@ -178,8 +245,8 @@
     const firing = shown.filter((a) => a.status === "firing").length;
     $("alert-count").textContent = `${firing} firing, ${shown.length - firing} pending`;
     if (shown.length === 0) return emptyRow(tbody, 7, "no alerts");
-    const canAct = Boolean(token());
     const rows = shown.map((a) => {
+      const actions = [];
       const labels = Object.entries(a.labels || {})
         .filter(([k]) => !["alertname", "host", "severity"].includes(k))
         .map(([k, v]) => `${k}=${v}`)
@@ -187,22 +254,25 @@
       const handled = [];
       if (a.acknowledged) handled.push(el("span", { class: "badge acked ack-state" }, `acked by ${a.ack_by}`));
       if ((a.silenced_by || []).length) handled.push(el("span", { class: "badge acked" }, "silenced"));
-      const ackButton = el("button", {
-        type: "button",
-        class: "ack",
-        textContent: "Ack",
-        disabled: !canAct || a.acknowledged,
-        title: canAct ? "acknowledge" : "enter the API token above first",
-      });
-      ackButton.addEventListener("click", () => ack(a));
-      const silenceButton = el("button", {
-        type: "button",
-        class: "silence",
-        textContent: "Silence 1 h",
-        disabled: !canAct || (a.silenced_by || []).length > 0,
-        title: canAct ? "silence this alert for one hour" : "enter the API token above first",
-      });
-      silenceButton.addEventListener("click", () => silence(a));
+      if (canAct(a)) {
+        const ackButton = el("button", {
+          type: "button",
+          class: "ack",
+          textContent: "Ack",
+          disabled: a.acknowledged,
+          title: "acknowledge",
+        });
+        ackButton.addEventListener("click", () => ack(a));
+        const silenceButton = el("button", {
+          type: "button",
+          class: "silence",
+          textContent: "Silence 1 h",
+          disabled: (a.silenced_by || []).length > 0,
+          title: "silence this alert for one hour",
+        });
+        silenceButton.addEventListener("click", () => silence(a));
+        actions.push(ackButton, silenceButton);
+      }
       return el(
         "tr",
         { class: "alert", "data-fingerprint": a.fingerprint, "data-status": a.status },
@@ -212,7 +282,7 @@
         el("td", { class: "num" }, num(a.value, 2)),
         el("td", { title: clock(a.since) }, ago(a.since)),
         el("td", {}, ...handled),
-        el("td", { class: "actions" }, ackButton, silenceButton),
+        el("td", { class: "actions" }, ...actions),
       );
     });
     tbody.replaceChildren(...rows);
@@ -313,23 +383,37 @@
 
   // ---- polling --------------------------------------------------------------------------------
   async function getJson(path) {
-    const response = await fetch(path, { cache: "no-store" });
+    const response = await send("GET", path);
+    if (response.status === 401) throw new Error("sign in to see data");
     if (!response.ok) throw new Error(`${path}: HTTP ${response.status}`);
     return response.json();
   }
 
+  // The tenant switcher offers the tenants of the hosts the caller sees.
+  function renderTenants(hosts) {
+    const select = $("tenant");
+    const known = new Set([...select.options].map((o) => o.value));
+    for (const tenant of [...new Set(hosts.map((h) => h.tenant).filter(Boolean))].sort()) {
+      if (!known.has(tenant)) select.append(el("option", { value: tenant }, tenant));
+    }
+  }
+
   async function refresh() {
     const kind = $("kind").value;
+    const tenant = $("tenant").value;
+    const mine = (x) => !tenant || (x.labels || {}).tenant === tenant;
     try {
+      const query = `kind=${encodeURIComponent(kind)}` + (tenant ? `&tenant=${encodeURIComponent(tenant)}` : "");
       const [overview, alerts, incidents] = await Promise.all([
-        getJson(`/api/overview?kind=${encodeURIComponent(kind)}`),
+        getJson(`/api/overview?${query}`),
         getJson("/api/alerts"),
         getJson("/api/incidents"),
       ]);
-      renderAlerts(alerts.alerts);
+      if (!tenant) renderTenants(overview.hosts);
+      renderAlerts(alerts.alerts.filter(mine));
       renderHosts(overview.hosts, alerts.alerts);
       renderServices(overview.services);
-      renderIncidents(incidents.incidents);
+      renderIncidents(incidents.incidents.filter(mine));
       lastOk = Date.now();
       $("status").textContent =
         `updated ${new Date(lastOk).toLocaleTimeString([], { hour12: false })} · ` +
@@ -354,25 +438,45 @@
   }
 
   document.addEventListener("DOMContentLoaded", () => {
-    $("token-form").addEventListener("submit", (event) => {
+    $("login-form").addEventListener("submit", async (event) => {
+      event.preventDefault();
+      try {
+        await signIn($("login-user").value.trim(), $("login-password").value);
+        $("login-password").value = "";
+        message("", false);
+      } catch (err) {
+        message(`sign-in failed: ${err.message}`, true);
+      }
+      refreshSoon();
+    });
+    $("token-form").addEventListener("submit", async (event) => {
       event.preventDefault();
       const name = $("name-input").value.trim();
       const value = $("token-input").value.trim();
       if (!name || !value) return;
       sessionStorage.setItem(TOKEN_KEY, value);
+      sessionStorage.removeItem(REFRESH_KEY);
       sessionStorage.setItem(WHO_KEY, name);
       $("token-input").value = "";
-      showAuth();
       message("", false);
+      await loadMe();
       refreshSoon();
     });
-    $("token-forget").addEventListener("click", () => {
-      sessionStorage.removeItem(TOKEN_KEY);
-      showAuth();
+    $("token-forget").addEventListener("click", async () => {
+      const refreshToken = sessionStorage.getItem(REFRESH_KEY);
+      if (refreshToken) {
+        await fetch("/api/auth/logout", {
+          method: "POST",
+          headers: { "Content-Type": "application/json" },
+          body: JSON.stringify({ refresh_token: refreshToken }),
+        }).catch(() => {});
+      }
+      signOut();
       refreshSoon();
     });
     $("kind").addEventListener("change", refreshSoon);
+    $("tenant").addEventListener("change", refreshSoon);
     showAuth();
-    schedule(0);
+    loadMe().finally(() => schedule(0));
   });
 })();
