@@ -1,5 +1,8 @@
 """Alert evaluation on the stream: rules over window state, one state machine per fingerprint.
 
+(About 460 lines: evaluation runs on the hot path, so its per-host caches live beside the calls
+that use them; the pure decisions are in alerting/state.py, observation.py and patterns.py.)
+
 Rules are evaluated when the windows they read change, on event time: rules with
 ``evaluate: open`` read the open window at the host's latest metric or log time each time that
 time enters a new 5-second tick (before the record that enters it is applied, so the verdicts do

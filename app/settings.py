@@ -1,5 +1,8 @@
 """Settings: read once from ``LOOKOUT_*`` variables into one object that is passed down.
 
+(Over 450 lines on purpose: one flat declaration of every setting with its bounds and help, so a
+reader finds each ``LOOKOUT_*`` variable in one place; the logic is the short part at the end.)
+
 Nothing else in Lookout reads the environment. ``load_settings(environ)`` takes the environment
 as an argument so tests pass a dict. A bad value fails at start with a :class:`ConfigError`
 whose message names the variable and the fix.

@@ -1,5 +1,7 @@
 """Building blocks of Lookout's Grafana dashboards: targets, panels, variables, layout.
 
+(About 490 lines: a catalogue of small builders and shared panel definitions the boards use.)
+
 Conventions the dashboards follow and the tests check (Grafana honours them):
 
 * Data sources by the provisioned uids (``provisioning/datasources/datasources.yaml``).

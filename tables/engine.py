@@ -1,5 +1,8 @@
 """The window engine: per-host panes of mergeable aggregates, watermarks, late records, finals.
 
+(About 480 lines: ``add_metric`` inlines its pane and clock bookkeeping for speed, the hottest
+code of the worker; ids, panes, records and reads are already their own modules.)
+
 Pure logic (standard library and siblings only). The Faust agent feeds it decoded records with
 their source ``(topic, offset)`` and a wall-clock ``now``; :meth:`WindowEngine.collect` then hands
 back what changed since the last call, in the order the caller must make it durable:

@@ -1,5 +1,8 @@
 """The OpenAPI 3.1 description of the worker's HTTP API, served at ``/api/openapi.json``.
 
+(About 530 lines: mostly the route table, one entry per operation; it is data, kept whole so
+every operation's parameters, replies and required role are read in one place.)
+
 Built from the route table :data:`ROUTES` (summary, parameters, bodies per status, security of
 each operation) and the pydantic models of the bodies (:mod:`app.api.models`,
 :mod:`alerting.requests`), whose JSON schemas are the components. ``tests/unit/test_openapi.py``
