@@ -78,34 +78,22 @@ class MetricAgg:
         ``window_seconds`` is accepted for a uniform call across kinds and is not used.
         """
         n = self.count
-        if keys is not None and keys.isdisjoint(QUANTILE_KEYS):
-            return {
-                "count": n,
-                "sum": self.sum,
-                "min": self.min if n else None,
-                "max": self.max if n else None,
-                "mean": self.sum / n if n else None,
-                "last": self.last,
-                "first_ts": self.first_ts if n else None,
-                "last_ts": self.last_ts if n else None,
-            }
-        pcts: list[float | None] = [
-            None if p is None else min(max(p, self.min), self.max)
-            for p in self.sketch.quantiles(PERCENTILES)
-        ]
-        return {
+        out: dict[str, Any] = {
             "count": n,
             "sum": self.sum,
             "min": self.min if n else None,
             "max": self.max if n else None,
             "mean": self.sum / n if n else None,
             "last": self.last,
-            "p50": pcts[0],
-            "p95": pcts[1],
-            "p99": pcts[2],
-            "first_ts": self.first_ts if n else None,
-            "last_ts": self.last_ts if n else None,
         }
+        if keys is None or not keys.isdisjoint(QUANTILE_KEYS):
+            out["p50"], out["p95"], out["p99"] = (
+                None if p is None else min(max(p, self.min), self.max)
+                for p in self.sketch.quantiles(PERCENTILES)
+            )
+        out["first_ts"] = self.first_ts if n else None
+        out["last_ts"] = self.last_ts if n else None
+        return out
 
     def to_state(self) -> list[Any]:
         """``[count, sum, min, max, last, first_ts, last_ts, sketch_state]`` (None if empty)."""

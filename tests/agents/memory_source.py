@@ -1,10 +1,17 @@
-"""An in-memory input source for the fetcher (agents/fetcher.py): partitions as lists."""
+"""An in-memory input source for the fetcher (agents/fetcher.py): partitions as lists; and a
+broker-less worker fed from it."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from types import SimpleNamespace
 from typing import Any
+
+from agents.fetcher import InputFetcher
+from agents.runtime import Lookout
+from app.settings import load_settings
+from app.worker import create_app
+from tables.output import RecordingOutput
 
 TPKey = tuple[str, int]
 
@@ -54,3 +61,25 @@ class MemorySource:
             if len(out) >= max_records:
                 break
         return out
+
+
+def memory_worker(
+    env: dict[str, str], batch_max: int | None = None
+) -> tuple[Lookout, RecordingOutput, MemorySource, InputFetcher]:
+    """A one-partition worker without a broker: writes recorded, input from a MemorySource."""
+    settings = load_settings({"LOOKOUT_PARTITIONS": "1", **env})
+    lk = create_app(settings, "kafka://127.0.0.1:1")
+    out = RecordingOutput()
+    lk.store.out = out
+    source = MemorySource()
+    fetcher = InputFetcher(
+        lk.app,
+        lk.store,
+        lk.pipeline,
+        lk.topics.inputs(),
+        source,
+        batch_max=batch_max or settings.batch_max,
+        within=0.0,
+        owned=lambda: {(t, 0) for t in lk.topics.inputs()},
+    )
+    return lk, out, source, fetcher

@@ -15,11 +15,9 @@ import pytest
 
 from agents.fetcher import InputFetcher
 from agents.runtime import Lookout
-from app.settings import load_settings
-from app.worker import create_app
 from tables.output import RecordingOutput
 from tables.queries import current_window
-from tests.agents.memory_source import MemorySource
+from tests.agents.memory_source import MemorySource, memory_worker
 
 T0 = 1_800_000_000
 
@@ -40,27 +38,12 @@ class Inputs:
 
 @pytest.fixture
 async def lookout() -> AsyncIterator[tuple[Lookout, RecordingOutput, Inputs]]:
-    settings = load_settings(
+    lk, out, source, fetcher = memory_worker(
         {
-            "LOOKOUT_PARTITIONS": "1",
             "LOOKOUT_BATCH_MAX": "10",
             "LOOKOUT_BATCH_WITHIN": "0.02",
             "LOOKOUT_APP_ID": "agent-test",
         }
-    )
-    lk = create_app(settings, "kafka://127.0.0.1:1")
-    out = RecordingOutput()
-    lk.store.out = out
-    source = MemorySource()
-    fetcher = InputFetcher(
-        lk.app,
-        lk.store,
-        lk.pipeline,
-        lk.topics.inputs(),
-        source,
-        batch_max=settings.batch_max,
-        within=0.0,
-        owned=lambda: {(t, 0) for t in lk.topics.inputs()},
     )
     lk.store._recovered()  # what Faust's recovery does after the first assignment
     yield lk, out, Inputs(lk, source, fetcher)

@@ -7,32 +7,16 @@ import orjson
 
 from agents.fetcher import InputFetcher
 from agents.runtime import Lookout
-from app.settings import load_settings
-from app.worker import create_app
 from tables.output import RecordingOutput
 from tables.series import pattern_series
-from tests.agents.memory_source import MemorySource
+from tests.agents.memory_source import MemorySource, memory_worker
 
 T0 = 1_800_000_000
-SETTINGS = {"LOOKOUT_PARTITIONS": "1", "LOOKOUT_APP_ID": "patterns-test"}
+SETTINGS = {"LOOKOUT_APP_ID": "patterns-test"}
 
 
 def worker() -> tuple[Lookout, RecordingOutput, MemorySource, InputFetcher]:
-    lk = create_app(load_settings(SETTINGS), "kafka://127.0.0.1:1")
-    out = RecordingOutput()
-    lk.store.out = out
-    source = MemorySource()
-    fetcher = InputFetcher(
-        lk.app,
-        lk.store,
-        lk.pipeline,
-        lk.topics.inputs(),
-        source,
-        batch_max=100,
-        within=0.0,
-        owned=lambda: {(t, 0) for t in lk.topics.inputs()},
-    )
-    return lk, out, source, fetcher
+    return memory_worker(SETTINGS, batch_max=100)
 
 
 def app_line(message: str, ts: int, level: str = "error") -> bytes:
