@@ -70,6 +70,11 @@ class Settings(BaseSettings):
     stack_dir: Path = Field(
         Path(".lookout"), description="Folder for the embedded stack's data, logs and state file."
     )
+    broker_storage: Literal["memory", "disk"] = Field(
+        "memory",
+        description="Storage of the embedded broker: `memory` (lost when it stops) or `disk` "
+        "(kept in LOOKOUT_STACK_DIR across restarts; `lookout run` defaults to `disk`).",
+    )
 
     # --- Kafka / Faust ---
     app_id: str = Field("lookout", description="Faust app id: consumer group and changelog prefix.")

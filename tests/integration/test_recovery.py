@@ -75,8 +75,8 @@ EXPECTED_RECORDS = SECONDS * len(HOSTS) * 2 + len(HOSTS)
 class Run:
     """One pipeline: its own topics, consumer group and workers."""
 
-    def __init__(self, services: Services, tmp: Path) -> None:
-        self.prefix = f"r{uuid.uuid4().hex[:8]}."
+    def __init__(self, services: Services, tmp: Path, prefix: str | None = None) -> None:
+        self.prefix = prefix or f"r{uuid.uuid4().hex[:8]}."
         self.env = worker_env(services, self.prefix, **WINDOWS)
         self.settings = load_settings(self.env)
         self.names = TopicNames.from_settings(self.settings)
