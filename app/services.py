@@ -25,7 +25,12 @@ ENV_VAR = {
     POSTGRES: "LOOKOUT_POSTGRES_DSN",
     OSMEM: "LOOKOUT_ELASTICSEARCH_URL",
 }
-MARKER = {STORE: b"s3rver", BROKER: b"tansu", POSTGRES: b"postgres", OSMEM: b"osmem-server"}
+MARKER = {
+    STORE: b"devtools.stack.objstore",
+    BROKER: b"tansu",
+    POSTGRES: b"postgres",
+    OSMEM: b"osmem-server",
+}
 
 
 def bootstrap_servers(broker_url: str) -> str:

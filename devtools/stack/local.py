@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import asdict
@@ -36,10 +37,9 @@ from app.services import (
 )
 from app.settings import Settings
 from devtools.stack import postgres
-from devtools.stack.binaries import osmem_binary, s3rver_binary, tansu_binary
+from devtools.stack.binaries import osmem_binary, tansu_binary
 from devtools.stack.errors import StackError
 from devtools.stack.ports import HOST, accepts, free_port, http_ok, owns_listener, port_taken
-from devtools.stack.postgres import INSTALL_TIMEOUT
 from devtools.stack.processes import alive, read_from, size, spawn, terminate, wait_or_kill
 
 _LOG_NAME = {
@@ -50,10 +50,10 @@ _LOG_NAME = {
 }
 BUCKET = "tansu"
 PORT_FILE = "broker.port"
-# s3rver's fixed credentials: it only listens on the loopback address.
+# The object store checks no credentials (it listens on the loopback address only).
 _S3_ENV = {
-    "AWS_ACCESS_KEY_ID": "S3RVER",
-    "AWS_SECRET_ACCESS_KEY": "S3RVER",
+    "AWS_ACCESS_KEY_ID": "lookout",
+    "AWS_SECRET_ACCESS_KEY": "lookout",
     "AWS_DEFAULT_REGION": "us-east-1",
     "AWS_ALLOW_HTTP": "true",
 }
@@ -273,13 +273,11 @@ class LocalStack:
         return part
 
     def _start_store(self, port: int, deadline: float, timeout: float) -> Part:
-        """s3rver keeping the durable broker's objects in files under ``broker-data``."""
+        """The object store keeping the durable broker's data in files under ``broker-data``."""
         log = self._dir / _LOG_NAME[STORE]
         data = self._dir / "broker-data"
-        data.mkdir(exist_ok=True)
-        cmd = s3rver_binary(log, INSTALL_TIMEOUT)  # npm-installs it the first time
-        deadline = max(deadline, time.monotonic() + 30)
-        cmd += ["-d", str(data), "-a", HOST, "-p", str(port), "--configure-bucket", BUCKET]
+        cmd = [sys.executable, "-m", "devtools.stack.objstore", "--dir", str(data)]
+        cmd += ["--host", HOST, "--port", str(port), "--bucket", BUCKET]
         offset = size(log)
         proc = spawn(cmd, log, detached=self._detached)
 
