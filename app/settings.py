@@ -113,6 +113,15 @@ class Settings(BaseSettings):
         20.0, gt=0, description="Ingest requests per second allowed per API key (else 429)."
     )
     ingest_burst: int = Field(40, ge=1, description="Ingest requests a key may burst above rate.")
+    ingest_produce_timeout: float = Field(
+        10.0,
+        gt=0,
+        le=300,
+        description="Seconds an ingest request waits for the broker's acknowledgement (else 503).",
+    )
+    ingest_retry_after: int = Field(
+        5, ge=1, le=3600, description="Retry-After seconds of a 503 while the broker is away."
+    )
     cors_origins: tuple[str, ...] = Field(
         (),
         description="Comma list of origins (`https://host[:port]`) allowed to call the API from "
