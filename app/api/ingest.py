@@ -123,7 +123,7 @@ def register_ingest(lk: Lookout) -> None:
                     for host, value in messages.items()
                 ]
                 for fut in futs:
-                    await fut
+                    await asyncio.shield(fut)  # Faust's own callback reads it: never cancel
         except (TimeoutError, KafkaError) as exc:
             stats.inc("lookout_ingest_rejected_total", reason="broker")
             log.warning("ingest: the broker did not acknowledge %s records: %r", kind, exc)

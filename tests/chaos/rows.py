@@ -1,0 +1,71 @@
+"""One result row per chaos scenario (JSON lines), and the peak-memory sampler the rows quote."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+RESULTS = Path(os.environ.get("LOOKOUT_CHAOS_RESULTS", "tests/artifacts/chaos/results.jsonl"))
+
+
+@dataclass
+class Row:
+    """What a scenario did and what it measured; None where it does not apply."""
+
+    scenario: str
+    load: str
+    fault: str
+    user_saw: str = ""
+    sent: int | None = None
+    windowed: int | None = None
+    postgres: int | None = None
+    elasticsearch: int | None = None
+    lost: int | None = None
+    duplicated: int | None = None
+    recover_s: float | None = None
+    peak_mb: float | None = None
+    passed: bool = False
+    notes: list[str] = field(default_factory=list)
+
+
+def write_row(row: Row, path: Path = RESULTS) -> None:
+    """Append the row (a scenario run twice keeps both; the renderer takes the last)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a") as f:
+        f.write(json.dumps(asdict(row)) + "\n")
+
+
+def rss_mb(pid: int | None) -> float:
+    """Resident memory of ``pid`` in MB (0 when it is gone)."""
+    with contextlib.suppress(OSError, TypeError), open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    return 0.0
+
+
+class PeakRss:
+    """Samples the resident memory of the processes ``pids()`` names, keeping the peak."""
+
+    def __init__(self, pids: object) -> None:
+        self._pids = pids
+        self.peak = 0.0
+        self._task: asyncio.Task[None] | None = None
+
+    async def _run(self) -> None:
+        while True:
+            pids = self._pids() if callable(self._pids) else self._pids
+            self.peak = max(self.peak, sum(rss_mb(pid) for pid in pids))  # type: ignore[union-attr]
+            await asyncio.sleep(0.5)
+
+    def __enter__(self) -> PeakRss:
+        self._task = asyncio.get_running_loop().create_task(self._run())
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._task is not None:
+            self._task.cancel()
