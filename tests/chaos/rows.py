@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+
+from devtools.bench.broker_storage import rss_mb
+from tests.integration.checker import Tally
 
 RESULTS = Path(os.environ.get("LOOKOUT_CHAOS_RESULTS", "tests/artifacts/chaos/results.jsonl"))
 
@@ -31,21 +33,24 @@ class Row:
     passed: bool = False
     notes: list[str] = field(default_factory=list)
 
+    def counted(self, result: Tally, conflicts: int) -> bool:
+        """Take the checker's counts; True when every window is exact and none conflicts."""
+        self.sent, self.windowed = result.sent, result.windowed
+        self.lost, self.duplicated = result.lost, result.duplicated
+        if conflicts:
+            self.notes.append(f"{conflicts} windows re-emitted with a different value")
+        if not result.exact:
+            self.notes.append(
+                f"windows missing {result.windows_missing}, wrong {result.windows_wrong}"
+            )
+        return result.exact and not conflicts
+
 
 def write_row(row: Row, path: Path = RESULTS) -> None:
     """Append the row (a scenario run twice keeps both; the renderer takes the last)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "a") as f:
         f.write(json.dumps(asdict(row)) + "\n")
-
-
-def rss_mb(pid: int | None) -> float:
-    """Resident memory of ``pid`` in MB (0 when it is gone)."""
-    with contextlib.suppress(OSError, TypeError), open(f"/proc/{pid}/status") as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-    return 0.0
 
 
 class PeakRss:

@@ -12,7 +12,7 @@ from app.services import Services
 from devtools.stack import LocalStack
 from tests.chaos.finals import read_finals
 from tests.chaos.rows import PeakRss, Row, write_row
-from tests.integration.checker import expected_counts, points, tally
+from tests.integration.checker import expected_windows, tally
 from tests.integration.test_recovery import (
     EXPECTED_RECORDS,
     HOSTS,
@@ -51,12 +51,7 @@ async def test_worker_kill(chaos_stack: tuple[LocalStack, Services], tmp_path: P
         await asyncio.to_thread(third.start, 120)
         row.recover_s = time.monotonic() - killed
         await producing
-        want = expected_counts(
-            points(messages, frozenset({"x", "bytes_recv"})),
-            int(WINDOWS["tumbling_size"]),
-            int(WINDOWS["hopping_size"]),
-            int(WINDOWS["hopping_step"]),
-        )
+        want = expected_windows(messages, WINDOWS)
         finals, conflicts = await read_finals(
             services.bootstrap_servers, run.names.windows, len(HOSTS) * 3 * 26, 120
         )
@@ -64,17 +59,11 @@ async def test_worker_kill(chaos_stack: tuple[LocalStack, Services], tmp_path: P
     health = third.get("/api/health")
     run.stop()
     result = tally(want, finals.values())
-    row.sent, row.windowed = result.sent, result.windowed
-    row.lost, row.duplicated = result.lost, result.duplicated
     row.user_saw = (
         f"live API down from the kill until the third worker was ready "
         f"({row.recover_s:.0f} s); it then served {health['hosts']} hosts"
     )
-    row.passed = result.exact and not conflicts
-    if conflicts:
-        row.notes.append(f"{conflicts} windows re-emitted with a different value")
-    if not result.exact:
-        row.notes.append(f"windows missing {result.windows_missing}, wrong {result.windows_wrong}")
+    row.passed = row.counted(result, conflicts)
     write_row(row)
     assert row.passed, row
 

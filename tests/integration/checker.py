@@ -44,6 +44,19 @@ def expected_counts(
     return want
 
 
+def expected_windows(
+    messages: Iterable[tuple[str, bytes]], windows: dict[str, str]
+) -> Counter[Key]:
+    """Expected counts of the gauge fields of ``messages`` (closing ``x`` and the counter
+    ``bytes_recv`` left out) under the window settings ``windows`` (LOOKOUT_* names, lower)."""
+    return expected_counts(
+        points(messages, frozenset({"x", "bytes_recv"})),
+        int(windows["tumbling_size"]),
+        int(windows["hopping_size"]),
+        int(windows["hopping_step"]),
+    )
+
+
 def key_of(record: dict[str, Any]) -> Key:
     """The checker's key of a final window record from ``lookout.windows``."""
     labels = record["labels"]

@@ -14,7 +14,7 @@ from aiokafka.admin import AIOKafkaAdminClient
 from app.services import Services
 from app.settings import load_settings
 from devtools.stack import LocalStack
-from tests.integration.checker import expected_counts, key_of, points, tally
+from tests.integration.checker import expected_windows, key_of, tally
 from tests.integration.test_recovery import (
     EXPECTED_RECORDS,
     HOSTS,
@@ -86,12 +86,7 @@ async def test_stack_restart_keeps_topics_windows_and_positions(
         await after.produce(messages[half:])
         rest = EXPECTED_RECORDS - 2 * half
         await wait_for(lambda: after.records_in() >= rest, 90, "the second half", after)
-        want = expected_counts(
-            points(messages, frozenset({"x", "bytes_recv"})),
-            int(WINDOWS["tumbling_size"]),
-            int(WINDOWS["hopping_size"]),
-            int(WINDOWS["hopping_step"]),
-        )
+        want = expected_windows(messages, WINDOWS)
         # every series (the counter's too: 3 per host) has 12 tumbling and 14 hopping windows
         finals = await after.finals(expected=len(HOSTS) * 3 * (12 + 14), timeout=90)
         after.stop()
