@@ -14,6 +14,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 MARKER = "<!-- chaos-table -->"
+NOTE = """\
+"recovered in": from the fault until the pipeline took records again (broker crash: the worker's
+record count grew; worker killed: the last restarted worker was ready), not until it caught up.
+"""
 COLUMNS = (
     "scenario",
     "load",
@@ -88,7 +92,7 @@ def render(results: Path, doc: Path) -> None:
     when = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     body = (
         f"{MARKER}\n\nRun of `make chaos` on commit `{commit()}`, {when}, on this 2-core "
-        "machine.\n\n" + table(list(latest.values())) + "\n"
+        "machine.\n\n" + table(list(latest.values())) + "\n\n" + NOTE
     )
     doc.write_text(head.rstrip("\n") + "\n\n" + body)
 
