@@ -5,11 +5,12 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 N ?= 300000
 
-.PHONY: install browser prometheus run test lint typecheck unit agents integration bench clean help
+.PHONY: install browser prometheus run test lint typecheck unit agents integration chaos bench clean help
 
 help:
 	@echo "make run    - install, start the embedded stack, migrations, a worker and the simulator"
 	@echo "make test   - install, lint, type-check, then unit + agent + integration tests"
+	@echo "make chaos  - failure scenarios (broker, worker faults); writes docs/RELIABILITY.md"
 	@echo "make bench  - benchmark (N=... records per workload, default 300000)"
 	@echo "make clean  - remove the virtualenv and local data"
 
@@ -58,6 +59,14 @@ integration: install browser prometheus
 
 test: install lint typecheck browser prometheus
 	$(BIN)/pytest -q -p no:cacheprovider tests/unit tests/agents tests/integration
+
+# Not part of `make test`: each scenario runs minutes on a stack of its own.
+CHAOS_RESULTS := tests/artifacts/chaos/results.jsonl
+
+chaos: install
+	rm -f $(CHAOS_RESULTS)
+	LOOKOUT_CHAOS_RESULTS=$(CHAOS_RESULTS) $(BIN)/pytest -q -p no:cacheprovider -m chaos tests/chaos; \
+	  status=$$?; $(BIN)/python -m tests.chaos.render $(CHAOS_RESULTS) docs/RELIABILITY.md; exit $$status
 
 bench: install
 	$(BIN)/python -m pip install -q -e '.[bench]' || echo "bench extra (quixstreams) not installed; Quix baseline skipped"

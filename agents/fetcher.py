@@ -104,11 +104,9 @@ class KafkaSource:
 
     def seek(self, tp: TPKey, offset: int) -> None:
         """Move the fetch position of ``tp``; ``-1`` is the beginning of the log."""
-        part = TopicPartition(*tp)
-        if offset < 0:
-            self._consumer.seek_to_beginning(part)
-        else:
-            self._consumer.seek(part, offset)
+        # seek_to_beginning is a coroutine; offset 0 is the same: below the log start, the
+        # consumer's auto_offset_reset ("earliest") moves it to the first record there is
+        self._consumer.seek(TopicPartition(*tp), max(offset, 0))
 
     async def getmany(self, wait: float, max_records: int) -> Sequence[Any]:
         """What the consumer has within ``wait`` seconds, partitions in a stable order."""

@@ -16,15 +16,21 @@ from pathlib import Path
 
 from app.settings import Settings
 
-BROKER, POSTGRES, OSMEM = "broker", "postgres", "osmem"
-PARTS = (BROKER, POSTGRES, OSMEM)
+STORE, BROKER, POSTGRES, OSMEM = "broker-store", "broker", "postgres", "osmem"
+PARTS = (STORE, BROKER, POSTGRES, OSMEM)
 STATE_FILE = "stack.json"
 ENV_VAR = {
+    STORE: "LOOKOUT_BROKER_URL",
     BROKER: "LOOKOUT_BROKER_URL",
     POSTGRES: "LOOKOUT_POSTGRES_DSN",
     OSMEM: "LOOKOUT_ELASTICSEARCH_URL",
 }
-MARKER = {BROKER: b"tansu", POSTGRES: b"postgres", OSMEM: b"osmem-server"}
+MARKER = {
+    STORE: b"devtools.stack.objstore",
+    BROKER: b"tansu",
+    POSTGRES: b"postgres",
+    OSMEM: b"osmem-server",
+}
 
 
 def bootstrap_servers(broker_url: str) -> str:
@@ -116,6 +122,7 @@ def part_health(part: Part) -> str:
 def needed_parts(settings: Settings) -> tuple[str, ...]:
     """The parts the settings leave to the embedded stack (their URL is unset)."""
     unset = {
+        STORE: settings.broker_url is None and settings.broker_storage == "disk",
         BROKER: settings.broker_url is None,
         POSTGRES: settings.postgres_dsn is None,
         OSMEM: settings.elasticsearch_url is None,

@@ -73,6 +73,11 @@ class Settings(BaseSettings):
     stack_dir: Path = Field(
         Path(".lookout"), description="Folder for the embedded stack's data, logs and state file."
     )
+    broker_storage: Literal["memory", "disk"] = Field(
+        "memory",
+        description="Storage of the embedded broker: `memory` (lost when it stops) or `disk` "
+        "(kept in LOOKOUT_STACK_DIR across restarts; `lookout run` defaults to `disk`).",
+    )
 
     # --- Kafka / Faust ---
     app_id: str = Field("lookout", description="Faust app id: consumer group and changelog prefix.")
@@ -116,6 +121,15 @@ class Settings(BaseSettings):
         20.0, gt=0, description="Ingest requests per second allowed per API key (else 429)."
     )
     ingest_burst: int = Field(40, ge=1, description="Ingest requests a key may burst above rate.")
+    ingest_produce_timeout: float = Field(
+        10.0,
+        gt=0,
+        le=300,
+        description="Seconds an ingest request waits for the broker's acknowledgement (else 503).",
+    )
+    ingest_retry_after: int = Field(
+        5, ge=1, le=3600, description="Retry-After seconds of a 503 while the broker is away."
+    )
     cors_origins: tuple[str, ...] = Field(
         (),
         description="Comma list of origins (`https://host[:port]`) allowed to call the API from "

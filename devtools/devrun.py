@@ -55,11 +55,18 @@ def wait_http(url: str, timeout: float, proc: subprocess.Popen[bytes] | None = N
 
 
 def dev_run(settings: Settings, ns: argparse.Namespace) -> int:
-    """Start stack, migrations, worker and simulator; block until Ctrl-C; stop everything."""
+    """Start stack, migrations, worker and simulator; block until Ctrl-C; stop everything.
+
+    The broker keeps its topics on disk unless LOOKOUT_BROKER_STORAGE=memory: with the
+    Postgres data dir and the worker's data dir in the same places, a second ``lookout run``
+    continues with the topics, windows (changelog topics) and consumer positions of the first.
+    """
     from app.topics import ensure_topics
     from devtools.stack import LocalStack
     from sinks.migrations import migrate
 
+    if "broker_storage" not in settings.model_fields_set:
+        settings = settings.model_copy(update={"broker_storage": "disk"})
     stack_dir = Path(settings.stack_dir)
     stack_dir.mkdir(parents=True, exist_ok=True)
     procs: list[subprocess.Popen[bytes]] = []

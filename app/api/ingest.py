@@ -6,7 +6,9 @@ for logs (``?type=nginx&host=H``). A request is all or nothing: every record mus
 lists the rejected parts and nothing is produced. Accepted records are produced to the topics,
 one message per host (Telegraf batch format for metrics, so the worker pays Faust's per-message
 cost once per host, not per metric), and the answer 202 comes only after the broker acknowledged
-them.
+them. When the broker does not acknowledge within LOOKOUT_INGEST_PRODUCE_TIMEOUT seconds (it is
+down or restarting), the answer is 503 with Retry-After: the client must send the request again.
+A record whose acknowledgement came too late may then be on the broker twice (at-least-once).
 
 Auth: ``Authorization: Bearer KEY`` or ``X-API-Key: KEY`` with a tenant's ingest key (``lk_...``,
 created through ``POST /api/keys`` or ``lookout keys create``; stored hashed, looked up in
@@ -19,12 +21,15 @@ per key (429 with Retry-After).
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import time
 from collections import defaultdict
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 import orjson
+from aiokafka.errors import KafkaError
 from faust import web
 
 from app.api import auth
@@ -37,6 +42,7 @@ if TYPE_CHECKING:
     from agents.runtime import Lookout
 
 MAX_ERRORS_SHOWN = 20
+log = logging.getLogger(__name__)
 
 
 def rejections(rejected: Sequence[Rejected]) -> list[dict[str, str]]:
@@ -152,13 +158,30 @@ def register_ingest(lk: Lookout, access: Access) -> None:
             return None, "", view.json({"error": "empty body"}, status=400)
         return body, tenant, None
 
-    async def produce(kind: str, messages: dict[str, bytes]) -> None:
-        futs = [
-            await topics[kind].send(key=host.encode(), value=value)
-            for host, value in messages.items()
-        ]
-        for fut in futs:
-            await fut
+    async def produce(kind: str, messages: dict[str, bytes]) -> bool:
+        """True once the broker acknowledged every message; False after the timeout."""
+        try:
+            async with asyncio.timeout(settings.ingest_produce_timeout):
+                futs = [
+                    await topics[kind].send(key=host.encode(), value=value)
+                    for host, value in messages.items()
+                ]
+                for fut in futs:
+                    await asyncio.shield(fut)  # Faust's own callback reads it: never cancel
+        except (TimeoutError, KafkaError) as exc:
+            stats.inc("lookout_ingest_rejected_total", reason="broker")
+            log.warning("ingest: the broker did not acknowledge %s records: %r", kind, exc)
+            return False
+        return True
+
+    def unavailable(view: web.View) -> web.Response:
+        retry = settings.ingest_retry_after
+        resp = view.json(
+            {"error": "the broker is unavailable; nothing was accepted", "retry_after": retry},
+            status=503,
+        )
+        resp.headers["Retry-After"] = str(retry)
+        return resp
 
     def bad(view: web.View, rejected: Sequence[Rejected]) -> web.Response:
         stats.inc("lookout_ingest_rejected_total", reason="invalid")
@@ -185,7 +208,8 @@ def register_ingest(lk: Lookout, access: Access) -> None:
             foreign = await refuse_foreign(self, list(messages), tenant)
             if foreign is not None:
                 return foreign
-            await produce("metrics", messages)
+            if not await produce("metrics", messages):
+                return unavailable(self)
             stats.inc("lookout_ingest_records_total", len(metrics), kind="metrics")
             return self.json({"accepted": len(metrics), "messages": len(messages)}, status=202)
 
@@ -208,7 +232,8 @@ def register_ingest(lk: Lookout, access: Access) -> None:
                 foreign = await refuse_foreign(self, [host], tenant)
                 if foreign is not None:
                     return foreign
-                await produce("nginx", {host: body})
+                if not await produce("nginx", {host: body}):
+                    return unavailable(self)
                 count = len(nginx)
             elif kind == "app":
                 logs, rejected = decode_app(body, default_host=host or "unknown")
@@ -218,7 +243,8 @@ def register_ingest(lk: Lookout, access: Access) -> None:
                 foreign = await refuse_foreign(self, list(messages), tenant)
                 if foreign is not None:
                     return foreign
-                await produce("app", messages)
+                if not await produce("app", messages):
+                    return unavailable(self)
                 count = len(logs)
             else:
                 return self.json(

@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import asdict
@@ -26,6 +27,7 @@ from app.services import (
     PARTS,
     POSTGRES,
     STATE_FILE,
+    STORE,
     Part,
     Services,
     StackState,
@@ -40,7 +42,21 @@ from devtools.stack.errors import StackError
 from devtools.stack.ports import HOST, accepts, free_port, http_ok, owns_listener, port_taken
 from devtools.stack.processes import alive, read_from, size, spawn, terminate, wait_or_kill
 
-_LOG_NAME = {BROKER: "broker.log", POSTGRES: "pg.log", OSMEM: "osmem.log"}
+_LOG_NAME = {
+    STORE: "broker-store.log",
+    BROKER: "broker.log",
+    POSTGRES: "pg.log",
+    OSMEM: "osmem.log",
+}
+BUCKET = "tansu"
+PORT_FILE = "broker.port"
+# The object store checks no credentials (it listens on the loopback address only).
+_S3_ENV = {
+    "AWS_ACCESS_KEY_ID": "lookout",
+    "AWS_SECRET_ACCESS_KEY": "lookout",
+    "AWS_DEFAULT_REGION": "us-east-1",
+    "AWS_ALLOW_HTTP": "true",
+}
 
 
 class LocalStack:
@@ -60,7 +76,12 @@ class LocalStack:
         self._dir = settings.stack_dir.expanduser().resolve()
         self._detached = detached
         self._log = log
-        self._fixed = {BROKER: broker_port, POSTGRES: postgres_port, OSMEM: osmem_port}
+        self._fixed = {
+            STORE: None,
+            BROKER: broker_port,
+            POSTGRES: postgres_port,
+            OSMEM: osmem_port,
+        }
         for name, port in self._fixed.items():
             if port is not None and not 0 < port < 65536:
                 raise ValueError(f"{name}_port must be between 1 and 65535, got {port}")
@@ -155,7 +176,7 @@ class LocalStack:
             "stale": "dead" in health.values(),
             "owner_pid": state.owner_pid if state else None,
             "detached": state.detached if state else None,
-            "external": [name for name in PARTS if name not in self.needed],
+            "external": [name for name in PARTS[1:] if name not in self.needed],
             "parts": {
                 name: {
                     "state": health[name],
@@ -232,7 +253,7 @@ class LocalStack:
 
     # --- start and stop ---
     def _start(self, name: str, port: int | None, deadline: float, timeout: float) -> Part:
-        port = port or self._fixed[name] or free_port()
+        port = port or self._fixed[name] or self._last_port(name) or free_port()
         if port_taken(port):
             raise StackError(
                 f"{name}: port {HOST}:{port} is already in use; stop what holds it "
@@ -242,6 +263,7 @@ class LocalStack:
         started = time.monotonic()
         self._log(f"{name}: starting on {HOST}:{port}")
         start = {
+            STORE: self._start_store,
             BROKER: self._start_broker,
             POSTGRES: self._start_postgres,
             OSMEM: self._start_osmem,
@@ -250,13 +272,37 @@ class LocalStack:
         self._log(f"{name}: ready in {time.monotonic() - started:.1f} s at {part.url}")
         return part
 
-    def _start_broker(self, port: int, deadline: float, timeout: float) -> Part:
-        listener = f"tcp://{HOST}:{port}"
-        cmd = [tansu_binary(), "broker", "--listener-url", listener]
-        cmd += ["--advertised-listener-url", listener, "--storage-engine", "memory://tansu/"]
-        log = self._dir / _LOG_NAME[BROKER]
+    def _start_store(self, port: int, deadline: float, timeout: float) -> Part:
+        """The object store keeping the durable broker's data in files under ``broker-data``."""
+        log = self._dir / _LOG_NAME[STORE]
+        data = self._dir / "broker-data"
+        cmd = [sys.executable, "-m", "devtools.stack.objstore", "--dir", str(data)]
+        cmd += ["--host", HOST, "--port", str(port), "--bucket", BUCKET]
         offset = size(log)
         proc = spawn(cmd, log, detached=self._detached)
+
+        def ready() -> bool:
+            return "listening on" in read_from(log, offset) and accepts(port)
+
+        wait_or_kill(STORE, proc, ready, cmd, log, deadline, timeout)
+        url = f"http://{HOST}:{port}"
+        return Part(STORE, port, proc.pid, url, str(log), cmd, str(data))
+
+    def _start_broker(self, port: int, deadline: float, timeout: float) -> Part:
+        store = self._parts.get(STORE)
+        listener = f"tcp://{HOST}:{port}"
+        cmd = [tansu_binary(), "broker", "--listener-url", listener]
+        cmd += ["--advertised-listener-url", listener, "--storage-engine"]
+        env = None
+        if store is None:
+            cmd.append("memory://tansu/")
+        else:
+            cmd.append(f"s3://{BUCKET}/")
+            env = {**os.environ, **_S3_ENV, "AWS_ENDPOINT": store.url}
+            (Path(str(store.data_dir)) / PORT_FILE).write_text(str(port))
+        log = self._dir / _LOG_NAME[BROKER]
+        offset = size(log)
+        proc = spawn(cmd, log, detached=self._detached, env=env)
 
         def ready() -> bool:
             printed = "ready in" in read_from(log, offset)
@@ -264,6 +310,19 @@ class LocalStack:
 
         wait_or_kill(BROKER, proc, ready, cmd, log, deadline, timeout)
         return Part(BROKER, port, proc.pid, f"kafka://{HOST}:{port}", str(log), cmd)
+
+    def _last_port(self, name: str) -> int | None:
+        """The durable broker's port of its last start, when free: its storage keeps the
+        advertised address, so a broker on another port would send clients to the old one."""
+        store = self._parts.get(STORE)
+        if name != BROKER or store is None or store.data_dir is None:
+            return None
+        with contextlib.suppress(OSError, ValueError):
+            last = int((Path(store.data_dir) / PORT_FILE).read_text())
+            if not port_taken(last):
+                return last
+            self._log(f"broker: port {last} of its last start is taken; clients may fail")
+        return None
 
     def _start_osmem(self, port: int, deadline: float, timeout: float) -> Part:
         cmd = [osmem_binary(), "-addr", f"{HOST}:{port}", "-no-stdin-watch"]

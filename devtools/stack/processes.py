@@ -55,7 +55,9 @@ _spawn_pool: ThreadPoolExecutor | None = None
 _spawn_lock = threading.Lock()
 
 
-def spawn(cmd: list[str], log: Path, *, detached: bool) -> subprocess.Popen[bytes]:
+def spawn(
+    cmd: list[str], log: Path, *, detached: bool, env: dict[str, str] | None = None
+) -> subprocess.Popen[bytes]:
     """Start a server with its output appended to ``log``; attached: it dies with us."""
     preexec = None if detached else _die_with_parent(os.getpid())
 
@@ -63,6 +65,7 @@ def spawn(cmd: list[str], log: Path, *, detached: bool) -> subprocess.Popen[byte
         with open(log, "ab") as out:
             return subprocess.Popen(
                 cmd,
+                env=env,
                 stdin=subprocess.DEVNULL,
                 stdout=out,
                 stderr=subprocess.STDOUT,

@@ -35,8 +35,10 @@ def closing_messages(hosts: list[str], at: int) -> list[tuple[bytes, bytes]]:
 class Run:
     """One pipeline: its own topics, consumer group and workers."""
 
-    def __init__(self, services: Services, tmp: Path, settings: dict[str, str]) -> None:
-        self.prefix = f"r{uuid.uuid4().hex[:8]}."
+    def __init__(
+        self, services: Services, tmp: Path, settings: dict[str, str], prefix: str | None = None
+    ) -> None:
+        self.prefix = prefix or f"r{uuid.uuid4().hex[:8]}."
         self.env = worker_env(services, self.prefix, **settings)
         self.settings = load_settings(self.env)
         self.names = TopicNames.from_settings(self.settings)
