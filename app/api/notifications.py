@@ -14,11 +14,11 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, get_args
 
-import orjson
 from faust import web
 
 from app.api.access import Access, caller
 from app.api.models import NotifyStatus
+from sinks.notify.outbox import OutboxRow, list_rows
 from sinks.pg_pool import open_pool
 
 if TYPE_CHECKING:
@@ -29,12 +29,6 @@ log = logging.getLogger(__name__)
 STATUSES: tuple[str, ...] = get_args(NotifyStatus)
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 500
-QUERY = (
-    "SELECT id, idempotency_key, group_key, transition_id, receiver, status, reason, attempts,"
-    " next_attempt_at, last_error, payload, created_at, sent_at FROM notifications"
-    " WHERE ($1::text IS NULL OR status = $1) AND ($2::text IS NULL OR receiver = $2)"
-    " ORDER BY id DESC LIMIT $3"
-)
 
 
 class QueryError(ValueError):
@@ -61,25 +55,24 @@ def _iso(value: datetime | None) -> str | None:
     return None if value is None else value.isoformat()
 
 
-def row_out(row: Mapping[str, Any]) -> dict[str, Any]:
-    """One outbox row as the API shows it."""
-    raw = row["payload"]
-    payload = orjson.loads(raw) if isinstance(raw, str | bytes) else dict(raw or {})
+def row_out(row: OutboxRow) -> dict[str, Any]:
+    """One outbox row (sinks/notify/outbox.py, the one query of the table) as the API shows it."""
+    payload = row.payload if isinstance(row.payload, dict) else {}
     return {
-        "id": row["id"],
-        "status": row["status"],
-        "receiver": row["receiver"],
-        "group_key": row["group_key"],
+        "id": row.id,
+        "status": row.status,
+        "receiver": row.receiver,
+        "group_key": row.group_key,
         "kind": payload.get("kind"),
         "alert_status": payload.get("status"),
-        "reason": row["reason"],
-        "attempts": row["attempts"],
-        "next_attempt_at": _iso(row["next_attempt_at"]),
-        "last_error": row["last_error"],
-        "created_at": _iso(row["created_at"]),
-        "sent_at": _iso(row["sent_at"]),
-        "transition_id": row["transition_id"],
-        "idempotency_key": row["idempotency_key"],
+        "reason": row.reason,
+        "attempts": row.attempts,
+        "next_attempt_at": _iso(row.next_attempt_at),
+        "last_error": row.last_error,
+        "created_at": _iso(row.created_at),
+        "sent_at": _iso(row.sent_at),
+        "transition_id": row.transition_id,
+        "idempotency_key": row.idempotency_key,
         "group_labels": payload.get("group_labels", {}),
         "alerts": payload.get("alerts", []),
         "truncated": payload.get("truncated", 0),
@@ -125,7 +118,7 @@ def register_notify_views(lk: Lookout, access: Access) -> None:
                 return self.json({"error": "no PostgreSQL configured"}, status=503)
             try:
                 conn_pool = await get_pool(dsn)
-                rows = await conn_pool.fetch(QUERY, status, receiver, limit)
+                rows = await list_rows(conn_pool, status=status, receiver=receiver, limit=limit)
             except Exception as exc:
                 log.warning("GET /api/notifications: %s", type(exc).__name__)
                 if type(exc).__name__ == "UndefinedTableError":

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import aiohttp
 
+from app.services import bootstrap_servers
 from app.settings import Settings
 from devtools.bench.catalog import SHAPES
 from devtools.bench.procs import Children
@@ -51,8 +52,7 @@ class Context:
     @property
     def bootstrap(self) -> str:
         """``host:port[,host:port]`` for aiokafka and librdkafka."""
-        hosts = (part.strip().removeprefix("kafka://") for part in self.broker_url.split(","))
-        return ",".join(h for h in hosts if h)
+        return bootstrap_servers(self.broker_url)
 
     def name(self, *parts: str) -> str:
         """A name unique to this run (topic prefix, group, app id): ``bench-RUN-part-part``."""

@@ -9,6 +9,7 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import TextIO
 
+from app.services import bootstrap_servers
 from devtools.simulator.options import FORMATS, OptionsError, SimOptions
 from devtools.simulator.scenarios import parse_seconds
 
@@ -214,7 +215,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 2
-    servers = ",".join(p.strip().removeprefix("kafka://") for p in bootstrap.split(","))
+    servers = bootstrap_servers(bootstrap)
     try:
         asyncio.run(run(settings, opts, servers, progress=stderr_progress()))
     except SimulatorError as exc:

@@ -9,6 +9,7 @@ import pytest
 
 from app.api.models import Notification
 from app.api.notifications import DEFAULT_LIMIT, QueryError, parse_query, row_out
+from sinks.notify.outbox import _row
 
 
 def test_query_defaults_and_filters() -> None:
@@ -60,7 +61,7 @@ def test_row_shape() -> None:
         "created_at": at,
         "sent_at": at,
     }
-    out = row_out(row)
+    out = row_out(_row(row))  # the record as sinks/notify/outbox.py reads it from PostgreSQL
     Notification.model_validate(out)  # the document describes what the view returns
     assert out["kind"] == "firing" and out["alert_status"] == "firing"
     assert out["created_at"] == "2025-11-20T12:00:00+00:00" and out["next_attempt_at"] is None
