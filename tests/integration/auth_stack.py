@@ -101,6 +101,7 @@ def start(services: Services, pg_dsn: str, tmp: Path, **extra: str) -> AuthStack
         api_token=TOKEN,
         jwt_secret=SECRET,
         tenant_refresh="1",
+        logs_tail_max_seconds="1",  # a live tail answered to an allowed caller ends by itself
         **extra,
     )
     env["LOOKOUT_POSTGRES_DSN"] = asyncio.run(migrated_database(pg_dsn, "lookout_auth"))

@@ -132,6 +132,11 @@ ROWS: dict[str, tuple[str, dict[str, str], Any]] = {
         lambda: {"tenant": "tenant-a", "role": "viewer"},
     ),
     "get /api/audit": ("admin", {}, None),
+    # log documents carry no tenant yet: the log API is the server admin's until they do
+    "get /api/logs/search": ("server_admin", {}, None),
+    "get /api/logs/stats": ("server_admin", {}, None),
+    "get /api/logs/tail": ("server_admin", {}, None),
+    "get /api/logs/patterns": ("server_admin", {}, None),
 }
 
 
