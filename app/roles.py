@@ -39,6 +39,9 @@ class Need(StrEnum):
     OPERATOR = "operator"
     ADMIN = "admin"
     SERVER_ADMIN = "server_admin"
+    # A read across every tenant (data that carries no tenant yet, e.g. log documents): open like
+    # any read while sign-in is off; with sign-in on, the server admin's only.
+    ALL_TENANTS = "all_tenants"
 
     @property
     def role(self) -> Role | None:
@@ -86,6 +89,8 @@ class Principal:
             return True
         if need is Need.SERVER_ADMIN:
             return self.server_admin
+        if need is Need.ALL_TENANTS:
+            return self.server_admin or self.read_all
         if need is Need.USER:
             return self.user_id is not None or self.server_admin
         role = need.role

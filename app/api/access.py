@@ -43,6 +43,7 @@ AUDIT_TARGET = "lookout.audit_target"
 CHALLENGE = {"WWW-Authenticate": 'Bearer realm="lookout"'}
 KEY_CACHE_S = 5.0  # a key revoked on another worker stops working here within this
 AUDITED = (Need.OPERATOR, Need.ADMIN, Need.SERVER_ADMIN)
+OPEN_READS = (Need.VIEWER, Need.ALL_TENANTS)  # open to anyone while sign-in is off
 ACTIONS = {
     "post /api/alerts/{fingerprint}/ack": "ack",
     "post /api/silences": "silence.create",
@@ -158,7 +159,7 @@ class Access:
     def refuse(self, need: Need) -> web.Response:
         """401 with a challenge, and a message that says what is missing."""
         self.stats.inc("lookout_api_unauthorized_total")
-        if need is not Need.VIEWER and not self.api_keys and self.signer is None:
+        if need not in OPEN_READS and not self.api_keys and self.signer is None:
             message = "write endpoints are disabled: set LOOKOUT_API_TOKEN or LOOKOUT_JWT_SECRET"
         else:
             message = "missing, expired or invalid token (Authorization: Bearer TOKEN)"
@@ -174,7 +175,7 @@ class Access:
         now = time.time()
         presented = auth.presented_key(request.headers)
         if presented is None:
-            if need is not Need.VIEWER or self.settings.sign_in_enabled:
+            if need not in OPEN_READS or self.settings.sign_in_enabled:
                 return self.refuse(need)
             who = ANONYMOUS
         else:

@@ -35,6 +35,8 @@ APP_COUNT = 300
 ACCESS_COUNT = 240
 STEP = 2.0
 
+OTHER_CALLER = "logs-test-admin-token"
+
 
 @pytest.fixture(scope="module")
 def setup(
@@ -42,7 +44,13 @@ def setup(
 ) -> Iterator[dict[str, Any]]:
     """A worker on fresh topics, and the data set in fresh indices of the same prefix."""
     prefix = f"lg{int(time.time() * 1000) % 10**8}."
-    env = worker_env(stack_services, prefix, logs_tail_heartbeat="1", logs_tail_max_seconds="60")
+    env = worker_env(
+        stack_services,
+        prefix,
+        logs_tail_heartbeat="1",
+        logs_tail_max_seconds="60",
+        api_token=OTHER_CALLER,  # the server admin: a second caller with its own tail limit
+    )
     settings = load_settings(env)
     topics = TopicNames.from_settings(settings)
     asyncio.run(ensure_topics(settings, stack_services.bootstrap_servers))
@@ -366,7 +374,7 @@ async def test_tails_per_caller_are_limited(setup: dict[str, Any]) -> None:
                 await r.content.readuntil(b"\n\n")
             async with session.get(url) as extra:
                 assert extra.status == 429 and "Retry-After" in extra.headers
-            other = await session.get(url, headers={"Authorization": "Bearer someone-else"})
+            other = await session.get(url, headers={"Authorization": f"Bearer {OTHER_CALLER}"})
             assert other.status == 200
             other.close()
         finally:
