@@ -108,6 +108,22 @@ class KafkaSource:
         # consumer's auto_offset_reset ("earliest") moves it to the first record there is
         self._consumer.seek(TopicPartition(*tp), max(offset, 0))
 
+    async def end_offsets(self, tps: Sequence[TPKey]) -> dict[TPKey, int]:
+        """The next offset to be written in each partition (the high watermark): from the last
+        fetch response where there is one (no request), else asked of the broker."""
+        out: dict[TPKey, int] = {}
+        missing = []
+        for t, p in tps:
+            known = self._consumer.highwater(TopicPartition(t, p))
+            if known is None:
+                missing.append(TopicPartition(t, p))
+            else:
+                out[(t, p)] = int(known)
+        if missing:
+            ends = await self._consumer.end_offsets(missing)
+            out.update({(tp.topic, tp.partition): int(end) for tp, end in ends.items()})
+        return out
+
     async def getmany(self, wait: float, max_records: int) -> Sequence[Any]:
         """What the consumer has within ``wait`` seconds, partitions in a stable order."""
         if not self._assigned:
@@ -201,6 +217,14 @@ class InputFetcher(Service):
     def read_offsets(self) -> dict[TPKey, int]:
         """Per partition, the last offset handed to the pipeline."""
         return dict(self._delivered)
+
+    async def highwaters(self) -> dict[TPKey, int]:
+        """High watermarks of the partitions this fetcher reads (for the input lag metric)."""
+        ends = getattr(self.source, "end_offsets", None)
+        if ends is None or not self.assigned:
+            return {}
+        found: dict[TPKey, int] = await ends(sorted(self.assigned))
+        return found
 
     # ---- the loop -----------------------------------------------------------------------------
     async def fetch_once(self) -> int:

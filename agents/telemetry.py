@@ -20,7 +20,7 @@ import logging
 import time
 from collections.abc import Callable
 from math import inf
-from typing import Any
+from typing import Any, Protocol
 
 import faust
 from faust.types import TP
@@ -71,6 +71,14 @@ HELP = {
 }
 
 
+class InputReader(Protocol):
+    """Who reads the input partitions and can tell their high watermarks."""
+
+    async def highwaters(self) -> dict[tuple[str, int], int]:
+        """High watermark per (topic, partition) read."""
+        ...
+
+
 class Telemetry:
     """Declares the worker's metric families and fills the ones read at scrape time."""
 
@@ -88,6 +96,7 @@ class Telemetry:
         self.stats = stats
         self.topics = topics
         self.clock = clock
+        self.fetcher: InputReader | None = None  # the batch fetcher (agents/fetcher.py)
         self.highwaters: dict[tuple[str, int], int] = {}
         self.declare()
 
@@ -144,12 +153,16 @@ class Telemetry:
         tps = [TP(t, p) for t in self.topics.inputs() for p in sorted(mine)]
         if not tps:
             return
+        fetcher = self.fetcher
         try:
-            ends = await self.app.consumer.highwaters(*tps)
+            if fetcher is not None:  # it reads the inputs; Faust's consumer never fetches them
+                self.highwaters = await fetcher.highwaters()
+            else:
+                ends = await self.app.consumer.highwaters(*tps)
+                self.highwaters = {(tp.topic, tp.partition): int(e) for tp, e in ends.items()}
         except Exception as exc:  # a broker hiccup: keep the last figures, try again later
-            log.debug("input high watermarks not read: %r", exc)
+            log.warning("input high watermarks not read: %r", exc)
             return
-        self.highwaters = {(tp.topic, tp.partition): int(end) for tp, end in ends.items()}
         self._set_lag(mine)
         self.stats.set("lookout_input_lag_updated_seconds", self.clock())
 
