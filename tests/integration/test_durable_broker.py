@@ -14,6 +14,7 @@ from aiokafka.admin import AIOKafkaAdminClient
 from app.services import Services
 from app.settings import load_settings
 from devtools.stack import LocalStack
+from tests.chaos.finals import read_finals
 from tests.integration.checker import expected_windows, key_of, tally
 from tests.integration.test_recovery import (
     EXPECTED_RECORDS,
@@ -88,7 +89,12 @@ async def test_stack_restart_keeps_topics_windows_and_positions(
         await wait_for(lambda: after.records_in() >= rest, 90, "the second half", after)
         want = expected_windows(messages, WINDOWS)
         # every series (the counter's too: 3 per host) has 12 tumbling and 14 hopping windows
-        finals = await after.finals(expected=len(HOSTS) * 3 * (12 + 14), timeout=90)
+        finals, _conflicts = await read_finals(
+            after.services.bootstrap_servers,
+            after.names.windows,
+            expected=len(HOSTS) * 3 * (12 + 14),
+            timeout=90,
+        )
         after.stop()
     finally:
         stack.down()
