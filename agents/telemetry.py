@@ -145,13 +145,16 @@ class Telemetry:
     async def refresh_lag(self) -> None:
         """Read the owned input partitions' high watermarks and set the lag gauges."""
         if self.app.rebalancing:
+            log.debug("input lag: rebalancing")
             return
         try:
             mine = self.store.active_partitions()
-        except (AttributeError, RuntimeError):
+        except (AttributeError, RuntimeError) as exc:
+            log.debug("input lag: no partitions (%r)", exc)
             return
         tps = [TP(t, p) for t in self.topics.inputs() for p in sorted(mine)]
         if not tps:
+            log.debug("input lag: no partitions owned")
             return
         fetcher = self.fetcher
         try:
@@ -163,6 +166,8 @@ class Telemetry:
         except Exception as exc:  # a broker hiccup: keep the last figures, try again later
             log.warning("input high watermarks not read: %r", exc)
             return
+        if not self.highwaters:
+            log.debug("input lag: no high watermarks yet (fetcher %s)", "on" if fetcher else "off")
         self._set_lag(mine)
         self.stats.set("lookout_input_lag_updated_seconds", self.clock())
 
