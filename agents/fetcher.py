@@ -109,6 +109,15 @@ class KafkaSource:
         # consumer's auto_offset_reset ("earliest") moves it to the first record there is
         self._consumer.seek(TopicPartition(*tp), max(offset, 0))
 
+    def known_highwaters(self, tps: Sequence[TPKey]) -> dict[TPKey, int]:
+        """High watermarks from the last fetch responses (no request)."""
+        out = {}
+        for t, p in tps:
+            known = self._consumer.highwater(TopicPartition(t, p))
+            if known is not None:
+                out[(t, p)] = int(known)
+        return out
+
     async def end_offsets(self, tps: Sequence[TPKey]) -> dict[TPKey, int]:
         """The next offset to be written in each partition (the high watermark): from the last
         fetch response where there is one (no request), else asked of the broker."""
@@ -180,6 +189,7 @@ class InputFetcher(Service):
         self._recoveries = 0
         self._delivered: dict[TPKey, int] = {}
         self.batches = 0
+        self.on_batch: Callable[[], None] | None = None  # after each applied batch (telemetry)
 
     # ---- the assignment ---------------------------------------------------------------------
     def _faust_owned(self) -> set[TPKey]:
@@ -224,6 +234,11 @@ class InputFetcher(Service):
         """Per partition, the last offset handed to the pipeline."""
         return dict(self._delivered)
 
+    def known_highwaters(self) -> dict[TPKey, int]:
+        """High watermarks the last fetch responses carried (no request; may be partial)."""
+        known = getattr(self.source, "known_highwaters", None)
+        return known(sorted(self.assigned)) if known is not None and self.assigned else {}
+
     async def highwaters(self) -> dict[TPKey, int]:
         """High watermarks of the partitions this fetcher reads (for the input lag metric)."""
         ends = getattr(self.source, "end_offsets", None)
@@ -240,6 +255,8 @@ class InputFetcher(Service):
         if not records:
             return 0
         await self.pipeline.process(records)
+        if self.on_batch is not None:
+            self.on_batch()
         delivered = self._delivered
         for r in records:
             delivered[(r.topic, r.partition)] = r.offset

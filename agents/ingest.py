@@ -42,6 +42,7 @@ def register_agents(lk: Lookout) -> None:
     lk.store.out.inputs = fetcher  # type: ignore[attr-defined]
     lk.fetcher = fetcher
     lk.telemetry.fetcher = fetcher
+    fetcher.on_batch = lk.telemetry.batch_lag
     app.service(fetcher)  # type: ignore[arg-type]
 
     @app.timer(interval=1.0, name="lookout.idle_close")

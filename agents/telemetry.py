@@ -78,6 +78,10 @@ class InputReader(Protocol):
         """High watermark per (topic, partition) read."""
         ...
 
+    def known_highwaters(self) -> dict[tuple[str, int], int]:
+        """High watermarks the last fetches carried (no request)."""
+        ...
+
 
 class Telemetry:
     """Declares the worker's metric families and fills the ones read at scrape time."""
@@ -170,6 +174,23 @@ class Telemetry:
             log.debug("input lag: no high watermarks yet (fetcher %s)", "on" if fetcher else "off")
         self._set_lag(mine)
         self.stats.set("lookout_input_lag_updated_seconds", self.clock())
+
+    def batch_lag(self) -> None:
+        """After each batch: the lag from the high watermarks its fetch carried (no request), so
+        a scrape during a catch-up sees it (the timer alone reads every LAG_EVERY seconds)."""
+        fetcher = self.fetcher
+        known = getattr(fetcher, "known_highwaters", None)
+        if known is None:
+            return
+        fresh = known()
+        if not fresh:
+            return
+        self.highwaters.update(fresh)
+        try:
+            mine = self.store.active_partitions()
+        except (AttributeError, RuntimeError):
+            return
+        self._set_lag(mine)
 
     def _set_lag(self, mine: set[int]) -> None:
         for (topic, partition), end in self.highwaters.items():

@@ -81,6 +81,7 @@ async def test_input_lag_is_high_watermark_minus_next_offset_clamped_at_zero() -
     ends[(metrics, 1)] = 7  # nothing applied yet: all of it is lag
     telemetry = lk.telemetry
     telemetry.app = SimpleNamespace(rebalancing=False, consumer=FakeConsumer(ends))
+    telemetry.fetcher = None  # the lag math on a consumer's high watermarks (no fetcher here)
     telemetry.clock = lambda: 1_800_000_000.0
     await telemetry.refresh_lag()
     stats = lk.stats

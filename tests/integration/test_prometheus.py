@@ -43,7 +43,7 @@ pytestmark = pytest.mark.integration
 ROOT = Path(__file__).resolve().parents[2]
 PROM_DIR = ROOT / "infra" / "prometheus"
 BOARD = ROOT / "grafana" / "dashboards" / "lookout-itself.json"
-BURST = 40_000  # one metric per message: many seconds of work for a worker
+BURST = 150_000  # one metric per message: several seconds of work even for the batch fetcher
 
 
 def promtool(*args: str, cwd: Path = PROM_DIR) -> str:
