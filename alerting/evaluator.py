@@ -165,9 +165,12 @@ class Alerting:
     def evaluate_quiet(self, hosts: Iterable[HostState], now: float) -> None:
         """Evaluate hosts quiet for ``QUIET_S`` wall seconds whose latest data is unevaluated.
 
-        A quiet host's windows are exactly what its next tick would see, so this only brings
-        the verdict forward (a live host sending every 10 s is judged about a second after its
-        data, not 10 s later); evaluating the same event time twice changes nothing.
+        This brings the verdict forward (a live host sending every 10 s is judged about a
+        second after its data, not 10 s later); evaluating the same event time twice changes
+        nothing. The price: a run that pauses is judged at one more clock value than a run that
+        does not, so a ``for`` that ends between two ticks is stamped at the pause, not at the
+        next tick. That next tick can be a whole gap of the host's sparsest topic of the type
+        later (the clock is the smallest watermark of its topics, see ``series_clock``).
         """
         if not self.series_rules:
             return

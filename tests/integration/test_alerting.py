@@ -81,8 +81,11 @@ async def spike_run(services: Services, tmp: Path, restart: bool) -> list[dict[s
     await asyncio.to_thread(worker.start)
     try:
         await produce_records(services, settings, first)
+        # Both runs pause halfway: a quiet host is judged at its current clock (see
+        # Evaluator.evaluate_quiet), which a run without the pause would only judge at its next
+        # tick, up to the sparsest log topic's gap later. The restart is then the one difference.
+        await wait_quiet(worker)
         if restart:
-            await wait_quiet(worker)
             await asyncio.to_thread(worker.stop)  # graceful: finish the batch, commit, leave
             worker = Worker(env, tmp, name="spike-restarted")
             await asyncio.to_thread(worker.start)

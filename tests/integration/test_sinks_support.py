@@ -197,7 +197,8 @@ async def es_counts(url: str, prefix: str, *, embedded: bool = True) -> Counter[
 
 
 async def windows_in_topic(bootstrap: str, topic: str, quiet: float = 2.0) -> Counter[str]:
-    """Distinct final-window ids on ``topic`` by series type (reads until ``quiet`` s pass)."""
+    """Distinct final-window ids on ``topic`` by the table that stores them (reads until
+    ``quiet`` s pass); pattern-count windows are left out: no table stores them."""
     consumer = AIOKafkaConsumer(
         topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest", group_id=None
     )
@@ -210,9 +211,10 @@ async def windows_in_topic(bootstrap: str, topic: str, quiet: float = 2.0) -> Co
             for msgs in batch.values():
                 for m in msgs:
                     record = orjson.loads(m.value)
-                    table = (
-                        "error_rates" if record["labels"]["type"] == "log" else "aggregated_metrics"
-                    )
+                    kind = record["labels"]["type"]
+                    if kind == "pattern":
+                        continue  # pattern counts are served live, never stored (sinks/pg_rows)
+                    table = "error_rates" if kind == "log" else "aggregated_metrics"
                     ids[record["id"]] = table
                 last = time.monotonic()
     finally:
