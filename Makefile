@@ -4,6 +4,10 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 N ?= 300000
+# Test processes (pytest-xdist, one module per process at a time, each with its own embedded
+# stack). Most integration tests wait on wall time (idle timeouts, outages, paced input), so two
+# processes halve `make test` on a 2-core machine. TEST_WORKERS=0 runs everything in one process.
+TEST_WORKERS ?= 2
 
 .PHONY: install browser prometheus run test lint typecheck unit agents integration chaos bench clean help
 
@@ -58,7 +62,7 @@ integration: install browser prometheus
 	$(BIN)/pytest -q tests/integration
 
 test: install lint typecheck browser prometheus
-	$(BIN)/pytest -q -p no:cacheprovider tests/unit tests/agents tests/integration
+	$(BIN)/pytest -q -p no:cacheprovider -n $(TEST_WORKERS) --dist loadfile tests/unit tests/agents tests/integration
 
 # Not part of `make test`: each scenario runs minutes on a stack of its own.
 CHAOS_RESULTS := tests/artifacts/chaos/results.jsonl

@@ -9,7 +9,6 @@ the test's address).
 from __future__ import annotations
 
 import asyncio
-import statistics
 import time
 
 import pytest
@@ -166,7 +165,8 @@ def test_sign_in_is_throttled_without_telling_who_exists(auth_stack: AuthStack) 
         timings[kind].append(time.perf_counter() - started)
         answers.add((reply.status, reply.text))
     assert answers == {(401, '{"error":"wrong user name or password"}')}
-    unknown, wrong = statistics.median(timings["unknown"]), statistics.median(timings["wrong"])
+    # the fastest of each: what the server spends itself (a busy machine only ever adds to it)
+    unknown, wrong = min(timings["unknown"]), min(timings["wrong"])
     assert abs(unknown - wrong) < max(0.05, 0.5 * min(unknown, wrong)), timings
     # the 11th attempt from this address within the minute: 429, even with the right password
     assert min(len(t) for t in timings.values()) >= 3
