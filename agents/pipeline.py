@@ -284,16 +284,21 @@ class Pipeline:
         topic, offset = msg.topic, msg.offset
         alerting = self.store.alerting
         patterns = self.store.patterns if self.settings.patterns else None
+        tenants = self.store.tenants
         last_host: str | None = None
+        tenant: str | None = None
         for rec in records:
             hs, replay = self._host(rec.host, msg, now, touched, foreign)
             if hs is None:
                 self._in[topic] -= replay  # counted once (see _apply_metrics)
                 continue
             ts = self._event_time(rec.time, hs, topic, now)
-            if alerting is not None and hs.host != last_host:
-                alerting.maybe_evaluate(hs, "l", now)
+            if hs.host != last_host:
+                if alerting is not None:
+                    alerting.maybe_evaluate(hs, "l", now)
                 last_host = hs.host
+                # patterns keep counts per tenant (the patterns API shows a caller its own)
+                tenant = tenants.of(hs.host) if tenants is not None else None
             if isinstance(rec, AccessLog):
                 engine.add_request(
                     hs, topic, offset, rec.service, ts, rec.status, rec.bytes, rec.request_time
@@ -302,7 +307,9 @@ class Pipeline:
                 engine.add_line(hs, topic, offset, rec.service, ts, rec.level)
                 if patterns is not None and rec.message:
                     # only records applied here (never a re-read): a line is mined once
-                    cluster, since = patterns.mine(hs.partition, rec.service, rec.message, ts)
+                    cluster, since = patterns.mine(
+                        hs.partition, rec.service, rec.message, ts, tenant
+                    )
                     engine.add_pattern(
                         hs, topic, offset, rec.service, ts, rec.level,
                         cluster.id, cluster.first_seen, since,

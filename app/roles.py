@@ -39,9 +39,6 @@ class Need(StrEnum):
     OPERATOR = "operator"
     ADMIN = "admin"
     SERVER_ADMIN = "server_admin"
-    # A read across every tenant (data that carries no tenant yet, e.g. log documents): open like
-    # any read while sign-in is off; with sign-in on, the server admin's only.
-    ALL_TENANTS = "all_tenants"
 
     @property
     def role(self) -> Role | None:
@@ -77,6 +74,13 @@ class Principal:
         """True if this caller may read ``tenant``'s data."""
         return self.can(Role.VIEWER, tenant)
 
+    def readable(self) -> frozenset[str] | None:
+        """The tenants whose data this caller reads; None: every tenant (a server admin, or
+        anyone while sign-in is off)."""
+        if self.server_admin or self.read_all:
+            return None
+        return frozenset(self.roles)
+
     def anywhere(self, role: Role) -> bool:
         """True if this caller holds ``role`` (or higher) in at least one tenant."""
         if self.server_admin or (self.read_all and role is Role.VIEWER):
@@ -89,8 +93,6 @@ class Principal:
             return True
         if need is Need.SERVER_ADMIN:
             return self.server_admin
-        if need is Need.ALL_TENANTS:
-            return self.server_admin or self.read_all
         if need is Need.USER:
             return self.user_id is not None or self.server_admin
         role = need.role

@@ -362,8 +362,7 @@ HOST_VARIABLE = query_variable(
     SELECT DISTINCT host FROM aggregated_metrics
     WHERE $__timeFilter(window_start) AND window_kind = 'tumbling'
       AND measurement = 'system' AND field = 'uptime'
-      AND coalesce((SELECT v.tenant FROM v_host_tenant v WHERE v.host = aggregated_metrics.host),
-                   'default') IN (${tenant:sqlstring})
+      AND tenant IN (${tenant:sqlstring})
       AND (host IN (SELECT host FROM error_rates
                     WHERE $__timeFilter(window_start) AND window_kind = 'tumbling'
                       AND service IN (${service:sqlstring}))
@@ -371,7 +370,8 @@ HOST_VARIABLE = query_variable(
                            WHERE $__timeFilter(window_start) AND window_kind = 'tumbling'))
     ORDER BY 1
     """,
-    "Hosts reporting Telegraf's system input that serve the chosen services (or no service).",
+    "Hosts of the chosen tenants reporting Telegraf's system input that serve the chosen services"
+    " (or no service).",
 )
 
 

@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Collection, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 
-# Filter parameter -> document field. ``tenant`` and ``pattern_id`` are applied to documents
-# that carry those fields (tenants and the pattern miner add them).
+# Filter parameter -> document field. ``pattern_id`` is applied to documents that carry it (the
+# pattern miner adds it); ``tenant`` narrows within the caller's tenants (:func:`scoped`).
 FILTERS = {
     "host": "host",
     "service": "service",
@@ -224,6 +224,21 @@ def parse_filter(params: Params, now: float) -> LogFilter:
     terms = tuple((FILTERS[n], v) for n in FILTERS if (v := _values(params, n)))
     sources = _values(params, "source") or SOURCES
     return LogFilter(q, start, end, sources, terms, fingerprint(params, COMMON))
+
+
+def scoped(flt: LogFilter, tenants: Collection[str] | None) -> LogFilter:
+    """``flt`` narrowed to the documents of ``tenants`` (None: every tenant, nothing added).
+
+    The caller's tenants come from its token, never from the query: a ``tenant`` parameter
+    narrows within them, and one that names only other tenants selects nothing (an empty
+    answer, as for a tenant without logs: no existence leaks).
+    """
+    if tenants is None:
+        return flt
+    asked = dict(flt.terms).get("tenant")
+    allowed = tuple(sorted({t for t in (asked if asked is not None else tenants) if t in tenants}))
+    terms = tuple(term for term in flt.terms if term[0] != "tenant")
+    return replace(flt, terms=(*terms, ("tenant", allowed)))
 
 
 def parse_search(params: Params, now: float) -> SearchRequest:

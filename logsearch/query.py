@@ -24,6 +24,7 @@ HIGHLIGHT_FIELDS = ("message", "path", "request", "agent")
 SORT = [{"@timestamp": {"order": "desc"}}, {"log_id": {"order": "desc"}}]
 TOTAL_CAP = 10_000
 NONE = "(none)"
+MATCH_NOTHING: dict[str, Any] = {"bool": {"must_not": [{"match_all": {}}]}}
 OTHER = "(other)"
 
 
@@ -47,7 +48,8 @@ def bool_query(flt: LogFilter, start: float, end: float) -> dict[str, Any]:
         }
     ]
     for name, values in flt.terms:
-        filters.append({"terms": {name: list(values)}})
+        # no value allowed (a caller asking for other tenants' logs only): match nothing
+        filters.append({"terms": {name: list(values)}} if values else MATCH_NOTHING)
     out: dict[str, Any] = {"filter": filters}
     if flt.q:
         out["must"] = [

@@ -32,12 +32,17 @@ class PatternBook:
         return miner
 
     def mine(
-        self, partition: int, service: str, message: str | bytes, ts: float
+        self,
+        partition: int,
+        service: str,
+        message: str | bytes,
+        ts: float,
+        tenant: str | None = None,
     ) -> tuple[Cluster, float]:
         """The cluster of one message (see :meth:`PatternMiner.mine`) and the event time of the
         service's first line on that partition (the start of a learning period)."""
         miner = self.miners.get(partition) or self.miner(partition)
-        cluster = miner.mine(service, message, ts)
+        cluster = miner.mine(service, message, ts, tenant)
         start = miner.trees[service].start
         return cluster, ts if start is None else start
 

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from hashlib import blake2b
 from typing import Any
 
@@ -41,7 +41,12 @@ def pattern_id(service: str, template: tuple[str, ...], salt: int = 0) -> str:
 
 @dataclass(slots=True, eq=False)
 class Cluster:
-    """One template of a service: its id, tokens, leaf key and statistics."""
+    """One template of a service: its id, tokens, leaf key and statistics.
+
+    ``tenants`` keeps the same statistics per tenant whose lines joined the cluster (``[count,
+    first_seen, last_seen, example]``), so a caller is shown only its own tenants' counts and
+    example lines.
+    """
 
     id: str
     template: list[str]
@@ -52,6 +57,7 @@ class Cluster:
     last_seen: float = 0.0
     example: str = ""
     alive: bool = True
+    tenants: dict[str, list[Any]] = field(default_factory=dict)
 
     @property
     def text(self) -> str:
@@ -69,6 +75,7 @@ class Cluster:
             "f": self.first_seen,
             "l": self.last_seen,
             "x": self.example,
+            **({"T": self.tenants} if self.tenants else {}),
         }
 
     @classmethod
@@ -83,6 +90,7 @@ class Cluster:
             first_seen=float(state["f"]),
             last_seen=float(state["l"]),
             example=str(state.get("x", "")),
+            tenants={str(t): list(seen) for t, seen in (state.get("T") or {}).items()},
         )
 
 

@@ -75,8 +75,11 @@ class PatternMiner:
             )
         return tree
 
-    def mine(self, service: str, message: str | bytes, ts: float) -> Cluster:
-        """The cluster of one message of ``service`` at event time ``ts`` (counts updated)."""
+    def mine(
+        self, service: str, message: str | bytes, ts: float, tenant: str | None = None
+    ) -> Cluster:
+        """The cluster of one message of ``service`` at event time ``ts`` (counts updated, also
+        those of ``tenant``, the tenant of the line's host)."""
         if message.__class__ is not str:
             message = self._decode(message)  # type: ignore[arg-type]
         text: str = message  # type: ignore[assignment]
@@ -113,6 +116,14 @@ class PatternMiner:
         elif ts > cluster.last_seen:
             cluster.last_seen = ts
         cluster.count = count + 1
+        if tenant is not None:
+            seen = cluster.tenants.get(tenant)
+            if seen is None:
+                cluster.tenants[tenant] = [1, ts, ts, text[: self.example_len]]
+            else:
+                seen[0] += 1
+                if ts > seen[2]:
+                    seen[2] = ts
         self._dirty[cluster] = service
         if tree.gone:
             self._evicted(service, tree)

@@ -17,6 +17,7 @@ from typing import Any
 
 import orjson
 
+from app.tenancy import TenantMap
 from sinks.pg_values import RowError, clean, number, to_json, to_time
 
 OPS = "alert_ops"
@@ -42,8 +43,8 @@ SQL: dict[str, str] = {
         " WHERE incident_id = $1"
     ),
     "down": (
-        "INSERT INTO downtime_logs (host, down_at, reason, rule) VALUES ($1, $2, $3, $4)"
-        " ON CONFLICT (host, down_at) DO NOTHING"
+        "INSERT INTO downtime_logs (host, down_at, reason, rule, tenant)"
+        " VALUES ($1, $2, $3, $4, $5) ON CONFLICT (host, down_at) DO NOTHING"
     ),
     "up": (
         "UPDATE downtime_logs SET up_at = GREATEST($3, down_at)"
@@ -52,8 +53,12 @@ SQL: dict[str, str] = {
 }
 
 
-def alert_ops(value: bytes) -> list[tuple[Any, ...]]:
-    """The operations of one ``lookout.alerts`` record; raises RowError for a bad record."""
+def alert_ops(value: bytes, tenants: TenantMap | None = None) -> list[tuple[Any, ...]]:
+    """The operations of one ``lookout.alerts`` record; raises RowError for a bad record.
+
+    A host's downtime row takes the alert's ``tenant`` label (records from before tenants: the
+    host's tenant in ``tenants``, else the default tenant).
+    """
     try:
         rec = orjson.loads(value)
     except orjson.JSONDecodeError as exc:
@@ -71,12 +76,12 @@ def alert_ops(value: bytes) -> list[tuple[Any, ...]]:
                     clean(str(rec.get("comment") or "")),
                 )
             ]
-        return _transition_ops(rec)
+        return _transition_ops(rec, tenants or TenantMap("default"))
     except (KeyError, TypeError, ValueError) as exc:
         raise RowError(f"alert record: {type(exc).__name__}: {exc}") from None
 
 
-def _transition_ops(rec: dict[str, Any]) -> list[tuple[Any, ...]]:
+def _transition_ops(rec: dict[str, Any], tenants: TenantMap) -> list[tuple[Any, ...]]:
     labels = rec.get("labels") or {}
     at = to_time(float(rec["event_time"]))
     ops: list[tuple[Any, ...]] = [
@@ -114,7 +119,8 @@ def _transition_ops(rec: dict[str, Any]) -> list[tuple[Any, ...]]:
     if down_at is not None and host:
         if to_state == "firing":
             reason = f"no data for {rec.get('value') or 0:.0f} s"
-            ops.append(("down", host, to_time(float(down_at)), reason, rec["rule"]))
+            tenant = clean(str(labels.get("tenant") or tenants.of(host)))
+            ops.append(("down", host, to_time(float(down_at)), reason, rec["rule"], tenant))
         elif to_state == "resolved" and rec.get("up_at") is not None:
             ops.append(("up", host, to_time(float(down_at)), to_time(float(rec["up_at"]))))
     return ops

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Sequence
 from typing import Any
 
 import elasticsearch
@@ -37,6 +37,7 @@ from sinks.errors import Failure, classify_status
 from sinks.es_client import flavour, is_osmem, make_es_client
 from sinks.es_docs import Doc, EsMapper, bulk_body
 from sinks.es_templates import FAMILIES, MARKERS, family_pattern, indices_to_drop, templates
+from sinks.host_tenants import HostTenants, keyed_hosts
 
 log = logging.getLogger(__name__)
 
@@ -124,6 +125,7 @@ class ElasticsearchWriter:
         clock: Callable[[], float] = time.time,
         bulk_docs: int = BULK_DOCS,
         bulk_bytes: int = BULK_BYTES,
+        tenants: HostTenants | None = None,
     ) -> None:
         self._url = url
         self.bulk_docs = bulk_docs
@@ -136,7 +138,8 @@ class ElasticsearchWriter:
         self.local_max_docs = local_max_docs
         self._since_prune = 0
         self._clock = clock
-        self._mapper = EsMapper(topics, prefix=prefix)
+        self.tenants = tenants if tenants is not None else HostTenants()
+        self._mapper = EsMapper(topics, prefix=prefix, tenants=self.tenants.map)
         self.topics: tuple[str, ...] = self._mapper.topics
         self.markers = f"{prefix}{MARKERS}"
         self.client: AsyncElasticsearch | None = None
@@ -150,6 +153,10 @@ class ElasticsearchWriter:
             self.client = make_es_client(
                 self._url, embedded=self._embedded, request_timeout=self.timeout, max_retries=0
             )
+
+    async def prepare(self, messages: Sequence[Message]) -> None:
+        """Make the host->tenant map current for the hosts of the batch (sinks.host_tenants)."""
+        await self.tenants.ensure(keyed_hosts(messages, self.topics))
 
     def map(self, msg: Message) -> Mapped[list[Doc]]:
         """Documents of one message (see sinks.es_docs)."""

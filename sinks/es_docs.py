@@ -5,6 +5,10 @@
   sinks.classify).
 * ``logs.app``: every record -> ``{prefix}logs-app-YYYY.MM.DD``.
 
+Every document carries its host's ``tenant`` (a keyword: the log API filters on it), from the
+host->tenant map the mapper is given (the worker's :class:`~app.tenancy.TenantMap`, kept
+current by :mod:`sinks.host_tenants`; without one, the default tenant).
+
 ``_id`` = ``{topic}-{partition}-{offset}-{item}`` (``item``: the record's index among the
 message's decoded records), so writing a message again overwrites its documents instead of adding
 copies. The same id is in the source as ``log_id`` (a keyword): log search sorts on
@@ -25,6 +29,7 @@ from typing import Any
 
 import orjson
 
+from app.tenancy import TenantMap
 from app.topics import TopicNames
 from formats.decode import decode_app, decode_nginx
 from formats.points import AccessLog, AppLog, ErrorLog, Rejected
@@ -147,8 +152,11 @@ def repair_utf8(
 class EsMapper:
     """Maps messages of the Elasticsearch sink's topics to documents."""
 
-    def __init__(self, topics: TopicNames, *, prefix: str = "") -> None:
+    def __init__(
+        self, topics: TopicNames, *, prefix: str = "", tenants: TenantMap | None = None
+    ) -> None:
         self.prefix = prefix
+        self.tenants = tenants if tenants is not None else TenantMap("default")
         self._by_topic: dict[str, Callable[[Message], Mapped[list[Doc]]]] = {
             topics.logs_nginx: self._nginx,
             topics.logs_app: self._app,
@@ -176,6 +184,7 @@ class EsMapper:
         docs: list[Doc] = []
         mapped: Mapped[list[Doc]] = Mapped(docs, skipped=rejected)
         fallback = msg.timestamp / 1000.0
+        tenant_of = self.tenants.of
         for item, rec in enumerate(records):
             try:
                 at, day = timestamp(rec.time if rec.time is not None else fallback)
@@ -183,7 +192,8 @@ class EsMapper:
                 mapped.rejected.append((item, str(exc)))
                 continue
             log_id = doc_id(msg.topic, msg.partition, msg.offset, item)
-            source = orjson.dumps({**build(rec, at), "log_id": log_id}, default=str)
+            doc = {**build(rec, at), "tenant": tenant_of(rec.host), "log_id": log_id}
+            source = orjson.dumps(doc, default=str)
             index = daily_index(self.prefix, family, day)
             docs.append(Doc(index, log_id, item, source))
         return mapped

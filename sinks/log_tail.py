@@ -4,7 +4,8 @@ Each tail has its own consumer: no group (nothing committed, no rebalance betwee
 partition of ``logs.nginx`` and ``logs.app`` assigned, starting at the end or at the positions a
 client resumes from. Records are decoded into documents by the ES sink's own mapper
 (:class:`~sinks.es_docs.EsMapper`, the pipeline's parsers), so a tailed line looks exactly as the
-search will show it once stored.
+search will show it once stored; its ``tenant`` comes from the host->tenant map it is given (the
+worker's, the one its other views answer by).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import orjson
 from aiokafka import AIOKafkaConsumer
 from aiokafka.structs import TopicPartition
 
+from app.tenancy import TenantMap
 from app.topics import TopicNames
 from logsearch.positions import Positions
 from sinks.es_docs import EsMapper
@@ -34,9 +36,16 @@ class TailMessage:
 class LogTail:
     """Reads the log topics from the end (or from given positions) for one live tail."""
 
-    def __init__(self, bootstrap_servers: str, topics: TopicNames, *, prefix: str = "") -> None:
+    def __init__(
+        self,
+        bootstrap_servers: str,
+        topics: TopicNames,
+        *,
+        prefix: str = "",
+        tenants: TenantMap | None = None,
+    ) -> None:
         self._servers = bootstrap_servers
-        self._mapper = EsMapper(topics, prefix=prefix)
+        self._mapper = EsMapper(topics, prefix=prefix, tenants=tenants)
         self._families = {topics.logs_nginx: "nginx", topics.logs_app: "app"}
         self.topics = tuple(self._families)
         self.positions: Positions = {}

@@ -15,6 +15,11 @@ One mapper for the four topics the Postgres sink reads:
 * ``lookout.alerts`` -> ``alert_history``, ``incidents``, ``downtime_logs`` (see
   :mod:`sinks.alert_rows`: ordered idempotent statements).
 
+Every row of the five tables above carries its host's ``tenant``: window rows the one of their
+final record, raw rows the one of the host->tenant map (``tenants``, the worker's
+:class:`~app.tenancy.TenantMap` kept current by :mod:`sinks.host_tenants`; a metric's ``tenant``
+tag counts as it does in the worker).
+
 A record without its own time gets the Kafka message timestamp, which a replay reproduces (the
 worker's processing-time fallback would not). Text loses NUL characters (PostgreSQL refuses
 them). Parts the decoders reject are skipped: the worker already dead-letters them. A window
@@ -30,6 +35,7 @@ from typing import Any
 
 import orjson
 
+from app.tenancy import TENANT_TAG, TenantMap
 from app.topics import TopicNames
 from formats.decode import decode_app, decode_metrics, decode_nginx
 from formats.points import ErrorLog
@@ -42,21 +48,23 @@ PgRows = dict[str, list[tuple[Any, ...]]]
 
 SRC = ("src_topic", "src_partition", "src_offset", "item")
 COLUMNS: dict[str, tuple[str, ...]] = {
-    "server_metrics": ("time", "host", "measurement", "field", "tags", "value", *SRC),
+    "server_metrics": ("time", "host", "measurement", "field", "tags", "value", *SRC, "tenant"),
     "error_logs": (
         "time", "host", "service", "level", "category", "message", "client", "server",
-        "request", "upstream", *SRC,
+        "request", "upstream", *SRC, "tenant",
     ),
-    "application_logs": ("time", "service", "host", "level", "message", "extra", *SRC),
+    "application_logs": (
+        "time", "service", "host", "level", "message", "extra", *SRC, "tenant",
+    ),
     "aggregated_metrics": (
         "series_id", "window_kind", "window_start", "window_end", "host", "measurement", "field",
         "tags", "count", "sum", "min", "max", "mean", "last", "p50", "p95", "p99", "rate",
-        "increase", "closed_at",
+        "increase", "closed_at", "tenant",
     ),
     "error_rates": (
         "service", "host", "window_kind", "window_start", "window_end", "requests", "s2xx",
         "s3xx", "s4xx", "s5xx", "error_lines", "error_rate", "latency_p50", "latency_p95",
-        "latency_p99", "bytes", "closed_at",
+        "latency_p99", "bytes", "closed_at", "tenant",
     ),
 }  # fmt: skip
 # Natural keys (the primary keys of migration 0001).
@@ -88,8 +96,11 @@ def series_name(labels: dict[str, Any]) -> str:
 class PgMapper:
     """Maps messages of the Postgres sink's topics to rows per table."""
 
-    def __init__(self, topics: TopicNames, *, timestamp_unit: str = "auto") -> None:
+    def __init__(
+        self, topics: TopicNames, *, timestamp_unit: str = "auto", tenants: TenantMap | None = None
+    ) -> None:
         self.unit = timestamp_unit
+        self.tenants = tenants if tenants is not None else TenantMap("default")
         self._by_topic: dict[str, Callable[[Message, PgRows], Mapped[PgRows]]] = {
             topics.metrics: self._metrics,
             topics.logs_nginx: self._nginx,
@@ -98,6 +109,7 @@ class PgMapper:
             topics.alerts: self._alerts,
         }
         self.topics = tuple(self._by_topic)
+        self.keyed = (topics.metrics, topics.logs_nginx, topics.logs_app)
 
     def __call__(self, msg: Message) -> Mapped[PgRows]:
         """Rows of one message (payload None when it holds nothing for Postgres)."""
@@ -132,11 +144,14 @@ class PgMapper:
                 mapped.rejected.append((item, f"metric {m.name}: {exc}"))
                 continue
             tags = to_json({k: v for k, v in m.tags.items() if k != "host"})
+            tenant = clean(
+                self.tenants.of(host, {"tags": m.tags} if TENANT_TAG in m.tags else None)
+            )
             name, host = clean(m.name), clean(host)
             for fname, raw in m.fields.items():
                 value = number(raw)
                 if value is not None:
-                    out.append((when, host, name, clean(fname), tags, value, *src, item))
+                    out.append((when, host, name, clean(fname), tags, value, *src, item, tenant))
         return mapped
 
     def _nginx(self, msg: Message, rows: PgRows) -> Mapped[PgRows]:
@@ -168,6 +183,7 @@ class PgMapper:
                     clean(rec.upstream),
                     *src,
                     item,
+                    self.tenants.of(rec.host),
                 )
             )
         return mapped
@@ -194,6 +210,7 @@ class PgMapper:
                     to_json(rec.extra),
                     *src,
                     item,
+                    self.tenants.of(rec.host),
                 )
             )
         return mapped
@@ -204,7 +221,7 @@ class PgMapper:
             record = orjson.loads(msg.value or b"")
             if record["labels"].get("type") == "pattern":
                 return Mapped(None)  # pattern counts are read live (API, alerts), not stored
-            table, row = window_row(record)
+            table, row = window_row(record, self.tenants)
         except (orjson.JSONDecodeError, RowError, KeyError, TypeError, ValueError) as exc:
             return Mapped(None, rejected=[(None, f"window record: {type(exc).__name__}: {exc}")])
         rows[table] = [row]
@@ -213,14 +230,20 @@ class PgMapper:
     # ---- alert transitions and acks -----------------------------------------------------------
     def _alerts(self, msg: Message, rows: PgRows) -> Mapped[PgRows]:
         try:
-            rows[OPS] = alert_ops(msg.value or b"")
+            rows[OPS] = alert_ops(msg.value or b"", self.tenants)
         except RowError as exc:
             return Mapped(None, rejected=[(None, str(exc))])
         return Mapped(None)
 
 
-def window_row(record: dict[str, Any]) -> tuple[str, tuple[Any, ...]]:
-    """Table and row of one final window record (``lookout.windows``, see Final.to_record)."""
+def window_row(
+    record: dict[str, Any], tenants: TenantMap | None = None
+) -> tuple[str, tuple[Any, ...]]:
+    """Table and row of one final window record (``lookout.windows``, see Final.to_record).
+
+    The tenant is the record's own; a record written before tenants (none) takes the host's
+    tenant from ``tenants`` (the default tenant without one).
+    """
     labels = record["labels"]
     value = record["value"]
     kind = record["kind"]
@@ -228,6 +251,11 @@ def window_row(record: dict[str, Any]) -> tuple[str, tuple[Any, ...]]:
         raise RowError(f"unknown window kind {kind!r}")
     start, end = to_time(float(record["start"])), to_time(float(record["end"]))
     closed = to_time(float(record.get("closed_at") or record["end"]))
+    tenant = record.get("tenant")
+    if not tenant:
+        host = labels.get("host") or record["host"]
+        tenant = tenants.of(host, labels) if tenants is not None else "default"
+    tenant = clean(str(tenant))
     if labels.get("type") == "log":
         return "error_rates", (
             clean(labels["service"]),
@@ -247,6 +275,7 @@ def window_row(record: dict[str, Any]) -> tuple[str, tuple[Any, ...]]:
             _float(value.get("latency_p99")),
             int(value.get("bytes") or 0),
             closed,
+            tenant,
         )
     host = labels.get("tags", {}).get("host") or record["host"]
     tags = {k: v for k, v in (labels.get("tags") or {}).items() if k != "host"}
@@ -290,6 +319,7 @@ def window_row(record: dict[str, Any]) -> tuple[str, tuple[Any, ...]]:
         to_json(tags),
         *stats,
         closed,
+        tenant,
     )
 
 

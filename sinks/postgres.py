@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 from typing import Any
 
 import asyncpg
@@ -27,6 +27,7 @@ from app.topics import TopicNames
 from sinks.alert_rows import OPS
 from sinks.alert_rows import SQL as ALERT_SQL
 from sinks.batch import Batch, Mapped, Message, WriteResult
+from sinks.host_tenants import HostTenants, keyed_hosts
 from sinks.pg_pool import open_pool
 from sinks.pg_rows import COLUMNS, KEYS, RAW_TABLES, WINDOW_TABLES, PgMapper, PgRows, key_indexes
 
@@ -103,9 +104,11 @@ class PostgresWriter:
         timeout: float = 30.0,
         pool_size: int = 2,
         fast_path: bool = True,
+        tenants: HostTenants | None = None,
     ) -> None:
         self._dsn = dsn
-        self._mapper = PgMapper(topics, timestamp_unit=timestamp_unit)
+        self.tenants = tenants if tenants is not None else HostTenants()
+        self._mapper = PgMapper(topics, timestamp_unit=timestamp_unit, tenants=self.tenants.map)
         self.topics: tuple[str, ...] = self._mapper.topics
         self.timeout = timeout
         self.pool_size = pool_size
@@ -127,6 +130,10 @@ class PostgresWriter:
     async def _init_connection(self, conn: Any) -> None:
         for table in (*RAW_TABLES, *WINDOW_TABLES):
             await conn.execute(create_stage_sql(table))
+
+    async def prepare(self, messages: Sequence[Message]) -> None:
+        """Make the host->tenant map current for the hosts of the batch (sinks.host_tenants)."""
+        await self.tenants.ensure(keyed_hosts(messages, self._mapper.keyed))
 
     def map(self, msg: Message) -> Mapped[PgRows]:
         """Rows of one message (see sinks.pg_rows)."""

@@ -4,6 +4,7 @@ One runner per sink, each with its own consumer group (``{app_id}-sink-{name}``)
 that is down stalls only its own sink. The loop is strictly sequential::
 
     fetch (<= batch_max messages, <= batch_bytes, <= linger s)
+      -> prepare (the writer's host->tenant map; retry with backoff until current)
       -> map (pure, Buffer.add) -> write (retry with backoff until stored)
       -> dead letters (awaited) -> commit the batch's offsets -> fetch ...
 
@@ -198,6 +199,7 @@ class SinkRunner(Generic[T]):
         messages = await self._fetch()
         if not messages:
             return False
+        await self._prepare(messages)
         for msg in messages:
             self._buffer.add(msg)
         batch = self._buffer.flush()
@@ -251,6 +253,17 @@ class SinkRunner(Generic[T]):
         self.stats.set("lookout_sink_buffered_bytes", size, sink=self.name)
         self.stats.set("lookout_sink_buffered_messages", len(out), sink=self.name)
         return out
+
+    async def _prepare(self, messages: list[Any]) -> None:
+        """Let the writer make its mapper's inputs current (retrying until it can)."""
+        attempt = 0
+        while True:
+            try:
+                await self.writer.prepare(messages)
+                return
+            except Exception as exc:
+                await self._failed(attempt, exc)
+                attempt += 1
 
     async def _deliver(self, batch: Batch[T]) -> Batch[T]:
         """Store ``batch`` (retrying); returns it minus partitions rewound meanwhile."""

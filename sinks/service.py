@@ -3,8 +3,9 @@
 ``LOOKOUT_SINKS`` picks the sinks (``all``, ``none`` or a comma list of ``postgres``,
 ``elasticsearch``). Each runs as its own consumer group (``{app_id}-sink-{name}``) with its own
 :class:`~sinks.runner.SinkRunner`, so one store's outage stalls only that sink, never the window
-processing of the worker it may share a process with. With Postgres enabled, raw rows older than
-``LOOKOUT_RETENTION_DAYS`` are deleted at start and then once an hour.
+processing of the worker it may share a process with. Both label what they store with the
+host's tenant, from one host->tenant map (:mod:`sinks.host_tenants`). With Postgres enabled, raw
+rows older than ``LOOKOUT_RETENTION_DAYS`` are deleted at start and then once an hour.
 """
 
 from __future__ import annotations
@@ -26,6 +27,8 @@ from sinks.consumer import consumer_factory, group_id
 from sinks.deadletter import DeadLetters
 from sinks.elasticsearch import ElasticsearchWriter
 from sinks.es_templates import index_prefix
+from sinks.host_tenants import HostTenants
+from sinks.identity import IdentityStore
 from sinks.postgres import PostgresWriter
 from sinks.runner import SinkRunner
 
@@ -84,6 +87,12 @@ class SinkService:
         self.runners: dict[str, SinkRunner[Any]] = {}
         self.dead_letters: DeadLetters | None = None
         self._retention: asyncio.Task[None] | None = None
+        # One host->tenant map for both sinks (raw rows and log documents carry the tenant),
+        # read from the same PostgreSQL rows as the workers' (sinks.host_tenants).
+        self.identity = IdentityStore(services.postgres_dsn)
+        self.tenants = HostTenants(
+            settings.default_tenant, self.identity.host_map, refresh=settings.tenant_refresh
+        )
         stats.help.update(HELP)
 
     def writer(self, name: str) -> Any:
@@ -95,6 +104,7 @@ class SinkService:
                 topics,
                 timestamp_unit=settings.timestamp_unit,
                 timeout=settings.sink_timeout,
+                tenants=self.tenants,
             )
         if name == "elasticsearch":
             return ElasticsearchWriter(
@@ -107,6 +117,7 @@ class SinkService:
                 local_max_days=settings.es_local_max_days,
                 local_max_docs=settings.es_local_max_docs,
                 clock=self.clock,
+                tenants=self.tenants,
             )
         raise ValueError(f"unknown sink {name!r}; expected one of {', '.join(SINK_NAMES)}")
 
@@ -154,6 +165,7 @@ class SinkService:
         if self.dead_letters is not None:
             await self.dead_letters.stop()
             self.dead_letters = None
+        await self.identity.close()
 
     async def run_retention(self) -> dict[str, int]:
         """Delete raw rows older than ``LOOKOUT_RETENTION_DAYS`` now; rows deleted per table."""

@@ -7,7 +7,7 @@ runner's, so the Postgres and Elasticsearch writers stay small and are tested th
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 from typing import Protocol, TypeVar
 
 from aiokafka.structs import TopicPartition
@@ -25,6 +25,10 @@ class Writer(Protocol[T]):
 
     async def setup(self) -> None:
         """Create clients (no I/O that can fail: a store that is down is met in ``write``)."""
+
+    async def prepare(self, messages: Sequence[Message]) -> None:
+        """Before a batch is mapped: make current what the pure mapper reads (the sinks'
+        host->tenant map); raise when it cannot, and the runner tries again with backoff."""
 
     def map(self, msg: Message) -> Mapped[T]:
         """Pure mapping of one Kafka message to what this sink stores."""

@@ -5,6 +5,11 @@ topics (:mod:`sinks.log_tail`), never Elasticsearch, and streams Server-Sent Eve
 are checked by :mod:`logsearch.params`: a wrong one answers 400 ``{"error", "param"}`` naming it.
 No Elasticsearch configured or reachable: 503. A caller (its bearer token, else its address) may
 keep ``LOOKOUT_LOGS_TAIL_PER_CALLER`` tails open; one more answers 429.
+
+Every operation answers only the caller's tenants: the views add the tenants of the caller's
+token to the filter (:func:`logsearch.params.scoped`; a ``tenant`` parameter narrows within
+them, another tenant's answers empty). Documents carry their host's tenant (the sink writes it);
+the tail labels each line with the worker's host->tenant map before it filters.
 """
 
 from __future__ import annotations
@@ -14,16 +19,18 @@ import logging
 import secrets
 import time
 from collections.abc import Mapping
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 import orjson
 from aiohttp import web as aioweb
 from faust import web
 
+from app.api.access import caller
 from app.ratelimit import ConcurrencyLimit
 from app.services import bootstrap_servers
 from logsearch.match import TextQuery, matches, text_query
-from logsearch.params import BadParam, LogFilter, parse_search, parse_stats, parse_tail
+from logsearch.params import BadParam, LogFilter, parse_search, parse_stats, parse_tail, scoped
 from logsearch.positions import HEADER, event_id, parse_event_id
 from logsearch.query import entry
 from sinks.es_templates import index_prefix
@@ -108,6 +115,7 @@ def register_log_views(lk: Lookout, broker_url: str) -> None:
         """Parse the query (400 naming a bad parameter), then ask Elasticsearch (503 if not)."""
         try:
             req = parse(query_params(request), time.time())
+            req = replace(req, filter=scoped(req.filter, caller(request).readable()))
             if store is None:
                 return view.error(503, "no Elasticsearch configured for log search")
             return view.json(await run(store, req))
@@ -131,6 +139,7 @@ def register_log_views(lk: Lookout, broker_url: str) -> None:
         async def get(self, request: web.Request) -> Any:
             try:
                 flt = parse_tail(query_params(request), time.time())
+                flt = scoped(flt, caller(request).readable())
                 last = request.headers.get(HEADER)
                 resume = (
                     parse_event_id(last, (lk.topics.logs_nginx, lk.topics.logs_app))
@@ -139,8 +148,8 @@ def register_log_views(lk: Lookout, broker_url: str) -> None:
                 )
             except BadParam as exc:
                 return bad_param(self, exc)
-            caller = caller_of(request)
-            if not tails.acquire(caller):
+            who = caller_of(request)
+            if not tails.acquire(who):
                 return self.json(
                     {"error": f"too many live tails open (at most {tails.limit} per caller)"},
                     status=429,
@@ -149,12 +158,12 @@ def register_log_views(lk: Lookout, broker_url: str) -> None:
             try:
                 return await stream(request, flt, resume)
             finally:
-                tails.release(caller)
+                tails.release(who)
 
     async def stream(
         request: web.Request, flt: LogFilter, resume: Mapping[tuple[str, int], int] | None
     ) -> Any:
-        tail = LogTail(servers, lk.topics, prefix=prefix)
+        tail = LogTail(servers, lk.topics, prefix=prefix, tenants=lk.tenants)
         try:
             await tail.start(resume)
         except Exception as exc:  # any broker failure is a 503 for the caller

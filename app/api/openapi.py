@@ -265,8 +265,9 @@ ROUTES: dict[str, Doc] = {
         {"200": m.Patterns},
         query("service", "only this service's patterns"),
         query("since", "only patterns seen at or after this time (epoch seconds or ISO 8601)"),
+        query("tenant", "only lines of these tenants (comma list; within the caller's)"),
         LOCAL,
-        need=Need.ALL_TENANTS,  # patterns are per service, not per tenant yet: no leaks
+        need=Need.VIEWER,
     ),
     "get /api/alerts": op(
         "Alert instances (all workers)",
@@ -332,7 +333,7 @@ ROUTES: dict[str, Doc] = {
         *LOG_FILTERS,
         query("limit", "lines", {"type": "integer", "minimum": 1, "maximum": 1000, "default": 100}),
         query("cursor", "the cursor of the previous page (same q, from, to and filters)"),
-        need=Need.ALL_TENANTS,  # log documents carry no tenant yet: no leaks
+        need=Need.VIEWER,
     ),
     "get /api/logs/stats": op(
         "Log volume over time, split by level, service, host, status class or pattern",
@@ -341,7 +342,7 @@ ROUTES: dict[str, Doc] = {
         query("interval", "bucket width (30s, 5m, 1h) or auto"),
         query("split", "split field", enum(*SPLITS, default="level")),
         query("top", "top values of the split", {"type": "integer", "minimum": 1, "maximum": 50}),
-        need=Need.ALL_TENANTS,  # log documents carry no tenant yet: no leaks
+        need=Need.VIEWER,
     ),
     "get /api/logs/tail": op(
         "Live tail (Server-Sent Events) of the log topics, same filters; resumes at Last-Event-ID",
@@ -361,7 +362,7 @@ ROUTES: dict[str, Doc] = {
             "description": "resume after this event (sent by EventSource on reconnect)",
             "schema": STR,
         },
-        need=Need.ALL_TENANTS,  # log documents carry no tenant yet: no leaks
+        need=Need.VIEWER,
     ),
     "post /api/rules/reload": op(
         "Reload the rules files (on every worker)",

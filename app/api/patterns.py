@@ -2,20 +2,28 @@
 example, for one service or all, optionally only those seen since a time.
 
 Each worker mines the partitions it owns; the view asks every worker (``?local=1`` answers for
-this worker only) and merges the answers per (service, pattern_id): counts add up, first seen is
-the earliest, last seen the latest. The worker's pattern state is anything that lists
-``(service, cluster)`` pairs like :meth:`patterns.miner.PatternMiner.patterns`
-(:class:`PatternSource`).
+this worker only, the caller's token going along) and merges the answers per (service,
+pattern_id): counts add up, first seen is the earliest, last seen the latest.
+
+A caller sees only its tenants' lines: every cluster keeps its statistics per tenant (the
+tenant of the line's host), and a row is built from the caller's tenants only (count, first and
+last seen, an example line of theirs); a pattern none of its tenants' lines joined is left out.
+A ``tenant`` parameter narrows within the caller's tenants (another tenant's: no rows). A server
+admin (or anyone while sign-in is off) without ``tenant`` sees the totals of every tenant.
+
+The worker's pattern state is anything that lists ``(service, cluster)`` pairs like
+:meth:`patterns.miner.PatternMiner.patterns` (:class:`PatternSource`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
 from faust import web
 
+from app.api.access import caller
 from app.api.windows import is_local
 from patterns.drain import Cluster
 
@@ -57,20 +65,57 @@ def parse_since(raw: str | None) -> float | None:
     return moment.timestamp()
 
 
-def pattern_rows(pairs: Iterable[tuple[str, Cluster]]) -> list[dict[str, Any]]:
-    """One row per pattern (see :class:`app.api.models.Pattern`)."""
-    return [
-        {
-            "service": service,
-            "pattern_id": c.id,
-            "template": c.text,
-            "count": c.count,
-            "first_seen": c.first_seen,
-            "last_seen": c.last_seen,
-            "example": c.example,
-        }
-        for service, c in pairs
-    ]
+def tenant_stats(cluster: Cluster, tenants: Collection[str]) -> tuple[int, float, float, str]:
+    """Count, first seen, last seen and example of the cluster's lines of ``tenants``."""
+    count, first, last, example = 0, 0.0, 0.0, ""
+    for tenant in sorted(tenants):
+        seen = cluster.tenants.get(tenant)
+        if seen is None:
+            continue
+        n, f, la, x = seen
+        if not count or f < first:
+            first, example = f, x
+        last = la if not count else max(last, la)
+        count += n
+    return count, first, last, example
+
+
+def pattern_rows(
+    pairs: Iterable[tuple[str, Cluster]],
+    tenants: Collection[str] | None = None,
+    since: float | None = None,
+) -> list[dict[str, Any]]:
+    """One row per pattern (see :class:`app.api.models.Pattern`): of the lines of ``tenants``
+    only (None: all lines), last seen at or after ``since``."""
+    rows = []
+    for service, c in pairs:
+        if tenants is None:
+            count, first, last, example = c.count, c.first_seen, c.last_seen, c.example
+        else:
+            count, first, last, example = tenant_stats(c, tenants)
+        if not count or (since is not None and last < since):
+            continue
+        rows.append(
+            {
+                "service": service,
+                "pattern_id": c.id,
+                "template": c.text,
+                "count": count,
+                "first_seen": first,
+                "last_seen": last,
+                "example": example,
+            }
+        )
+    return rows
+
+
+def wanted_tenants(readable: Collection[str] | None, asked: list[str]) -> Collection[str] | None:
+    """The tenants whose lines a caller is shown: those it reads (None: all), narrowed to the
+    ``tenant`` parameter's values (comma lists or repeated)."""
+    names = {part.strip() for raw in asked for part in raw.split(",") if part.strip()}
+    if not names:
+        return readable
+    return names if readable is None else names & set(readable)
 
 
 def merge_rows(
@@ -106,9 +151,13 @@ def register_pattern_views(app: faust.App, source: PatternSource, peers: Peers) 
                 since = parse_since(request.query.get("since"))
             except ValueError as exc:
                 raise web.exceptions.ValidationError(str(exc)) from None
-            answers = [pattern_rows(source.patterns(service, since))]
+            asked = request.query.getall("tenant", [])  # type: ignore[attr-defined]
+            tenants = wanted_tenants(caller(request).readable(), asked)
+            answers = [pattern_rows(source.patterns(service, since), tenants, since)]
             if not is_local(request):
-                params = {k: v for k, v in request.query.items() if k != "local"}
-                for other in await peers.get_all("/api/logs/patterns", params):
-                    answers.append(other.get("patterns", []))
+                params = {k: v for k, v in request.query.items() if k not in ("local", "tenant")}
+                if asked:
+                    params["tenant"] = ",".join(asked)
+                found = await peers.get_all("/api/logs/patterns", params, request=request)
+                answers.extend(other.get("patterns", []) for other in found)
             return self.json({"patterns": merge_rows(answers)})

@@ -68,18 +68,24 @@ def is_local(request: web.Request) -> bool:
 def register_views(lk: Lookout, access: Access) -> None:
     """Add the window-state, health, metrics and OpenAPI views to the worker's web server.
 
-    Hosts of tenants the caller does not see answer as unknown hosts (404).
+    Hosts of tenants the caller does not see answer as unknown hosts (404). Series labels carry
+    the host's tenant (``labels.tenant``), as the final window records and alerts do.
     """
     app, store, engine, stats = lk.app, lk.store, lk.store.engine, lk.stats
     peers = Peers(app, stats)
 
-    def series_out(series: dict[str, Any], match: str | None) -> list[dict[str, Any]]:
+    def labels_of(host: str, sid: str) -> dict[str, Any]:
+        """A series' labels with its tenant, as on the final window records (tables/records)."""
+        labels = describe_series(sid)
+        return {**labels, "tenant": lk.tenants.of(host, labels)}
+
+    def series_out(host: str, series: dict[str, Any], match: str | None) -> list[dict[str, Any]]:
         out = []
         for sid, value in sorted(series.items()):
             name = series_name(sid)
             if match and match not in name:
                 continue
-            out.append({"name": name, "labels": describe_series(sid), "value": value})
+            out.append({"name": name, "labels": labels_of(host, sid), "value": value})
         return out
 
     def closed(host: str, sid: str, kind: str, limit: int) -> list[Any]:
@@ -147,7 +153,7 @@ def register_views(lk: Lookout, access: Access) -> None:
                     "start": result["start"],
                     "end": result["end"],
                     "watermark": engine.hosts[host].max_ts,
-                    "series": series_out(result["series"], request.query.get("match")),
+                    "series": series_out(host, result["series"], request.query.get("match")),
                 }
             )
 
@@ -185,7 +191,7 @@ def register_views(lk: Lookout, access: Access) -> None:
                     "host": host,
                     "kind": kind,
                     "name": series,
-                    "labels": describe_series(sid),
+                    "labels": labels_of(host, sid),
                     "current": None
                     if value is None
                     else {"start": current["start"], "end": current["end"], "value": value},

@@ -66,6 +66,9 @@ class NotifyWriter:
         """Create the Postgres pool."""
         await self.store.setup()
 
+    async def prepare(self, messages: Sequence[Message]) -> None:
+        """Nothing to load: alert records carry what the notifier needs."""
+
     def map(self, msg: Message) -> Mapped[Update]:
         """One record -> one update; a malformed record is dead-lettered."""
         try:

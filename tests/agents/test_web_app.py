@@ -6,15 +6,17 @@ test server, and window state is fed straight into the engine.
 
 from __future__ import annotations
 
+import urllib.parse
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
+from faust.exceptions import SameNode
 
 from agents.runtime import Lookout
-from app.api.models import Health, Overview
+from app.api.models import Health, Overview, SeriesDetail, Window
 from app.api.openapi import spec
 from app.settings import load_settings
 from app.worker import create_app
@@ -109,3 +111,28 @@ async def test_errors_and_cors_on_the_worker_app(
     assert pre.status == 204
     unauth = await client.post("/api/silences", json={})
     assert unauth.status == 401 and unauth.headers["WWW-Authenticate"].startswith("Bearer")
+
+
+async def test_series_labels_carry_the_hosts_tenant(
+    served: tuple[Lookout, TestClient[Any, Any]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    lk, client = served
+
+    async def this_worker(*args: Any) -> Any:
+        raise SameNode()  # no broker, no assignment: every host is this worker's
+
+    monkeypatch.setattr(lk.app.router, "route_req", this_worker)
+    engine = lk.store.engine
+    lk.tenants.assign("h1", "acme")
+    for host in ("h1", "h2"):
+        hs = engine.host(host, 0, now=T0)
+        engine.add_metric(hs, "telegraf.metrics", 0, "mem", {"host": host}, {"used": 1.0}, T0)
+    one = await (await client.get("/api/hosts/h1/windows")).json()
+    Window.model_validate(one)
+    assert [s["labels"]["tenant"] for s in one["series"]] == ["acme"]
+    name = urllib.parse.quote(one["series"][0]["name"], safe="")
+    detail = await (await client.get(f"/api/hosts/h1/series/{name}")).json()
+    SeriesDetail.model_validate(detail)
+    assert detail["labels"] == {**one["series"][0]["labels"], "tenant": "acme"}
+    two = await (await client.get("/api/hosts/h2/windows")).json()
+    assert [s["labels"]["tenant"] for s in two["series"]] == ["default"]

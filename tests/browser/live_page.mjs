@@ -1,11 +1,14 @@
 // Drives Debian's chromium through the Lookout live page (run by tests/integration/test_browser.py).
 //
-//   node live_page.mjs --url http://127.0.0.1:PORT --token TOKEN --who NAME --out shot.png
+//   node live_page.mjs --url http://127.0.0.1:PORT --user NAME --password PW --out shot.png
 //
-// Opens the page, waits for values, sees a value change between two polls, enters the token,
+// Opens the page (sign-in is on: nothing shows before it), signs in with the user name and
+// password through the sign-in form, waits for values, sees a value change between two polls,
 // acknowledges a firing alert, sees it acknowledged, follows the live log tail until lines
-// arrive, searches the logs and sees highlighted matches, and saves a screenshot. Fails (exit 1) on any
-// page error, console error or request to another origin. Prints one JSON line on success.
+// arrive, searches the logs and sees highlighted matches, and saves a screenshot. Fails (exit 1)
+// on any page error, console error or request to another origin, and on any HTTP error after
+// the sign-in (before it, the page's reads answer 401: that is how it learns to ask). Prints one
+// JSON line on success.
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -16,13 +19,13 @@ const CHROMIUM = "/usr/bin/chromium";
 const { values: opts } = parseArgs({
   options: {
     url: { type: "string" },
-    token: { type: "string" },
-    who: { type: "string", default: "browser-test" },
+    user: { type: "string" },
+    password: { type: "string" },
     out: { type: "string" },
     timeout: { type: "string", default: "60" },
   },
 });
-for (const name of ["url", "token", "out"]) {
+for (const name of ["url", "user", "password", "out"]) {
   if (!opts[name]) {
     console.error(`live_page.mjs: --${name} is required`);
     process.exit(2);
@@ -34,6 +37,12 @@ const log = (text) => console.error(`[live_page] ${text}`);
 
 const profile = mkdtempSync(join(tmpdir(), "lookout-chromium-"));
 const problems = [];
+let signedIn = false;
+// Before the sign-in the page's reads answer 401 (and Chromium logs each as a console error).
+const expected = (text) => !signedIn && /\b401\b/.test(text);
+const problem = (text) => {
+  if (!expected(text)) problems.push(text);
+};
 let context;
 let page;
 try {
@@ -61,15 +70,26 @@ try {
     }
   });
   page.on("response", (res) => {
-    if (res.status() >= 400) problems.push(`HTTP ${res.status()} for ${res.url()}`);
+    if (res.status() >= 400) problem(`HTTP ${res.status()} for ${res.url()}`);
   });
   page.on("console", (msg) => {
-    if (msg.type() === "error") problems.push(`console error: ${msg.text()}`);
+    if (msg.type() === "error") problem(`console error: ${msg.text()}`);
   });
   page.on("pageerror", (err) => problems.push(`page error: ${err.message}`));
 
   log(`open ${base}/`);
   await page.goto(base + "/");
+
+  log(`sign in as ${opts.user} with the sign-in form`);
+  await page.fill("#login-user", opts.user);
+  await page.fill("#login-password", opts.password);
+  await page.click("#login-submit");
+  await page.locator("#signed-in").waitFor({ state: "visible" });
+  await page.locator("#roles").filter({ hasText: "operator" }).waitFor({ state: "visible" });
+  const who = await page.locator("#who").textContent();
+  // Requests still in flight from before the sign-in may answer 401 after it: let them land.
+  await page.waitForFunction(() => Boolean(document.body.dataset.updated));
+  signedIn = true;
 
   log("wait for values");
   const cpu = page.locator('[data-host] [data-metric="cpu"] .value');
@@ -99,12 +119,6 @@ try {
   log(`later values: ${after.values.slice(0, 6).join(" | ")}`);
   const cpuText = await cpu.first().textContent();
 
-  log("enter the token");
-  await page.fill("#name-input", opts.who);
-  await page.fill("#token-input", opts.token);
-  await page.click("#token-save");
-  await page.locator("#signed-in").waitFor({ state: "visible" });
-
   log("ack a firing alert");
   const ackButton = page.locator('tr.alert[data-status="firing"] button.ack:not([disabled])').first();
   await ackButton.waitFor({ state: "visible" });
@@ -116,7 +130,7 @@ try {
   log(`wait until alert ${fingerprint} shows as acknowledged`);
   await page
     .locator(`tr.alert[data-fingerprint="${fingerprint}"] .ack-state`)
-    .filter({ hasText: opts.who })
+    .filter({ hasText: opts.user })
     .waitFor({ state: "visible" });
   const messageText = await page.locator("#action-msg").textContent();
 
@@ -138,6 +152,7 @@ try {
   if (problems.length) throw new Error(problems.join("\n"));
   console.log(
     JSON.stringify({
+      who,
       fingerprint,
       before: before.values,
       after: after.values,

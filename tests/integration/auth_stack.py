@@ -1,4 +1,5 @@
-"""Two tenants on a real worker with sign-in on: users of each role, ingest keys, firing alerts.
+"""Two tenants on a real worker with sign-in on: users of each role, ingest keys, firing alerts,
+and the Elasticsearch sink storing their log lines (each document labelled with its tenant).
 
 The alert rule is the fuzz test's (``hot``: temp.c max over a tumbling window above 50).
 
@@ -25,6 +26,8 @@ from aiokafka import AIOKafkaConsumer
 from app.services import Services
 from app.settings import load_settings
 from app.topics import ensure_topics
+from devtools.bench.logsearch import drop
+from sinks.es_templates import index_prefix
 from tests.integration.api_client import Reply, call, wait_for
 from tests.integration.notify_db import migrated_database
 from tests.integration.workers import Worker, worker_env
@@ -102,6 +105,7 @@ def start(services: Services, pg_dsn: str, tmp: Path, **extra: str) -> AuthStack
         jwt_secret=SECRET,
         tenant_refresh="1",
         logs_tail_max_seconds="1",  # a live tail answered to an allowed caller ends by itself
+        sinks="elasticsearch",  # the log API reads what the sink stored, per tenant
         **extra,
     )
     env["LOOKOUT_POSTGRES_DSN"] = asyncio.run(migrated_database(pg_dsn, "lookout_auth"))
@@ -148,6 +152,12 @@ def start(services: Services, pg_dsn: str, tmp: Path, **extra: str) -> AuthStack
     assert disabled.returncode == 0, disabled.stderr
     time.sleep(2.5)  # the worker reloads disabled users every LOOKOUT_TENANT_REFRESH (1 s)
     return stack
+
+
+def stop(stack: AuthStack, services: Services) -> None:
+    """Stop the worker and drop the log indices its sink wrote."""
+    stack.worker.stop()
+    asyncio.run(drop(services, index_prefix(stack.env["LOOKOUT_TOPIC_PREFIX"])))
 
 
 async def keys_on_topic(bootstrap: str, topic: str) -> list[bytes]:

@@ -19,7 +19,7 @@ import pytest
 from app.services import Services
 from app.settings import load_settings
 from devtools.stack import LocalStack
-from tests.integration.auth_stack import AuthStack, start
+from tests.integration.auth_stack import AuthStack, start, stop
 
 
 @pytest.fixture(scope="session")
@@ -104,4 +104,4 @@ def auth_stack(
     try:
         yield s
     finally:
-        s.worker.stop()
+        stop(s, stack_services)

@@ -1,6 +1,7 @@
 """Bad input and attacks on users, tokens, keys and tenants, against a real worker.
 
-Tenant isolation (another tenant's things answer 404), acks and silences scoped to a tenant,
+Tenant isolation (another tenant's things answer 404, another tenant's log lines are never
+found, counted, tailed or mined into what a caller sees), acks and silences scoped to a tenant,
 refresh and logout, a disabled user, revoked and foreign ingest keys (401/403, nothing on the
 topics), the audit log, and sign-in throttling without user enumeration (last: it throttles
 the test's address).
@@ -10,12 +11,19 @@ from __future__ import annotations
 
 import asyncio
 import time
+import urllib.parse
+from typing import Any
 
+import orjson
 import pytest
 
-from tests.integration.api_client import wait_for
+from app.settings import load_settings
+from app.topics import TopicNames
+from logsearch.positions import event_id, parse_event_id
+from tests.integration.api_client import call, wait_for
 from tests.integration.auth_stack import (
     PASSWORD,
+    TOKEN,
     AuthStack,
     keys_on_topic,
 )
@@ -50,6 +58,106 @@ def test_each_tenant_sees_only_its_own(auth_stack: AuthStack) -> None:
     assert auth_stack.call("GET", "/api/hosts/web-a/windows", who="viewer-a").status == 200
     incidents = auth_stack.call("GET", "/api/incidents", who="viewer-b").json()["incidents"]
     assert {i["host"] for i in incidents} == {"web-b"}
+
+
+A_LINES = ["vault opened for account 11", "vault opened for account 12", "alpha key 3 rotated"]
+B_LINES = ["vault opened for account 99"]
+
+
+def send_logs(auth_stack: AuthStack, tenant: str, host: str, lines: list[str]) -> None:
+    now = time.time()
+    body = [{"timestamp": now, "level": "error", "service": "vault", "host": host, "message": m}
+            for m in lines]  # fmt: skip
+    url = auth_stack.worker.url + "/api/ingest/logs"
+    reply = call("POST", url, orjson.dumps(body), token=auth_stack.keys[tenant])
+    assert reply.status == 202, reply.text
+
+
+def logs(auth_stack: AuthStack, what: str, who: str, **params: str) -> Any:
+    query = urllib.parse.urlencode({"from": "-1h", "service": "vault", **params})
+    reply = auth_stack.call("GET", f"/api/logs/{what}?{query}", who=who)
+    assert reply.status == 200, (what, who, reply.status, reply.text)
+    return reply.json()
+
+
+def messages(auth_stack: AuthStack, who: str, **params: str) -> list[str]:
+    return sorted(e["doc"]["message"] for e in logs(auth_stack, "search", who, **params)["entries"])
+
+
+def tail_from_the_start(auth_stack: AuthStack, who: str) -> tuple[list[str], dict[Any, int]]:
+    """The vault lines a tail resumed at offset 0 of every log partition shows ``who`` before it
+    ends (LOOKOUT_LOGS_TAIL_MAX_SECONDS=1), and the positions it reached."""
+    settings = load_settings(auth_stack.env)
+    topics = TopicNames.from_settings(settings)
+    parts = range(settings.partitions)
+    start = {(t, p): 0 for t in (topics.logs_nginx, topics.logs_app) for p in parts}
+    reply = call(
+        "GET",
+        auth_stack.worker.url + "/api/logs/tail?service=vault",
+        token=TOKEN if who == "server-admin" else auth_stack.tokens[who],
+        headers={"Last-Event-ID": event_id(start)},
+        timeout=20,
+    )
+    assert reply.status == 200, reply.text
+    seen: list[str] = []
+    reached: dict[Any, int] = dict(start)
+    for block in reply.text.split("\n\n"):
+        fields = dict(line.split(": ", 1) for line in block.splitlines() if ": " in line)
+        if "data" in fields and fields.get("event") == "logs":
+            seen += [e["doc"]["message"] for e in orjson.loads(fields["data"])["entries"]]
+        if "id" in fields:
+            reached = parse_event_id(fields["id"], (topics.logs_nginx, topics.logs_app))
+    return sorted(seen), reached
+
+
+def test_another_tenants_log_lines_are_never_found_counted_tailed_or_mined(
+    auth_stack: AuthStack,
+) -> None:
+    send_logs(auth_stack, "tenant-a", "web-a", A_LINES)
+    send_logs(auth_stack, "tenant-b", "web-b", B_LINES)
+    both = sorted(A_LINES + B_LINES)
+    wait_for(lambda: messages(auth_stack, "server-admin") == both, 30, "the sink to store all")
+    # search: each viewer its own tenant's lines; naming the other tenant finds nothing
+    assert messages(auth_stack, "viewer-a") == sorted(A_LINES)
+    assert messages(auth_stack, "viewer-b") == B_LINES
+    assert messages(auth_stack, "viewer-b", tenant="tenant-a") == []
+    assert messages(auth_stack, "viewer-b", q="alpha") == []
+    assert messages(auth_stack, "viewer-a", tenant="tenant-a,tenant-b") == sorted(A_LINES)
+    assert messages(auth_stack, "server-admin", tenant="tenant-b") == B_LINES
+    docs = logs(auth_stack, "search", "viewer-a")["entries"]
+    assert {(e["doc"]["host"], e["doc"]["tenant"]) for e in docs} == {("web-a", "tenant-a")}
+    # stats: counts of the caller's lines only
+    stats = logs(auth_stack, "stats", "viewer-b", split="host")
+    assert stats["total"] == 1 and [t["key"] for t in stats["top"]] == ["web-b"]
+    assert logs(auth_stack, "stats", "viewer-b", tenant="tenant-a")["total"] == 0
+    assert logs(auth_stack, "stats", "viewer-a")["total"] == 3
+
+    # patterns: a shared template shows B only B's count and example; A's own template not at all
+    def patterns(who: str, **params: str) -> dict[str, tuple[int, str]]:
+        rows = logs(auth_stack, "patterns", who, **params)["patterns"]
+        return {r["template"]: (r["count"], r["example"]) for r in rows}
+
+    wait_for(lambda: len(patterns("viewer-a")) == 2, 30, "A's lines mined")
+    assert patterns("viewer-b") == {"vault opened for account <NUM>": (1, B_LINES[0])}
+    assert patterns("viewer-b", tenant="tenant-a") == {}
+    mine = patterns("viewer-a")
+    assert mine["vault opened for account <NUM>"] == (2, A_LINES[0])
+    assert sum(n for n, _ in patterns("server-admin").values()) == 4
+
+    # tail: resumed from the start of every partition, past the lines of both tenants
+    def admin_tail() -> tuple[list[str], dict[Any, int]] | None:
+        seen, reached = tail_from_the_start(auth_stack, "server-admin")
+        return (seen, reached) if seen == both else None
+
+    admin = wait_for(admin_tail, 30, "an admin's tail to show every line")
+    assert tail_from_the_start(auth_stack, "viewer-a")[0] == sorted(A_LINES)
+
+    def b_tail() -> list[str] | None:
+        seen, reached = tail_from_the_start(auth_stack, "viewer-b")
+        caught_up = all(reached.get(tp, 0) >= offset for tp, offset in admin[1].items())
+        return seen if caught_up else None  # it read every line the admin's tail read
+
+    assert wait_for(b_tail, 30, "B's tail to read past A's lines") == B_LINES
 
 
 def test_acks_and_silences_are_scoped_to_the_tenant(auth_stack: AuthStack) -> None:

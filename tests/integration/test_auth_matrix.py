@@ -132,11 +132,11 @@ ROWS: dict[str, tuple[str, dict[str, str], Any]] = {
         lambda: {"tenant": "tenant-a", "role": "viewer"},
     ),
     "get /api/audit": ("admin", {}, None),
-    # log documents carry no tenant yet: the log API is the server admin's until they do
-    "get /api/logs/search": ("all_tenants", {}, None),
-    "get /api/logs/stats": ("all_tenants", {}, None),
-    "get /api/logs/tail": ("all_tenants", {}, None),
-    "get /api/logs/patterns": ("all_tenants", {}, None),
+    # a viewer reads its tenants' logs (test_auth_attacks: never another tenant's lines)
+    "get /api/logs/search": ("viewer", {}, None),
+    "get /api/logs/stats": ("viewer", {}, None),
+    "get /api/logs/tail": ("viewer", {}, None),
+    "get /api/logs/patterns": ("viewer", {}, None),
 }
 
 
@@ -149,7 +149,7 @@ def expected(need: str, caller: str, operation: str) -> str:
         return "denied-401"  # no user token is an ingest key; forged tokens are no one
     if caller == "server-admin":
         return "ok"
-    if need in ("server_admin", "all_tenants"):  # sign-in is on here
+    if need == "server_admin":
         return "denied-403"
     if need != "user" and RANK[ROLE_OF[caller]] < RANK[need]:
         return "denied-403"

@@ -1,11 +1,14 @@
 """The live page in a real browser: Debian's chromium driven by playwright-core (tests/browser).
 
-A worker and ``lookout simulate`` (cpu saturation on host-001 from the start, one-second
-interval) run on the test stack; the rule ``cpu_hot`` fires within seconds. The Node script
-opens the page, waits for values, sees one change between two polls, enters the token, clicks
-Ack on the firing alert and sees it acknowledged, follows the live log tail and searches the
-logs the worker's Elasticsearch sink stored, and saves a screenshot to
-tests/artifacts/live-page.png. The API must then report the alert acknowledged.
+A worker with sign-in on and ``lookout simulate`` (cpu saturation on host-001 from the start,
+one-second interval) run on the test stack; the rule ``cpu_hot`` fires within seconds. An
+operator of the default tenant (the simulated hosts' tenant) is made with the CLI, as a new
+install would. The Node script opens the page, signs in with that user's name and password
+through the sign-in form, waits for values, sees one change between two polls, clicks Ack on
+the firing alert and sees it acknowledged, follows the live log tail and searches the logs the
+worker's Elasticsearch sink stored (both answered for the user's tenant), and saves a
+screenshot to tests/artifacts/live-page.png. The API must then report the alert acknowledged
+by that user.
 
 Needs /usr/bin/chromium (``apt-get install -y chromium``), node, and ``npm ci --prefix
 tests/browser``: the test fails, never skips, when one is missing.
@@ -29,6 +32,7 @@ from app.settings import load_settings
 from app.topics import ensure_topics
 from devtools.bench.logsearch import drop
 from sinks.es_templates import index_prefix
+from tests.integration.notify_db import drop_database, migrated_database
 from tests.integration.workers import Worker, worker_env
 
 pytestmark = pytest.mark.integration
@@ -37,8 +41,10 @@ ROOT = Path(__file__).resolve().parents[2]
 BROWSER_DIR = ROOT / "tests" / "browser"
 ARTIFACTS = ROOT / "tests" / "artifacts"
 CHROMIUM = Path("/usr/bin/chromium")
-TOKEN = "browser-token-1"
+TOKEN = "browser-token-1"  # the server admin: the test's own reads
+SECRET = "browser-jwt-secret-0123456789abcdef01234567"
 WHO = "browser-test"
+PASSWORD = "browser-pass-word-1"
 RULES = """\
 rules:
   - name: cpu_hot
@@ -88,8 +94,22 @@ def poll(fn: object, timeout: float, what: str, worker: Worker) -> object:
     raise AssertionError(f"timed out waiting for {what}\n{worker.tail()}")
 
 
+def cli(env: dict[str, str], *args: str, stdin: str = "") -> None:
+    """Run ``lookout ARGS`` against the worker's database; fail with its error."""
+    done = subprocess.run(
+        [sys.executable, "-m", "app.cli", *args],
+        input=stdin,
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, f"lookout {' '.join(args)}: {done.stderr}"
+
+
 def test_live_page_shows_live_values_and_acks_an_alert(
-    stack_services: Services, tmp_path: Path
+    stack_services: Services, pg_dsn: str, tmp_path: Path
 ) -> None:
     node = require_browser_tools()
     rules = tmp_path / "rules.yaml"
@@ -100,9 +120,14 @@ def test_live_page_shows_live_values_and_acks_an_alert(
         prefix,
         rules=str(rules),
         api_token=TOKEN,
+        jwt_secret=SECRET,  # sign-in on: every read needs a token
         sinks="elasticsearch",  # the Logs view searches what the sink stored
         **WINDOWS,
     )
+    env["LOOKOUT_POSTGRES_DSN"] = asyncio.run(migrated_database(pg_dsn, "lookout_browser"))
+    cli(env, "tenants", "add", "default")
+    cli(env, "users", "add", WHO, "--tenant", "default", "--role", "operator",
+        "--password-stdin", stdin=PASSWORD + "\n")  # fmt: skip
     asyncio.run(ensure_topics(load_settings(env), stack_services.bootstrap_servers))
     worker = Worker(env, tmp_path, name="browser").start()
     sim_log = tmp_path / "simulator.log"
@@ -158,10 +183,10 @@ def test_live_page_shows_live_values_and_acks_an_alert(
                 str(BROWSER_DIR / "live_page.mjs"),
                 "--url",
                 worker.url,
-                "--token",
-                TOKEN,
-                "--who",
+                "--user",
                 WHO,
+                "--password",
+                PASSWORD,
                 "--out",
                 str(shot),
                 "--timeout",
@@ -179,6 +204,7 @@ def test_live_page_shows_live_values_and_acks_an_alert(
             f"worker log:\n{worker.tail()}"
         )
         result = json.loads(proc.stdout.strip().splitlines()[-1])
+        assert result["who"] == WHO
         assert result["fingerprint"] == fingerprint
         assert result["before"] != result["after"]
         assert shot.stat().st_size > 10_000
@@ -199,3 +225,4 @@ def test_live_page_shows_live_values_and_acks_an_alert(
                 simulator.wait(5)
         worker.stop()
         asyncio.run(drop(stack_services, index_prefix(prefix)))
+        asyncio.run(drop_database(pg_dsn, env["LOOKOUT_POSTGRES_DSN"]))

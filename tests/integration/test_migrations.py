@@ -21,6 +21,7 @@ import pytest
 
 from devtools.demo_data import seed_demo
 from sinks.migrations import LOCK_KEY, MIGRATIONS_DIR, MigrationError, migrate, retention
+from sinks.pg_rows import COLUMNS
 
 pytestmark = pytest.mark.integration
 
@@ -31,6 +32,7 @@ FILES = [
     "0003_views.sql",
     "0005_notify_groups.sql",
     "0006_identity.sql",
+    "0007_tenant_columns.sql",
 ]
 TABLES = {
     "server_metrics", "aggregated_metrics", "error_rates", "error_logs", "application_logs",
@@ -46,6 +48,11 @@ VIEWS = {
     "v_host_tenant",
 }  # fmt: skip
 TODAY = datetime.now(UTC).date()
+
+
+def untenanted(table: str) -> list[str]:
+    """The columns of a pipeline table before 0007 added ``tenant`` (it takes its default)."""
+    return [c for c in COLUMNS[table] if c != "tenant"]
 
 
 def midnight(day: date) -> datetime:
@@ -204,6 +211,47 @@ async def test_unreachable_server_gives_a_clear_error_without_the_password() -> 
     assert "s3cret" not in message
 
 
+async def test_tenant_columns_take_the_tenant_of_hosts_assigned_when_migrated(
+    db: str, folder: Path
+) -> None:
+    (folder / "0007_tenant_columns.sql").unlink()
+    await migrate(db, folder=folder, progress=lambda line: None)
+    when = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
+    conn = await asyncpg.connect(db)
+    try:
+        await conn.execute("INSERT INTO team_management (name) VALUES ('acme')")
+        await conn.execute("INSERT INTO host_tenants (host, tenant) VALUES ('web-a', 'acme')")
+        for host in ("web-a", "web-b"):
+            await conn.execute(
+                "INSERT INTO aggregated_metrics (series_id, window_kind, window_start,"
+                " window_end, host, measurement, field, count) VALUES"
+                " ($1, 'tumbling', $2, $3, $4, 'cpu', 'x', 1)",
+                f"cpu,host={host} x", when, when + timedelta(minutes=1), host,
+            )  # fmt: skip
+            await conn.execute(
+                "INSERT INTO application_logs (time, service, host, level, message, src_topic,"
+                " src_partition, src_offset) VALUES ($1, 's', $2, 'info', 'm', 't', 0, $3)",
+                when, host, ord(host[-1]),
+            )  # fmt: skip
+            tenant = ', "tenant": "acme"' if host == "web-a" else ""
+            labels = f'{{"host": "{host}"{tenant}}}'
+            await conn.execute(
+                "INSERT INTO incidents (incident_id, fingerprint, rule, severity, labels,"
+                " opened_at) VALUES ($1, $1, 'r', 'critical', $2::jsonb, $3)",
+                host, labels, when,
+            )  # fmt: skip
+    finally:
+        await conn.close()
+    shutil.copy(MIGRATIONS_DIR / "0007_tenant_columns.sql", folder)
+    assert await migrate(db, folder=folder, progress=lambda line: None) == [
+        "0007_tenant_columns.sql"
+    ]
+    for table in ("aggregated_metrics", "application_logs", "incidents"):
+        rows = await fetch(db, f"SELECT host, tenant FROM {table} ORDER BY host")
+        want = "default" if table != "incidents" else None  # incidents: their tenant label
+        assert [tuple(r) for r in rows] == [("web-a", "acme"), ("web-b", want)], table
+
+
 # ---------------------------------------------------------------- natural keys and retention
 
 
@@ -233,7 +281,9 @@ async def test_copy_then_insert_on_conflict_makes_a_replay_insert_nothing(migrat
                     "CREATE TEMP TABLE stage (LIKE server_metrics INCLUDING DEFAULTS)"
                     " ON COMMIT DROP"
                 )
-                await conn.copy_records_to_table("stage", records=rows)
+                await conn.copy_records_to_table(
+                    "stage", records=rows, columns=untenanted("server_metrics")
+                )
                 status = await conn.execute(
                     "INSERT INTO server_metrics SELECT * FROM stage ON CONFLICT DO NOTHING"
                 )
@@ -257,9 +307,12 @@ async def test_retention_deletes_only_old_raw_rows_in_batches(migrated: str) -> 
                "logs.nginx", 0, n, 0) for n, t in enumerate([old, new])]  # fmt: skip
     conn = await asyncpg.connect(migrated)
     try:
-        await conn.copy_records_to_table("server_metrics", records=metrics)
-        await conn.copy_records_to_table("application_logs", records=app_logs)
-        await conn.copy_records_to_table("error_logs", records=errors)
+        for table, records in [
+            ("server_metrics", metrics),
+            ("application_logs", app_logs),
+            ("error_logs", errors),
+        ]:
+            await conn.copy_records_to_table(table, records=records, columns=untenanted(table))
     finally:
         await conn.close()
 

@@ -67,6 +67,8 @@ def test_roles_are_per_tenant() -> None:
     assert ALICE.sees("beta") and not ALICE.sees("gamma")
     assert SERVER_ADMIN.can(Role.ADMIN, "anything")
     assert ANONYMOUS.sees("anything") and not ANONYMOUS.can(Role.OPERATOR, "anything")
+    assert ALICE.readable() == {"acme", "beta"}
+    assert SERVER_ADMIN.readable() is None and ANONYMOUS.readable() is None
 
 
 def test_tenant_of_a_host_assignment_then_tag_then_default() -> None:

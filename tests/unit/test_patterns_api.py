@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from app.api.models import Patterns
-from app.api.patterns import merge_rows, parse_since, pattern_rows
+from app.api.patterns import merge_rows, parse_since, pattern_rows, wanted_tenants
 from app.api.windows import series_name
 from patterns.miner import PatternMiner
 from tables.series import pattern_series
@@ -54,6 +54,51 @@ def test_rows_of_two_workers_merge_per_service_and_pattern() -> None:
     )
     assert merge_rows([rows], limit=1) == rows[:1]
     assert [r["service"] for r in pattern_rows(two.patterns("api", since=55.0))] == ["api"]
+
+
+def test_a_caller_sees_the_counts_and_examples_of_its_tenants_only() -> None:
+    miner = PatternMiner()
+    miner.mine("shop", "user 1 logged in", 10.0, "a")
+    miner.mine("shop", "user 2 logged in", 20.0, "b")
+    miner.mine("shop", "user 3 logged in", 30.0, "a")
+    miner.mine("shop", "disk full", 40.0, "b")
+    every = pattern_rows(miner.patterns())
+    assert [(r["template"], r["count"]) for r in every] == [
+        ("user <NUM> logged in", 3),
+        ("disk full", 1),
+    ]
+    (mine,) = pattern_rows(miner.patterns(), {"a"})
+    assert (mine["count"], mine["first_seen"], mine["last_seen"], mine["example"]) == (
+        2,
+        10.0,
+        30.0,
+        "user 1 logged in",
+    )
+    theirs, full = pattern_rows(miner.patterns(), {"b"})
+    assert (theirs["count"], theirs["example"]) == (1, "user 2 logged in")
+    assert full["template"] == "disk full"
+    assert pattern_rows(miner.patterns(), {"c"}) == pattern_rows(miner.patterns(), set()) == []
+    assert pattern_rows(miner.patterns(), {"a"}, since=31.0) == []
+    # per-tenant counts survive the changelog
+    again = PatternMiner.from_state(miner.to_state())
+    assert pattern_rows(again.patterns(), {"a", "b"}) == pattern_rows(miner.patterns(), {"a", "b"})
+
+
+@pytest.mark.parametrize(
+    ("readable", "asked", "wanted"),
+    [
+        (None, [], None),
+        (None, ["a,b"], {"a", "b"}),
+        ({"a"}, [], {"a"}),
+        ({"a"}, ["a", "b"], {"a"}),
+        ({"a"}, ["b"], set()),
+    ],
+)
+def test_the_tenant_parameter_narrows_within_the_callers_tenants(
+    readable: set[str] | None, asked: list[str], wanted: set[str] | None
+) -> None:
+    got = wanted_tenants(readable, asked)
+    assert (set(got) if got is not None else None) == wanted
 
 
 def test_pattern_series_have_a_name() -> None:

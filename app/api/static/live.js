@@ -35,7 +35,9 @@
     tbody.replaceChildren(el("tr", {}, el("td", { class: "empty", colSpan: columns }, text)));
   }
 
-  window.Lookout = Object.freeze({ el, emptyRow }); // shared with logs.js
+  // shared with logs.js: DOM helpers, requests with the caller's token, and "lookout:auth" (a
+  // document event after every sign-in and sign-out)
+  window.Lookout = Object.freeze({ el, emptyRow, send });
 
   // ---- formatting -----------------------------------------------------------------------------
   function num(value, digits = 1) {
@@ -123,6 +125,7 @@
     for (const key of [TOKEN_KEY, REFRESH_KEY]) sessionStorage.removeItem(key);
     me = null;
     showAuth();
+    document.dispatchEvent(new Event("lookout:auth"));
   }
 
   // Ack and Silence are for operators (and admins) of the alert's tenant.
@@ -163,14 +166,19 @@
     return true;
   }
 
-  async function send(method, path, body) {
-    const options = { method, headers: headers(), cache: "no-store" };
+  // A request with the caller's token (extra: more headers, an AbortSignal). A 401 to a token
+  // renews it once; a 401 to a request sent before a sign-in signs nobody out.
+  async function send(method, path, body, extra = {}) {
+    const sentWith = token();
+    const options = { method, headers: { ...headers(), ...extra.headers }, cache: "no-store" };
+    if (extra.signal) options.signal = extra.signal;
     if (body !== undefined) options.body = JSON.stringify(body);
     let response = await fetch(path, options);
-    if (response.status === 401 && (await renew())) {
-      response = await fetch(path, { ...options, headers: headers() });
+    if (response.status !== 401 || !sentWith || sentWith !== token()) return response;
+    if (await renew()) {
+      response = await fetch(path, { ...options, headers: { ...headers(), ...extra.headers } });
     }
-    if (response.status === 401 && token()) signOut();
+    if (response.status === 401) signOut();
     return response;
   }
 
@@ -191,6 +199,7 @@
     const response = await send("GET", "/api/auth/me");
     me = response.ok ? await response.json() : null;
     showAuth();
+    document.dispatchEvent(new Event("lookout:auth"));
   }
 
   async function signIn(username, password) {

@@ -1,13 +1,16 @@
 // Lookout live page, Logs view: search (/api/logs/search, pages by cursor) and a "follow" switch
-// that streams new lines (/api/logs/tail, Server-Sent Events; the browser resumes it with
-// Last-Event-ID). Values go into the page as text; highlights become <mark> elements.
+// that streams new lines (/api/logs/tail, Server-Sent Events read from fetch, because
+// EventSource cannot send the Authorization header; it reconnects with Last-Event-ID as
+// EventSource would). Every request carries the signed-in caller's token (live.js), so the view
+// shows that caller's tenants' lines. Values go into the page as text; highlights become <mark>.
 "use strict";
 
 (() => {
   const MAX_ROWS = 500;
   const $ = (id) => document.getElementById(id);
+  const RETRY_MS = 2000;
   let cursor = null;
-  let source = null;
+  let tail = null; // the AbortController of the running live tail
 
   function filters() {
     const params = new URLSearchParams();
@@ -64,8 +67,12 @@
     if (more && cursor) params.set("cursor", cursor);
     const tbody = $("logs").tBodies[0];
     try {
-      const resp = await fetch("/api/logs/search?" + params.toString());
+      const resp = await window.Lookout.send("GET", "/api/logs/search?" + params.toString());
       const body = await resp.json();
+      if (resp.status === 401) {
+        say("sign in to search the logs");
+        return;
+      }
       if (!resp.ok) {
         say(body.error || `search failed (HTTP ${resp.status})`);
         return;
@@ -83,27 +90,76 @@
     }
   }
 
-  function follow(on) {
-    if (source) source.close();
-    source = null;
-    if (!on) return;
-    source = new EventSource("/api/logs/tail?" + filters().toString());
-    source.addEventListener("logs", (event) => {
-      const tbody = $("logs").tBodies[0];
-      const empty = tbody.querySelector("td.empty");
-      if (empty) empty.parentElement.remove();
-      const entries = JSON.parse(event.data).entries;
-      for (const entry of entries) tbody.prepend(row(entry, true));
-      while (tbody.rows.length > MAX_ROWS) tbody.deleteRow(-1);
-      count();
-    });
-    source.addEventListener("open", () => say(""));
-    source.addEventListener("error", () => {
-      if (source && source.readyState === EventSource.CLOSED) {
-        say("live tail stopped (too many open, or the worker is gone); switch follow on again");
-        $("log-follow").checked = false;
+  function show(entries) {
+    const tbody = $("logs").tBodies[0];
+    const empty = tbody.querySelector("td.empty");
+    if (empty) empty.parentElement.remove();
+    for (const entry of entries) tbody.prepend(row(entry, true));
+    while (tbody.rows.length > MAX_ROWS) tbody.deleteRow(-1);
+    count();
+  }
+
+  // Reads one event stream to its end: "logs" events to show(), the last id and retry in state.
+  async function readEvents(body, state) {
+    const reader = body.pipeThrough(new TextDecoderStream()).getReader();
+    let buffer = "";
+    for (;;) {
+      const { value, done } = await reader.read();
+      if (done) return;
+      buffer += value.replace(/\r\n?/g, "\n");
+      let cut;
+      while ((cut = buffer.indexOf("\n\n")) >= 0) {
+        const block = buffer.slice(0, cut);
+        buffer = buffer.slice(cut + 2);
+        let event = "message";
+        const data = [];
+        for (const line of block.split("\n")) {
+          if (!line || line.startsWith(":")) continue;
+          const colon = line.indexOf(":");
+          const name = colon < 0 ? line : line.slice(0, colon);
+          const text = colon < 0 ? "" : line.slice(colon + 1).replace(/^ /, "");
+          if (name === "id") state.lastId = text;
+          else if (name === "event") event = text;
+          else if (name === "data") data.push(text);
+          else if (name === "retry" && /^\d+$/.test(text)) state.retry = Number(text);
+        }
+        if (event === "logs" && data.length) show(JSON.parse(data.join("\n")).entries || []);
       }
-    });
+    }
+  }
+
+  function stopped(text) {
+    say(text);
+    $("log-follow").checked = false;
+    tail = null;
+  }
+
+  async function follow(on) {
+    if (tail) tail.abort();
+    tail = null;
+    if (!on) return;
+    const control = new AbortController();
+    tail = control;
+    const state = { lastId: null, retry: RETRY_MS };
+    say("");
+    while (!control.signal.aborted) {
+      try {
+        const extra = { signal: control.signal, headers: {} };
+        if (state.lastId) extra.headers["Last-Event-ID"] = state.lastId;
+        const path = "/api/logs/tail?" + filters().toString();
+        const resp = await window.Lookout.send("GET", path, undefined, extra);
+        if (!resp.ok) {
+          const body = await resp.json().catch(() => ({}));
+          if (tail === control) stopped(`live tail stopped: ${body.error || "HTTP " + resp.status}`);
+          return;
+        }
+        await readEvents(resp.body, state);
+      } catch (err) {
+        if (control.signal.aborted) return;
+      }
+      // the stream ended (the server's time limit, or the worker restarted): resume after a pause
+      await new Promise((resolve) => setTimeout(resolve, state.retry));
+    }
   }
 
   document.addEventListener("DOMContentLoaded", () => {
@@ -114,6 +170,10 @@
     });
     $("log-more").addEventListener("click", () => search(true));
     $("log-follow").addEventListener("change", (event) => follow(event.target.checked));
+    document.addEventListener("lookout:auth", () => {
+      search(false); // another caller: other tenants' lines
+      if ($("log-follow").checked) follow(true);
+    });
     search(false);
   });
 })();

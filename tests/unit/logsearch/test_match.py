@@ -1,12 +1,13 @@
-"""The live tail's filter and its event ids."""
+"""The live tail's filter, the caller's tenants in every filter, and the tail's event ids."""
 
 from __future__ import annotations
 
 import pytest
 
 from logsearch.match import matches, text_query
-from logsearch.params import BadParam, parse_tail
+from logsearch.params import BadParam, parse_tail, scoped
 from logsearch.positions import event_id, parse_event_id
+from logsearch.query import MATCH_NOTHING, bool_query
 
 DOC = {"service": "api", "level": "error", "host": "h1", "message": "Payment refused for user3"}
 
@@ -42,3 +43,30 @@ def test_event_ids_round_trip_and_bad_ones_name_the_header() -> None:
         with pytest.raises(BadParam) as err:
             parse_event_id(bad, {"logs.app", "logs.nginx"})
         assert err.value.param == "Last-Event-ID"
+
+
+@pytest.mark.parametrize(
+    ("readable", "asked", "allowed"),
+    [
+        (None, [], None),  # a server admin (or sign-in off): nothing added
+        (None, ["b"], ("b",)),
+        ({"a", "b"}, [], ("a", "b")),
+        ({"a", "b"}, ["b"], ("b",)),
+        ({"a", "b"}, ["b,c"], ("b",)),
+        ({"a"}, ["b"], ()),  # another tenant's logs: nothing, never an error
+        (set(), [], ()),
+    ],
+)
+def test_a_callers_tenants_scope_every_filter(
+    readable: set[str] | None, asked: list[str], allowed: tuple[str, ...] | None
+) -> None:
+    flt = scoped(parse_tail({"tenant": asked} if asked else {}, 0.0), readable)
+    assert dict(flt.terms).get("tenant") == allowed
+    docs = [dict(DOC, tenant=t) for t in ("a", "b", "c")]
+    seen = [d["tenant"] for d in docs if matches(d, "app", flt, text_query(""))]
+    assert seen == (sorted(allowed) if allowed is not None else ["a", "b", "c"])
+    filters = bool_query(flt, 0.0, 1.0)["bool"]["filter"]
+    if allowed == ():
+        assert MATCH_NOTHING in filters
+    elif allowed is not None:
+        assert {"terms": {"tenant": list(allowed)}} in filters

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -117,9 +117,16 @@ class FakeWriter:
         self.retry_once: set[bytes] = set()
         self.reject_items: set[bytes] = set()
         self.closed = False
+        self.prepared: list[int] = []  # batch sizes handed to prepare()
+        self.prepare_failures: list[BaseException] = []
 
     async def setup(self) -> None:
         pass
+
+    async def prepare(self, messages: Sequence[Message]) -> None:
+        self.prepared.append(len(messages))
+        if self.prepare_failures:
+            raise self.prepare_failures.pop(0)
 
     def map(self, msg: Message) -> Mapped[bytes]:
         value = msg.value or b""

@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 import orjson
 import pytest
 
+from app.tenancy import TenantMap
 from sinks.alert_rows import SQL, alert_ops
 from sinks.pg_rows import RowError
 
@@ -41,6 +42,15 @@ def test_firing_host_down_writes_history_incident_and_downtime() -> None:
     assert [op[0] for op in ops] == ["history", "open", "down"]
     assert ops[1][1] == "fp:1" and ops[1][6] == "web-1 is down"
     assert ops[2][1:3] == ("web-1", at(T))
+    assert ops[2][-1] == "default"  # a record from before tenants: the host's tenant
+
+
+def test_a_downtime_row_has_the_alerts_tenant() -> None:
+    labels = {"host": "web-1", "alertname": "host_down", "tenant": "acme"}
+    ops = alert_ops(transition("firing", down_at=T, labels=labels), TenantMap("d"))
+    assert ops[2][-1] == "acme"
+    ops = alert_ops(transition("firing", down_at=T), TenantMap("d", {"web-1": "beta"}))
+    assert ops[2][-1] == "beta"
 
 
 def test_resolved_closes_incident_and_downtime() -> None:

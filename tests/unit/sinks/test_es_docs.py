@@ -6,6 +6,7 @@ import orjson
 import pytest
 
 from app.settings import load_settings
+from app.tenancy import TenantMap
 from app.topics import TopicNames
 from formats.points import AccessLog
 from sinks.batch import Batch, Entry
@@ -70,6 +71,7 @@ def test_access_entries_go_to_the_index_of_their_day_with_deterministic_ids() ->
         "agent": "curl/8.4",
         "request_time": 0.25,
         "upstream_time": 0.249,
+        "tenant": "default",
         "log_id": "p.logs.nginx-2-9-0",
     }
     assert second["log_id"] == "p.logs.nginx-2-9-1"
@@ -102,8 +104,25 @@ def test_app_logs_keep_extra_and_fall_back_to_the_kafka_time() -> None:
         "level": "warn",
         "message": "slow",
         "extra": {"ms": 900},
+        "tenant": "default",
         "log_id": "p.logs.app-2-9-0",
     }
+
+
+def test_every_document_carries_its_hosts_tenant() -> None:
+    tenants = TenantMap("main", {"host-a": "acme"})
+    mapper = EsMapper(NAMES, prefix="p.", tenants=tenants)
+    for topic, value in [
+        (NAMES.logs_nginx, ACCESS + b"\n" + ERROR),
+        (NAMES.logs_app, b'{"message": "m"}'),
+    ]:
+        mapped = mapper(msg(topic, value))  # type: ignore[arg-type]
+        assert mapped.payload
+        assert {orjson.loads(d.source)["tenant"] for d in mapped.payload} == {"acme"}
+    other = orjson.dumps({"host": "host-b", "message": "x"})  # the record's own host counts
+    mapped = mapper(msg(NAMES.logs_app, other))  # type: ignore[arg-type]
+    assert mapped.payload and orjson.loads(mapped.payload[0].source)["tenant"] == "main"
+    assert "tenant" in app_mappings("elasticsearch")["properties"]
 
 
 def test_undecodable_parts_are_skipped_and_other_topics_ignored() -> None:

@@ -8,6 +8,7 @@ import orjson
 import pytest
 
 from app.settings import load_settings
+from app.tenancy import TenantMap
 from app.topics import TopicNames
 from sinks.pg_rows import (
     COLUMNS,
@@ -201,6 +202,40 @@ def test_log_window_row() -> None:
         0.2,
         None,
         12345,
+    )
+
+
+def test_every_row_carries_its_hosts_tenant() -> None:
+    mapper = PgMapper(NAMES, tenants=TenantMap("main", {"host-a": "acme"}))
+
+    def tenants(topic: str, value: bytes, table: str, key: bytes = b"host-a") -> list[object]:
+        mapped = mapper(msg(topic, value, key=key))  # type: ignore[arg-type]
+        assert mapped.payload is not None
+        return [dict(zip(COLUMNS[table], r, strict=True))["tenant"] for r in mapped.payload[table]]
+
+    metrics = orjson.dumps(
+        {"metrics": [
+            {"name": "cpu", "tags": {"host": "host-a"}, "fields": {"x": 1}, "timestamp": T0},
+            {"name": "cpu", "tags": {"host": "h-b"}, "fields": {"x": 1}, "timestamp": T0},
+            {"name": "cpu", "tags": {"host": "h-c", "tenant": "t"}, "fields": {"x": 1},
+             "timestamp": T0},
+        ]}
+    )  # fmt: skip
+    assert tenants(NAMES.metrics, metrics, "server_metrics") == ["acme", "main", "t"]
+    app_log = orjson.dumps({"message": "m", "timestamp": T0})
+    assert tenants(NAMES.logs_app, app_log, "application_logs") == ["acme"]
+    assert tenants(NAMES.logs_app, app_log, "application_logs", key=b"h-c") == ["t"]  # learnt
+    nginx = b"2024/01/01 00:00:05 [error] 1#1: *1 open() failed, client: 1.2.3.4, server: x"
+    assert tenants(NAMES.logs_nginx, nginx, "error_logs", key=b"h-b") == ["main"]
+    # a window row has its record's tenant; a record from before tenants, the host's
+    assert tenants(NAMES.windows, orjson.dumps(dict(GAUGE, tenant="t2")), "aggregated_metrics") == [
+        "t2"
+    ]
+    assert tenants(NAMES.windows, orjson.dumps(GAUGE), "aggregated_metrics") == ["acme"]
+    log = dict(GAUGE, labels={"type": "log", "service": "s", "host": "h-b"}, tenant=None)
+    assert tenants(NAMES.windows, orjson.dumps(log), "error_rates") == ["main"]
+    assert dict(zip(COLUMNS["error_rates"], window_row(log)[1], strict=True))["tenant"] == (
+        "default"
     )
 
 

@@ -74,6 +74,17 @@ async def test_commits_only_after_the_write_succeeded() -> None:
     assert stats.get("lookout_sink_up", sink="fake") == 1
 
 
+async def test_a_batch_is_mapped_only_once_the_writer_is_prepared() -> None:
+    consumer = FakeConsumer({TP0: log_of(TP0, b"a", b"b")})
+    runner, writer, _, backoff, stats = make(consumer)
+    writer.prepare_failures = [ConnectionRefusedError("postgres down")]  # the host->tenant map
+    await started(runner)
+    assert await runner.step()
+    assert writer.prepared == [2, 2] and backoff.attempts == [0]
+    assert writer.stored == [b"a", b"b"] and consumer.commits == [{TP0: 2}]
+    assert stats.get("lookout_sink_failures_total", sink="fake", kind="transient") == 1
+
+
 async def test_backoff_attempts_reset_after_success() -> None:
     consumer = FakeConsumer({TP0: log_of(TP0, b"a")})
     runner, writer, _, backoff, _ = make(consumer)
