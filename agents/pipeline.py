@@ -23,7 +23,9 @@ from app.stats import Stats
 from app.topics import TopicNames
 from formats.decode import decode_app, decode_metrics, decode_nginx
 from formats.points import AccessLog, AppLog, ErrorLog, Metric, Rejected
+from patterns.assignments import Where
 from tables.engine import HostState
+from tables.output import ORIGIN_HEADER
 from tables.store import WindowStore
 
 _partitioner = DefaultPartitioner()
@@ -78,16 +80,33 @@ class Pipeline:
             )
 
     async def _forward(self, kind: str, payload: bytes, msg: Any, targets: set[int]) -> None:
-        """Send a message once to each other partition that owns some of its hosts."""
+        """Send a message once to each other partition that owns some of its hosts, with its
+        original position (the pattern ids of its lines are published under it)."""
+        origin = origin_header(msg.topic, msg.partition, msg.offset, _timestamp(msg))
         for partition in sorted(targets):
             self.stats.inc("lookout_rekeyed_total", topic=msg.topic)
-            await self.store.out.rekey(msg.key, kind.encode() + b"\n" + payload, partition)
+            await self.store.out.rekey(
+                msg.key, kind.encode() + b"\n" + payload, partition, origin=origin
+            )
 
     def _unwrap(self, msg: Any, default_kind: str) -> tuple[str, bytes]:
         if msg.topic == self.topics.rekey:
             kind, _, payload = msg.value.partition(b"\n")
             return kind.decode(), payload
         return default_kind, msg.value
+
+    def _where(self, msg: Any) -> Where | None:
+        """The position a log message's pattern ids are published under (None: patterns off):
+        its own, or for a forwarded one the original position (noted for the record's time)."""
+        assigned = self.store.assigned
+        if msg.topic != self.topics.rekey:
+            assigned.cover(msg.topic, msg.partition, msg.offset, _timestamp(msg))
+            return (msg.topic, msg.partition, msg.offset)
+        origin = read_origin(msg)
+        if origin is not None:
+            assigned.stamp(origin[1], origin[3])
+            return origin[:3]
+        return None
 
     # ---- batches -----------------------------------------------------------------------------
     async def process(self, records: Sequence[Any]) -> None:
@@ -186,7 +205,8 @@ class Pipeline:
             if rejected and msg.topic != self.topics.rekey:
                 later.append(("reject", msg, rejected))
             self._in[msg.topic] += len(records)
-            self._apply_logs(records, msg, now, touched, foreign)
+            where = self._where(msg) if self.settings.patterns else None
+            self._apply_logs(records, msg, now, touched, foreign, where)
         if foreign:
             later.append(("forward", msg, kind, payload, foreign))
 
@@ -279,16 +299,28 @@ class Pipeline:
         now: float,
         touched: dict[str, HostState],
         foreign: set[int],
+        where: Where | None,
     ) -> None:
+        """Apply log records; with patterns on (``where`` set), mine the messages of nginx
+        error and app records and note each line's pattern id (or that it was forwarded)."""
         engine = self.engine
         topic, offset = msg.topic, msg.offset
         alerting = self.store.alerting
         patterns = self.store.patterns if self.settings.patterns else None
+        mined = self.store.assigned.mined.append
         last_host: str | None = None
-        for rec in records:
+        for item, rec in enumerate(records):
             hs, replay = self._host(rec.host, msg, now, touched, foreign)
             if hs is None:
                 self._in[topic] -= replay  # counted once (see _apply_metrics)
+                if (
+                    where is not None
+                    and not replay
+                    and topic != self.topics.rekey
+                    and not isinstance(rec, AccessLog)
+                    and rec.message
+                ):  # minable, mined by the partition that owns its host (via lookout.rekey)
+                    self.store.assigned.forwarded.append((where, item))
                 continue
             ts = self._event_time(rec.time, hs, topic, now)
             if alerting is not None and hs.host != last_host:
@@ -303,7 +335,32 @@ class Pipeline:
                 if patterns is not None and rec.message:
                     # only records applied here (never a re-read): a line is mined once
                     cluster, since = patterns.mine(hs.partition, rec.service, rec.message, ts)
+                    if where is not None:
+                        mined((where, item, cluster.id))
                     engine.add_pattern(
                         hs, topic, offset, rec.service, ts, rec.level,
                         cluster.id, cluster.first_seen, since,
                     )  # fmt: skip
+
+
+def origin_header(topic: str, partition: int, offset: int, ts_ms: int) -> bytes:
+    """The header value a forwarded message carries: its original position and timestamp."""
+    return f"{topic}\x1f{partition}\x1f{offset}\x1f{ts_ms}".encode()
+
+
+def read_origin(msg: Any) -> tuple[str, int, int, int] | None:
+    """``(topic, partition, offset, timestamp ms)`` of a forwarded message (None: no header)."""
+    for name, value in getattr(msg, "headers", None) or ():
+        if name == ORIGIN_HEADER and value:
+            try:
+                topic, partition, offset, ts = value.decode().split("\x1f")
+                return topic, int(partition), int(offset), int(ts)
+            except (UnicodeDecodeError, ValueError):
+                return None
+    return None
+
+
+def _timestamp(msg: Any) -> int:
+    """A record's Kafka timestamp in ms (0 when it has none)."""
+    ts = getattr(msg, "timestamp", None)
+    return ts if isinstance(ts, int) and ts > 0 else 0

@@ -35,7 +35,7 @@ from app.topics import TopicNames
 from sinks.batch import Batch, Entry, Mapped, Message, Rejection, WriteResult
 from sinks.errors import Failure, classify_status
 from sinks.es_client import flavour, is_osmem, make_es_client
-from sinks.es_docs import Doc, EsMapper, bulk_body
+from sinks.es_docs import Doc, EsMapper, Patterns, bulk_body
 from sinks.es_templates import FAMILIES, MARKERS, family_pattern, indices_to_drop, templates
 
 log = logging.getLogger(__name__)
@@ -151,9 +151,9 @@ class ElasticsearchWriter:
                 self._url, embedded=self._embedded, request_timeout=self.timeout, max_retries=0
             )
 
-    def map(self, msg: Message) -> Mapped[list[Doc]]:
+    def map(self, msg: Message, patterns: Patterns = None) -> Mapped[list[Doc]]:
         """Documents of one message (see sinks.es_docs)."""
-        return self._mapper(msg)
+        return self._mapper(msg, patterns)
 
     async def ensure_ready(self) -> None:
         """Learn what the server is and install the templates (again after a failure)."""

@@ -31,6 +31,7 @@ FILES = [
     "0003_views.sql",
     "0005_notify_groups.sql",
     "0006_identity.sql",
+    "0008_log_pattern_ids.sql",
 ]
 TABLES = {
     "server_metrics", "aggregated_metrics", "error_rates", "error_logs", "application_logs",
