@@ -98,13 +98,13 @@ class Pipeline:
     def _where(self, msg: Any) -> Where | None:
         """The position a log message's pattern ids are published under (None: patterns off):
         its own, or for a forwarded one the original position (noted for the record's time)."""
-        assigned = self.store.assigned
-        if msg.topic != self.topics.rekey:
-            assigned.cover(msg.topic, msg.partition, msg.offset, _timestamp(msg))
-            return (msg.topic, msg.partition, msg.offset)
+        topic, partition, offset = msg.topic, msg.partition, msg.offset
+        if topic != self.topics.rekey:
+            self.store.assigned.cover(topic, partition, offset, getattr(msg, "timestamp", 0))
+            return (topic, partition, offset)
         origin = read_origin(msg)
         if origin is not None:
-            assigned.stamp(origin[1], origin[3])
+            self.store.assigned.stamp(origin[1], origin[3])
             return origin[:3]
         return None
 

@@ -37,7 +37,8 @@ class AssignmentLog:
     __slots__ = ("covered", "forwarded", "mined", "stamps")
 
     def __init__(self) -> None:
-        self.covered: dict[tuple[str, int], list[int]] = {}  # (topic, partition) -> [first, last]
+        # (topic, partition) -> [first offset, last offset, newest timestamp ms]
+        self.covered: dict[tuple[str, int], list[int]] = {}
         self.mined: list[tuple[Where, int, str]] = []  # (where, item, pattern id)
         self.forwarded: list[tuple[Where, int]] = []  # (where, item)
         self.stamps: dict[int, int] = {}  # partition -> newest input timestamp (ms)
@@ -46,10 +47,11 @@ class AssignmentLog:
         """The batch processed this message (offsets of a partition arrive ascending)."""
         span = self.covered.get((topic, partition))
         if span is None:
-            self.covered[(topic, partition)] = [offset, offset]
+            self.covered[(topic, partition)] = [offset, offset, ts_ms]
         else:
             span[1] = offset
-        self.stamp(partition, ts_ms)
+            if ts_ms > span[2]:
+                span[2] = ts_ms
 
     def stamp(self, partition: int, ts_ms: int) -> None:
         """Note the timestamp of an input message a record of ``partition`` describes."""
@@ -62,8 +64,9 @@ class AssignmentLog:
     def take(self) -> list[tuple[int, bytes, bytes, int]]:
         """``(partition, key, value, timestamp ms)`` per input partition; empties the log."""
         parts: dict[int, _Part] = {}
-        for (topic, partition), (first, last) in self.covered.items():
+        for (topic, partition), (first, last, ts) in self.covered.items():
             _part(parts, partition).covered[topic] = [first, last]
+            self.stamp(partition, ts)
         for (topic, partition, offset), item, pid in self.mined:
             _part(parts, partition).mine(topic, offset, item, pid)
         for (topic, partition, offset), item in self.forwarded:
