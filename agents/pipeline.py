@@ -23,7 +23,6 @@ from app.stats import Stats
 from app.topics import TopicNames
 from formats.decode import decode_app, decode_metrics, decode_nginx
 from formats.points import AccessLog, AppLog, ErrorLog, Metric, Rejected
-from patterns.assignments import Where
 from tables.engine import HostState
 from tables.output import ORIGIN_HEADER
 from tables.store import WindowStore
@@ -95,18 +94,18 @@ class Pipeline:
             return kind.decode(), payload
         return default_kind, msg.value
 
-    def _where(self, msg: Any) -> Where | None:
-        """The position a log message's pattern ids are published under (None: patterns off):
-        its own, or for a forwarded one the original position (noted for the record's time)."""
-        topic, partition, offset = msg.topic, msg.partition, msg.offset
+    def _lines(self, msg: Any) -> tuple[list[Any] | None, int]:
+        """Where a log message's mined lines note their pattern ids (None: not published), and
+        the offset they are noted at: its own position (covered), or for a forwarded message
+        the original one."""
+        topic = msg.topic
         if topic != self.topics.rekey:
-            self.store.assigned.cover(topic, partition, offset, getattr(msg, "timestamp", 0))
-            return (topic, partition, offset)
+            ts = getattr(msg, "timestamp", 0)
+            return self.store.assigned.cover(topic, msg.partition, msg.offset, ts), msg.offset
         origin = read_origin(msg)
-        if origin is not None:
-            self.store.assigned.stamp(origin[1], origin[3])
-            return origin[:3]
-        return None
+        if origin is None:
+            return None, msg.offset
+        return self.store.assigned.origin(origin[0], origin[1], origin[3]), origin[2]
 
     # ---- batches -----------------------------------------------------------------------------
     async def process(self, records: Sequence[Any]) -> None:
@@ -205,8 +204,8 @@ class Pipeline:
             if rejected and msg.topic != self.topics.rekey:
                 later.append(("reject", msg, rejected))
             self._in[msg.topic] += len(records)
-            where = self._where(msg) if self.settings.patterns else None
-            self._apply_logs(records, msg, now, touched, foreign, where)
+            lines, at = self._lines(msg) if self.settings.patterns else (None, msg.offset)
+            self._apply_logs(records, msg, now, touched, foreign, lines, at)
         if foreign:
             later.append(("forward", msg, kind, payload, foreign))
 
@@ -299,28 +298,29 @@ class Pipeline:
         now: float,
         touched: dict[str, HostState],
         foreign: set[int],
-        where: Where | None,
+        lines: list[Any] | None,
+        at: int,
     ) -> None:
-        """Apply log records; with patterns on (``where`` set), mine the messages of nginx
-        error and app records and note each line's pattern id (or that it was forwarded)."""
+        """Apply log records; with patterns on, mine the messages of nginx error and app
+        records, noting in ``lines`` each line's offset ``at`` (its original one when forwarded),
+        item and pattern id, or that it was forwarded, for lookout.patterns."""
         engine = self.engine
         topic, offset = msg.topic, msg.offset
         alerting = self.store.alerting
         patterns = self.store.patterns if self.settings.patterns else None
-        mined = self.store.assigned.mined.append
         last_host: str | None = None
         for item, rec in enumerate(records):
             hs, replay = self._host(rec.host, msg, now, touched, foreign)
             if hs is None:
                 self._in[topic] -= replay  # counted once (see _apply_metrics)
                 if (
-                    where is not None
+                    lines is not None
                     and not replay
                     and topic != self.topics.rekey
                     and not isinstance(rec, AccessLog)
                     and rec.message
                 ):  # minable, mined by the partition that owns its host (via lookout.rekey)
-                    self.store.assigned.forwarded.append((where, item))
+                    self.store.assigned.forward(topic, msg.partition, offset, item)
                 continue
             ts = self._event_time(rec.time, hs, topic, now)
             if alerting is not None and hs.host != last_host:
@@ -335,8 +335,8 @@ class Pipeline:
                 if patterns is not None and rec.message:
                     # only records applied here (never a re-read): a line is mined once
                     cluster, since = patterns.mine(hs.partition, rec.service, rec.message, ts)
-                    if where is not None:
-                        mined((where, item, cluster.id))
+                    if lines is not None:
+                        lines += (at, item, cluster.id)
                     engine.add_pattern(
                         hs, topic, offset, rec.service, ts, rec.level,
                         cluster.id, cluster.first_seen, since,

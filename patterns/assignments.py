@@ -22,36 +22,66 @@ times``) lands at or before every record about that message.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from dataclasses import dataclass, field
+from itertools import pairwise
+from typing import Any
 
 import orjson
 
-Where = tuple[str, int, int]  # (input topic, partition, offset) of a Kafka message
 VERSION = 1
+TP = tuple[str, int]  # (input topic, partition)
 
 
 class AssignmentLog:
-    """What the worker decided in one batch; :meth:`take` turns it into records."""
+    """What the worker decided in one batch; :meth:`take` turns it into records.
 
-    __slots__ = ("covered", "forwarded", "mined", "stamps")
+    Cheap on the hot path: :meth:`cover` (once per message) returns the list its mined lines go
+    to, and a line is one ``lines += (offset, item, pattern_id)``; ids become indexes and
+    offsets deltas only in :meth:`take`, once per batch, with list slices.
+    """
+
+    __slots__ = ("_last", "covered", "forwarded", "mined", "stamps")
 
     def __init__(self) -> None:
-        # (topic, partition) -> [first offset, last offset, newest timestamp ms]
-        self.covered: dict[tuple[str, int], list[int]] = {}
-        self.mined: list[tuple[Where, int, str]] = []  # (where, item, pattern id)
-        self.forwarded: list[tuple[Where, int]] = []  # (where, item)
+        self.covered: dict[TP, list[int]] = {}  # -> [first offset, last offset, newest ts ms]
+        self.mined: dict[TP, list[int | str]] = {}  # -> offset, item, pattern id, offset, ...
+        self.forwarded: dict[TP, list[int]] = {}  # -> offset, item, offset, item, ...
         self.stamps: dict[int, int] = {}  # partition -> newest input timestamp (ms)
+        self._last: tuple[str, int, list[int], list[int | str]] | None = None
 
-    def cover(self, topic: str, partition: int, offset: int, ts_ms: int) -> None:
-        """The batch processed this message (offsets of a partition arrive ascending)."""
-        span = self.covered.get((topic, partition))
-        if span is None:
-            self.covered[(topic, partition)] = [offset, offset, ts_ms]
-        else:
+    def cover(self, topic: str, partition: int, offset: int, ts_ms: int) -> list[int | str]:
+        """The batch processed this message (offsets of a partition arrive ascending); returns
+        the list its mined lines are added to."""
+        last = self._last
+        if last is not None and last[0] is topic and last[1] == partition:
+            span, lines = last[2], last[3]  # the same partition as the message before
             span[1] = offset
             if ts_ms > span[2]:
                 span[2] = ts_ms
+            return lines
+        tp = (topic, partition)
+        known = self.covered.get(tp)
+        if known is None:
+            known = self.covered[tp] = [offset, offset, ts_ms]
+        else:
+            known[1] = offset
+            if ts_ms > known[2]:
+                known[2] = ts_ms
+        found = self.mined.get(tp)
+        if found is None:
+            found = self.mined[tp] = []
+        self._last = (topic, partition, known, found)
+        return found
+
+    def origin(self, topic: str, partition: int, ts_ms: int) -> list[int | str]:
+        """The list for lines of a message forwarded from ``(topic, partition)`` (their ids are
+        published under that position, with no coverage)."""
+        self.stamp(partition, ts_ms)
+        return self.mined.setdefault((topic, partition), [])
+
+    def forward(self, topic: str, partition: int, offset: int, item: int) -> None:
+        """A minable line whose host another partition owns (mined there, via the rekey)."""
+        self.forwarded.setdefault((topic, partition), []).extend((offset, item))
 
     def stamp(self, partition: int, ts_ms: int) -> None:
         """Note the timestamp of an input message a record of ``partition`` describes."""
@@ -59,75 +89,54 @@ class AssignmentLog:
             self.stamps[partition] = ts_ms
 
     def __bool__(self) -> bool:
-        return bool(self.covered or self.mined or self.forwarded)
+        return bool(self.covered or self.forwarded or any(self.mined.values()))
 
     def take(self) -> list[tuple[int, bytes, bytes, int]]:
         """``(partition, key, value, timestamp ms)`` per input partition; empties the log."""
-        parts: dict[int, _Part] = {}
+        parts: dict[int, dict[str, object]] = {}
         for (topic, partition), (first, last, ts) in self.covered.items():
-            _part(parts, partition).covered[topic] = [first, last]
+            parts.setdefault(partition, {}).setdefault("c", {})[topic] = [first, last]  # type: ignore[index]
             self.stamp(partition, ts)
-        for (topic, partition, offset), item, pid in self.mined:
-            _part(parts, partition).mine(topic, offset, item, pid)
-        for (topic, partition, offset), item in self.forwarded:
-            _part(parts, partition).forward(topic, offset, item)
+        by_partition: dict[int, list[tuple[str, list[int | str]]]] = {}
+        for (topic, partition), lines in self.mined.items():
+            if lines:
+                by_partition.setdefault(partition, []).append((topic, lines))
+        for partition, groups in by_partition.items():
+            doc = parts.setdefault(partition, {})
+            ids = list(dict.fromkeys(pid for _t, lines in groups for pid in lines[2::3]))
+            index = {pid: n for n, pid in enumerate(ids)}
+            doc["ids"] = ids
+            doc["m"] = {
+                topic: _interleave(
+                    _deltas(lines[0::3]),  # type: ignore[arg-type]
+                    lines[1::3],
+                    [index[pid] for pid in lines[2::3]],  # type: ignore[index]
+                )
+                for topic, lines in groups
+            }
+        for (topic, partition), flat in self.forwarded.items():
+            doc = parts.setdefault(partition, {})
+            doc.setdefault("f", {})[topic] = _interleave(_deltas(flat[0::2]), flat[1::2])  # type: ignore[index]
         out = [
-            (p, str(p).encode(), part.encode(), max(self.stamps.get(p, 0), 0))
-            for p, part in sorted(parts.items())
+            (p, str(p).encode(), orjson.dumps({"v": VERSION, **doc}), max(self.stamps.get(p, 0), 0))
+            for p, doc in sorted(parts.items())
         ]
-        self.covered, self.mined, self.forwarded, self.stamps = {}, [], [], {}
+        self.covered, self.mined, self.forwarded, self.stamps = {}, {}, {}, {}
+        self._last = None
         return out
 
 
-class _Part:
-    """One record being built (one input partition)."""
-
-    __slots__ = ("covered", "fwd", "ids", "index", "mined")
-
-    def __init__(self) -> None:
-        self.covered: dict[str, list[int]] = {}
-        self.ids: list[str] = []
-        self.index: dict[str, int] = {}
-        self.mined: dict[str, list[tuple[int, int, int]]] = {}
-        self.fwd: dict[str, list[tuple[int, int]]] = {}
-
-    def mine(self, topic: str, offset: int, item: int, pid: str) -> None:
-        n = self.index.get(pid)
-        if n is None:
-            n = self.index[pid] = len(self.ids)
-            self.ids.append(pid)
-        self.mined.setdefault(topic, []).append((offset, item, n))
-
-    def forward(self, topic: str, offset: int, item: int) -> None:
-        self.fwd.setdefault(topic, []).append((offset, item))
-
-    def encode(self) -> bytes:
-        doc: dict[str, object] = {"v": VERSION}
-        if self.covered:
-            doc["c"] = self.covered
-        if self.mined:
-            doc["ids"] = self.ids
-            doc["m"] = {t: _flat(sorted(rows)) for t, rows in self.mined.items()}
-        if self.fwd:
-            doc["f"] = {t: _flat(sorted(rows)) for t, rows in self.fwd.items()}
-        return orjson.dumps(doc)
+def _deltas(offsets: list[int]) -> list[int]:
+    """Each offset as the difference to the one before (negative when out of order)."""
+    return offsets[:1] + [b - a for a, b in pairwise(offsets)]
 
 
-def _part(parts: dict[int, _Part], partition: int) -> _Part:
-    part = parts.get(partition)
-    if part is None:
-        part = parts[partition] = _Part()
-    return part
-
-
-def _flat(rows: Iterable[tuple[int, ...]]) -> list[int]:
-    """Rows ``(offset, ...)`` ascending -> one flat list with offsets as deltas."""
-    out: list[int] = []
-    last = 0
-    for offset, *rest in rows:
-        out.append(offset - last)
-        out.extend(rest)
-        last = offset
+def _interleave(*columns: list[Any]) -> list[Any]:
+    """``[a0, b0, a1, b1, ...]`` from columns ``a`` and ``b`` of equal length."""
+    width = len(columns)
+    out: list[Any] = [0] * (width * len(columns[0]))
+    for n, column in enumerate(columns):
+        out[n::width] = column
     return out
 
 

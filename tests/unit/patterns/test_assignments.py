@@ -12,18 +12,12 @@ APP, NGINX = "logs.app", "logs.nginx"
 
 def test_a_batch_becomes_one_record_per_input_partition_and_decodes_back() -> None:
     log = AssignmentLog()
-    for offset in range(100, 104):
-        log.cover(APP, 3, offset, 1_000 + offset)
-    log.cover(NGINX, 3, 7, 5_000)
-    log.cover(APP, 1, 40, 900)
-    log.mined += [
-        ((APP, 3, 100), 0, "aaaa"),
-        ((APP, 3, 102), 0, "bbbb"),
-        ((APP, 3, 102), 2, "aaaa"),
-        ((NGINX, 3, 7), 1, "cccc"),
-        ((APP, 1, 40), 0, "aaaa"),
-    ]
-    log.forwarded.append(((APP, 3, 103), 1))
+    mined = {100: (100, 0, "aaaa"), 102: (102, 0, "bbbb", 102, 2, "aaaa")}
+    for offset in range(100, 104):  # the pipeline: cover a message, then add its mined lines
+        log.cover(APP, 3, offset, 1_000 + offset).extend(mined.get(offset, ()))
+    log.cover(NGINX, 3, 7, 5_000).extend((7, 1, "cccc"))
+    log.cover(APP, 1, 40, 900).extend((40, 0, "aaaa"))
+    log.forward(APP, 3, 103, 1)
     records = log.take()
     assert not log and log.take() == []
     assert [(p, key, ts) for p, key, _v, ts in records] == [(1, b"1", 900), (3, b"3", 5_000)]
@@ -46,19 +40,32 @@ def test_a_batch_becomes_one_record_per_input_partition_and_decodes_back() -> No
 
 def test_forwarded_lines_are_published_under_their_origin_without_coverage() -> None:
     log = AssignmentLog()
-    log.stamp(5, 7_000)  # a message forwarded through lookout.rekey from partition 5
-    log.mined.append(((APP, 5, 12), 1, "dddd"))
+    # a message forwarded through lookout.rekey from partition 5
+    log.origin(APP, 5, 7_000).extend((12, 1, "dddd"))
     [(partition, _key, value, ts)] = log.take()
     assert (partition, ts) == (5, 7_000)
     got = decode(5, value)
     assert got.covered == {} and got.ids == {APP: {12: {1: "dddd"}}}
 
 
+def test_lines_out_of_offset_order_round_trip() -> None:
+    # a worker owning both partitions mines a forwarded line of partition 0 after its own
+    log = AssignmentLog()
+    log.cover(APP, 0, 50, 1).extend((50, 0, "a"))
+    log.origin(APP, 0, 1).extend((7, 1, "b"))
+    log.cover(APP, 0, 51, 1).extend((51, 0, "a"))
+    log.forward(APP, 0, 50, 2)
+    log.forward(APP, 0, 3, 0)
+    [(_p, _k, value, _ts)] = log.take()
+    got = decode(0, value)
+    assert got.ids == {APP: {50: {0: "a"}, 7: {1: "b"}, 51: {0: "a"}}}
+    assert got.forwarded == {APP: {50: {2}, 3: {0}}}
+
+
 def test_many_lines_cost_a_few_bytes_each() -> None:
     log = AssignmentLog()
     for offset in range(1_000_000, 1_020_000):
-        log.cover(APP, 0, offset, offset)
-        log.mined.append(((APP, 0, offset), 0, f"{offset % 40:016x}"))
+        log.cover(APP, 0, offset, offset).extend((offset, 0, f"{offset % 40:016x}"))
     [(_p, _k, value, _ts)] = log.take()
     assert len(value) / 20_000 < 8
     assert len(decode(0, value).ids[APP]) == 20_000
@@ -71,3 +78,17 @@ def test_many_lines_cost_a_few_bytes_each() -> None:
 def test_a_bad_record_raises_assignment_error(value: bytes) -> None:
     with pytest.raises(AssignmentError):
         decode(0, value)
+
+
+def test_messages_of_partitions_interleaved_keep_their_own_spans() -> None:
+    log = AssignmentLog()
+    same_name = "".join(["logs.", "app"])  # equal to APP, another object
+    log.cover(APP, 0, 1, 10).extend((1, 0, "a"))
+    log.cover(APP, 1, 5, 20).extend((5, 0, "b"))
+    log.cover(same_name, 1, 6, 30).extend((6, 0, "b"))
+    log.cover(APP, 0, 2, 5).extend((2, 0, "c"))
+    got = {p: (decode(p, v), ts) for p, _k, v, ts in log.take()}
+    assert got[0][0].covered == {APP: (1, 2)} and got[0][1] == 10
+    assert got[1][0].covered == {APP: (5, 6)} and got[1][1] == 30
+    assert got[0][0].ids == {APP: {1: {0: "a"}, 2: {0: "c"}}}
+    assert got[1][0].ids == {APP: {5: {0: "b"}, 6: {0: "b"}}}

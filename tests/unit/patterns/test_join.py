@@ -26,8 +26,10 @@ def record(
     for topic, (first, last) in (covered or {}).items():
         for offset in range(first, last + 1):
             log.cover(topic, partition, offset, offset)
-    log.mined += [((t, partition, o), item, pid) for t, o, item, pid in mined or []]
-    log.forwarded += [((t, partition, o), item) for t, o, item in forwarded or []]
+    for t, o, item, pid in mined or []:
+        log.origin(t, partition, 0).extend((o, item, pid))
+    for t, o, item in forwarded or []:
+        log.forward(t, partition, o, item)
     if not log:
         log.stamp(partition, 0)
         return Assignment(partition)
