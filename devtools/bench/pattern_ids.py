@@ -111,7 +111,7 @@ async def main(lines: int, rounds: int) -> None:
         best: dict[bool, float] = {}
         records: list[Any] = []
         for _ in range(rounds):
-            for on in (False, True):
+            for on in (True, False):
                 took, sent = await worker_round(kind.split()[0], lines, on)
                 best[on] = min(best.get(on, took), took)
                 if on:
