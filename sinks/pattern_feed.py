@@ -100,6 +100,7 @@ class PatternFeed:
         """Pattern ids by item of each log message of ``messages`` (keyed by position), once
         known or after the wait; messages of other topics pass at once."""
         join = self.join
+        join.held.clear()  # one batch at a time: left over only from a batch that failed
         started = now = self.clock()
         for msg in messages:
             if msg.topic in self.inputs:

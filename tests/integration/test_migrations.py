@@ -259,8 +259,19 @@ async def test_retention_deletes_only_old_raw_rows_in_batches(migrated: str) -> 
     conn = await asyncpg.connect(migrated)
     try:
         await conn.copy_records_to_table("server_metrics", records=metrics)
-        await conn.copy_records_to_table("application_logs", records=app_logs)
-        await conn.copy_records_to_table("error_logs", records=errors)
+        # the columns of 0001 (later migrations add nullable ones)
+        src = ["src_topic", "src_partition", "src_offset", "item"]
+        await conn.copy_records_to_table(
+            "application_logs",
+            records=app_logs,
+            columns=["time", "service", "host", "level", "message", "extra", *src],
+        )
+        await conn.copy_records_to_table(
+            "error_logs",
+            records=errors,
+            columns=["time", "host", "service", "level", "category", "message", "client",
+                     "server", "request", "upstream", *src],
+        )  # fmt: skip
     finally:
         await conn.close()
 
