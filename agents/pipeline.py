@@ -24,6 +24,7 @@ from app.topics import TopicNames
 from formats.decode import decode_app, decode_metrics, decode_nginx
 from formats.points import AccessLog, AppLog, ErrorLog, Metric, Rejected
 from tables.engine import HostState
+from tables.output import ORIGIN_HEADER
 from tables.store import WindowStore
 
 _partitioner = DefaultPartitioner()
@@ -78,16 +79,33 @@ class Pipeline:
             )
 
     async def _forward(self, kind: str, payload: bytes, msg: Any, targets: set[int]) -> None:
-        """Send a message once to each other partition that owns some of its hosts."""
+        """Send a message once to each other partition that owns some of its hosts, with its
+        original position (the pattern ids of its lines are published under it)."""
+        origin = origin_header(msg.topic, msg.partition, msg.offset, _timestamp(msg))
         for partition in sorted(targets):
             self.stats.inc("lookout_rekeyed_total", topic=msg.topic)
-            await self.store.out.rekey(msg.key, kind.encode() + b"\n" + payload, partition)
+            await self.store.out.rekey(
+                msg.key, kind.encode() + b"\n" + payload, partition, origin=origin
+            )
 
     def _unwrap(self, msg: Any, default_kind: str) -> tuple[str, bytes]:
         if msg.topic == self.topics.rekey:
             kind, _, payload = msg.value.partition(b"\n")
             return kind.decode(), payload
         return default_kind, msg.value
+
+    def _lines(self, msg: Any) -> tuple[list[Any] | None, int]:
+        """Where a log message's mined lines note their pattern ids (None: not published), and
+        the offset they are noted at: its own position (covered), or for a forwarded message
+        the original one."""
+        topic = msg.topic
+        if topic != self.topics.rekey:
+            ts = getattr(msg, "timestamp", 0)
+            return self.store.assigned.cover(topic, msg.partition, msg.offset, ts), msg.offset
+        origin = read_origin(msg)
+        if origin is None:
+            return None, msg.offset
+        return self.store.assigned.origin(origin[0], origin[1], origin[3]), origin[2]
 
     # ---- batches -----------------------------------------------------------------------------
     async def process(self, records: Sequence[Any]) -> None:
@@ -186,7 +204,8 @@ class Pipeline:
             if rejected and msg.topic != self.topics.rekey:
                 later.append(("reject", msg, rejected))
             self._in[msg.topic] += len(records)
-            self._apply_logs(records, msg, now, touched, foreign)
+            lines, at = self._lines(msg) if self.settings.patterns else (None, msg.offset)
+            self._apply_logs(records, msg, now, touched, foreign, lines, at)
         if foreign:
             later.append(("forward", msg, kind, payload, foreign))
 
@@ -279,7 +298,12 @@ class Pipeline:
         now: float,
         touched: dict[str, HostState],
         foreign: set[int],
+        lines: list[Any] | None,
+        at: int,
     ) -> None:
+        """Apply log records; with patterns on, mine the messages of nginx error and app
+        records, noting in ``lines`` each line's offset ``at`` (its original one when forwarded),
+        item and pattern id, or that it was forwarded, for lookout.patterns."""
         engine = self.engine
         topic, offset = msg.topic, msg.offset
         alerting = self.store.alerting
@@ -287,10 +311,18 @@ class Pipeline:
         tenants = self.store.tenants
         last_host: str | None = None
         tenant: str | None = None
-        for rec in records:
+        for item, rec in enumerate(records):
             hs, replay = self._host(rec.host, msg, now, touched, foreign)
             if hs is None:
                 self._in[topic] -= replay  # counted once (see _apply_metrics)
+                if (
+                    lines is not None
+                    and not replay
+                    and topic != self.topics.rekey
+                    and not isinstance(rec, AccessLog)
+                    and rec.message
+                ):  # minable, mined by the partition that owns its host (via lookout.rekey)
+                    self.store.assigned.forward(topic, msg.partition, offset, item)
                 continue
             ts = self._event_time(rec.time, hs, topic, now)
             if hs.host != last_host:
@@ -310,7 +342,32 @@ class Pipeline:
                     cluster, since = patterns.mine(
                         hs.partition, rec.service, rec.message, ts, tenant
                     )
+                    if lines is not None:
+                        lines += (at, item, cluster.id)
                     engine.add_pattern(
                         hs, topic, offset, rec.service, ts, rec.level,
                         cluster.id, cluster.first_seen, since,
                     )  # fmt: skip
+
+
+def origin_header(topic: str, partition: int, offset: int, ts_ms: int) -> bytes:
+    """The header value a forwarded message carries: its original position and timestamp."""
+    return f"{topic}\x1f{partition}\x1f{offset}\x1f{ts_ms}".encode()
+
+
+def read_origin(msg: Any) -> tuple[str, int, int, int] | None:
+    """``(topic, partition, offset, timestamp ms)`` of a forwarded message (None: no header)."""
+    for name, value in getattr(msg, "headers", None) or ():
+        if name == ORIGIN_HEADER and value:
+            try:
+                topic, partition, offset, ts = value.decode().split("\x1f")
+                return topic, int(partition), int(offset), int(ts)
+            except (UnicodeDecodeError, ValueError):
+                return None
+    return None
+
+
+def _timestamp(msg: Any) -> int:
+    """A record's Kafka timestamp in ms (0 when it has none)."""
+    ts = getattr(msg, "timestamp", None)
+    return ts if isinstance(ts, int) and ts > 0 else 0

@@ -68,6 +68,8 @@ HELP = {
     "lookout_state_panes": "Panes in this worker's window state",
     "lookout_series_overflow": "Series dropped for a host over the series cap",
     "lookout_records_without_time": "Records of a host without an event time",
+    "lookout_pattern_assignment_records_total": "Records of mined lines' pattern ids sent to "
+    "lookout.patterns (one per input partition and batch)",
 }
 
 
@@ -111,6 +113,8 @@ class Telemetry:
         for name, text in TOPIC_COUNTERS.items():
             stats.declare(name, text, [{"topic": t} for t in inputs])
         stats.declare("lookout_windows_closed_total", HELP["lookout_windows_closed_total"])
+        assignments = "lookout_pattern_assignment_records_total"
+        stats.declare(assignments, HELP[assignments])
         stats.declare(WINDOW_FINALS, HELP[WINDOW_FINALS], [{"kind": k} for k in KINDS])
         stats.declare(
             "lookout_deadletter_total",

@@ -271,6 +271,13 @@ class Settings(BaseSettings):
     sink_retry_max: float = Field(
         10.0, ge=0.1, le=600, description="Cap of a sink's retry backoff, seconds."
     )
+    sink_pattern_wait: float = Field(
+        30.0,
+        ge=0,
+        le=3600,
+        description="Seconds a sink holds a log line for the pattern id the worker mined it "
+        "into; then it is stored without one (counted). 0: store lines without pattern ids.",
+    )
     sink_timeout: float = Field(
         30.0,
         gt=0,

@@ -16,9 +16,10 @@ ALERTS = "lookout.alerts"
 DEADLETTER = "lookout.deadletter"
 REKEY = "lookout.rekey"
 SILENCES = "lookout.silences"
+PATTERNS = "lookout.patterns"
 
 INPUT_TOPICS = (METRICS, LOGS_NGINX, LOGS_APP)
-OUTPUT_TOPICS = (WINDOWS, ALERTS, DEADLETTER, REKEY, SILENCES)
+OUTPUT_TOPICS = (WINDOWS, ALERTS, DEADLETTER, REKEY, SILENCES, PATTERNS)
 ALL_TOPICS = INPUT_TOPICS + OUTPUT_TOPICS
 
 
@@ -34,6 +35,7 @@ class TopicNames:
     deadletter: str
     rekey: str
     silences: str
+    patterns: str
 
     @classmethod
     def from_settings(cls, settings: Settings) -> TopicNames:
@@ -48,6 +50,7 @@ class TopicNames:
             deadletter=t(DEADLETTER),
             rekey=t(REKEY),
             silences=t(SILENCES),
+            patterns=t(PATTERNS),
         )
 
     def inputs(self) -> tuple[str, ...]:
@@ -65,6 +68,7 @@ class TopicNames:
             self.deadletter,
             self.rekey,
             self.silences,
+            self.patterns,
         )
 
 

@@ -8,7 +8,7 @@ ones that mapped to nothing), so committing a batch never skips or re-reads a me
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Generic, Protocol, TypeVar
 
@@ -117,14 +117,15 @@ class WriteResult(Generic[T]):
 class Buffer(Generic[T]):
     """Maps messages as they are added; ``flush`` hands them over as one batch."""
 
-    def __init__(self, mapper: Callable[[Message], Mapped[T]]) -> None:
+    def __init__(self, mapper: Callable[..., Mapped[T]]) -> None:
         self._mapper = mapper
         self._batch: Batch[T] = Batch()
 
-    def add(self, msg: Message) -> None:
-        """Map ``msg`` and keep its payload, problems and offset."""
+    def add(self, msg: Message, patterns: Mapping[int, str] | None = None) -> None:
+        """Map ``msg`` (with the pattern ids of its items, when known) and keep its payload,
+        problems and offset."""
         batch = self._batch
-        mapped = self._mapper(msg)
+        mapped = self._mapper(msg) if patterns is None else self._mapper(msg, patterns)
         if mapped.payload is not None:
             batch.entries.append(Entry(msg, mapped.payload))
         for item, detail in mapped.rejected:

@@ -35,7 +35,7 @@ from app.topics import TopicNames
 from sinks.batch import Batch, Entry, Mapped, Message, Rejection, WriteResult
 from sinks.errors import Failure, classify_status
 from sinks.es_client import flavour, is_osmem, make_es_client
-from sinks.es_docs import Doc, EsMapper, bulk_body
+from sinks.es_docs import Doc, EsMapper, Patterns, bulk_body
 from sinks.es_templates import FAMILIES, MARKERS, family_pattern, indices_to_drop, templates
 from sinks.host_tenants import HostTenants, keyed_hosts
 
@@ -158,9 +158,9 @@ class ElasticsearchWriter:
         """Make the host->tenant map current for the hosts of the batch (sinks.host_tenants)."""
         await self.tenants.ensure(keyed_hosts(messages, self.topics))
 
-    def map(self, msg: Message) -> Mapped[list[Doc]]:
+    def map(self, msg: Message, patterns: Patterns = None) -> Mapped[list[Doc]]:
         """Documents of one message (see sinks.es_docs)."""
-        return self._mapper(msg)
+        return self._mapper(msg, patterns)
 
     async def ensure_ready(self) -> None:
         """Learn what the server is and install the templates (again after a failure)."""

@@ -22,7 +22,7 @@ a time outside years 1..9999 is refused (dead letter).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -37,6 +37,7 @@ from sinks.batch import Mapped, Message
 from sinks.classify import classify
 from sinks.es_templates import APP, NGINX, daily_index
 
+Patterns = Mapping[int, str] | None  # item -> pattern_id of a message (sinks/pattern_feed.py)
 _MIN_TIME = -62_135_596_800.0
 _MAX_TIME = 253_402_300_799.0
 
@@ -157,18 +158,19 @@ class EsMapper:
     ) -> None:
         self.prefix = prefix
         self.tenants = tenants if tenants is not None else TenantMap("default")
-        self._by_topic: dict[str, Callable[[Message], Mapped[list[Doc]]]] = {
+        self._by_topic: dict[str, Callable[[Message, Patterns], Mapped[list[Doc]]]] = {
             topics.logs_nginx: self._nginx,
             topics.logs_app: self._app,
         }
         self.topics = tuple(self._by_topic)
 
-    def __call__(self, msg: Message) -> Mapped[list[Doc]]:
-        """Documents of one message (payload None when it holds none)."""
+    def __call__(self, msg: Message, patterns: Patterns = None) -> Mapped[list[Doc]]:
+        """Documents of one message (payload None when it holds none); ``patterns``: the
+        ``pattern_id`` of each mined item, stored on its document."""
         handler = self._by_topic.get(msg.topic)
         if handler is None or not msg.value:
             return Mapped(None)
-        mapped = handler(msg)
+        mapped = handler(msg, patterns)
         if not mapped.payload:
             mapped.payload = None
         return mapped
@@ -180,6 +182,7 @@ class EsMapper:
         records: list[Any],
         rejected: int,
         build: Callable[[Any, str], dict[str, Any]],
+        patterns: Patterns,
     ) -> Mapped[list[Doc]]:
         docs: list[Doc] = []
         mapped: Mapped[list[Doc]] = Mapped(docs, skipped=rejected)
@@ -192,23 +195,25 @@ class EsMapper:
                 mapped.rejected.append((item, str(exc)))
                 continue
             log_id = doc_id(msg.topic, msg.partition, msg.offset, item)
-            doc = {**build(rec, at), "tenant": tenant_of(rec.host), "log_id": log_id}
-            source = orjson.dumps(doc, default=str)
+            body = {**build(rec, at), "tenant": tenant_of(rec.host), "log_id": log_id}
+            if patterns and item in patterns:
+                body["pattern_id"] = patterns[item]
+            source = orjson.dumps(body, default=str)
             index = daily_index(self.prefix, family, day)
             docs.append(Doc(index, log_id, item, source))
         return mapped
 
-    def _nginx(self, msg: Message) -> Mapped[list[Doc]]:
+    def _nginx(self, msg: Message, patterns: Patterns) -> Mapped[list[Doc]]:
         host = msg.key.decode("utf-8", "replace") if msg.key else "unknown"
         records, rejected = decode_nginx(msg.value or b"", default_host=host)
         fixed, left = repair_utf8(rejected, lambda part: decode_nginx(part, default_host=host))
-        return self._docs(msg, NGINX, [*records, *fixed], left, _nginx_doc)
+        return self._docs(msg, NGINX, [*records, *fixed], left, _nginx_doc, patterns)
 
-    def _app(self, msg: Message) -> Mapped[list[Doc]]:
+    def _app(self, msg: Message, patterns: Patterns) -> Mapped[list[Doc]]:
         host = msg.key.decode("utf-8", "replace") if msg.key else "unknown"
         records, rejected = decode_app(msg.value or b"", default_host=host)
         fixed, left = repair_utf8(rejected, lambda part: decode_app(part, default_host=host))
-        return self._docs(msg, APP, [*records, *fixed], left, app_doc)
+        return self._docs(msg, APP, [*records, *fixed], left, app_doc, patterns)
 
 
 def _nginx_doc(rec: AccessLog | ErrorLog, at: str) -> dict[str, Any]:

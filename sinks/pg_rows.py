@@ -29,7 +29,7 @@ record that is not valid JSON, or a time PostgreSQL cannot hold, is refused (dea
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any
 
@@ -67,6 +67,10 @@ COLUMNS: dict[str, tuple[str, ...]] = {
         "latency_p99", "bytes", "closed_at", "tenant",
     ),
 }  # fmt: skip
+# The pattern id of a log row (migration 0008; None: not mined, or not known in time).
+for _logs in ("error_logs", "application_logs"):
+    COLUMNS[_logs] = (*COLUMNS[_logs], "pattern_id")
+Patterns = Mapping[int, str] | None  # item -> pattern_id of a message (sinks/pattern_feed.py)
 # Natural keys (the primary keys of migration 0001).
 KEYS: dict[str, tuple[str, ...]] = {
     "server_metrics": ("src_topic", "src_partition", "src_offset", "item", "field"),
@@ -101,7 +105,7 @@ class PgMapper:
     ) -> None:
         self.unit = timestamp_unit
         self.tenants = tenants if tenants is not None else TenantMap("default")
-        self._by_topic: dict[str, Callable[[Message, PgRows], Mapped[PgRows]]] = {
+        self._by_topic: dict[str, Callable[[Message, PgRows, Patterns], Mapped[PgRows]]] = {
             topics.metrics: self._metrics,
             topics.logs_nginx: self._nginx,
             topics.logs_app: self._app,
@@ -111,18 +115,19 @@ class PgMapper:
         self.topics = tuple(self._by_topic)
         self.keyed = (topics.metrics, topics.logs_nginx, topics.logs_app)
 
-    def __call__(self, msg: Message) -> Mapped[PgRows]:
-        """Rows of one message (payload None when it holds nothing for Postgres)."""
+    def __call__(self, msg: Message, patterns: Patterns = None) -> Mapped[PgRows]:
+        """Rows of one message (payload None when it holds nothing for Postgres); ``patterns``:
+        the ``pattern_id`` of each mined item of a log message."""
         handler = self._by_topic.get(msg.topic)
         if handler is None or not msg.value:
             return Mapped(None)
         rows: PgRows = {}
-        mapped = handler(msg, rows)
+        mapped = handler(msg, rows, patterns)
         mapped.payload = rows if any(rows.values()) else None
         return mapped
 
     # ---- raw records ---------------------------------------------------------------------
-    def _metrics(self, msg: Message, rows: PgRows) -> Mapped[PgRows]:
+    def _metrics(self, msg: Message, rows: PgRows, _patterns: Patterns) -> Mapped[PgRows]:
         key = msg.key.decode("utf-8", "replace") if msg.key else None
         metrics, rejected = decode_metrics(msg.value or b"", unit=self.unit, default_host=key)
         out = rows.setdefault("server_metrics", [])
@@ -154,7 +159,7 @@ class PgMapper:
                     out.append((when, host, name, clean(fname), tags, value, *src, item, tenant))
         return mapped
 
-    def _nginx(self, msg: Message, rows: PgRows) -> Mapped[PgRows]:
+    def _nginx(self, msg: Message, rows: PgRows, patterns: Patterns) -> Mapped[PgRows]:
         key = msg.key.decode("utf-8", "replace") if msg.key else None
         records, rejected = decode_nginx(msg.value or b"", default_host=key or "unknown")
         out = rows.setdefault("error_logs", [])
@@ -184,11 +189,12 @@ class PgMapper:
                     *src,
                     item,
                     self.tenants.of(rec.host),
+                    patterns.get(item) if patterns else None,
                 )
             )
         return mapped
 
-    def _app(self, msg: Message, rows: PgRows) -> Mapped[PgRows]:
+    def _app(self, msg: Message, rows: PgRows, patterns: Patterns) -> Mapped[PgRows]:
         key = msg.key.decode("utf-8", "replace") if msg.key else None
         records, rejected = decode_app(msg.value or b"", default_host=key or "unknown")
         out = rows.setdefault("application_logs", [])
@@ -211,12 +217,13 @@ class PgMapper:
                     *src,
                     item,
                     self.tenants.of(rec.host),
+                    patterns.get(item) if patterns else None,
                 )
             )
         return mapped
 
     # ---- final windows -------------------------------------------------------------------
-    def _window(self, msg: Message, rows: PgRows) -> Mapped[PgRows]:
+    def _window(self, msg: Message, rows: PgRows, _patterns: Patterns) -> Mapped[PgRows]:
         try:
             record = orjson.loads(msg.value or b"")
             if record["labels"].get("type") == "pattern":
@@ -228,7 +235,7 @@ class PgMapper:
         return Mapped(None)
 
     # ---- alert transitions and acks -----------------------------------------------------------
-    def _alerts(self, msg: Message, rows: PgRows) -> Mapped[PgRows]:
+    def _alerts(self, msg: Message, rows: PgRows, _patterns: Patterns) -> Mapped[PgRows]:
         try:
             rows[OPS] = alert_ops(msg.value or b"", self.tenants)
         except RowError as exc:

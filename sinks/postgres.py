@@ -29,7 +29,16 @@ from sinks.alert_rows import SQL as ALERT_SQL
 from sinks.batch import Batch, Mapped, Message, WriteResult
 from sinks.host_tenants import HostTenants, keyed_hosts
 from sinks.pg_pool import open_pool
-from sinks.pg_rows import COLUMNS, KEYS, RAW_TABLES, WINDOW_TABLES, PgMapper, PgRows, key_indexes
+from sinks.pg_rows import (
+    COLUMNS,
+    KEYS,
+    RAW_TABLES,
+    WINDOW_TABLES,
+    Patterns,
+    PgMapper,
+    PgRows,
+    key_indexes,
+)
 
 log = logging.getLogger(__name__)
 
@@ -135,9 +144,9 @@ class PostgresWriter:
         """Make the host->tenant map current for the hosts of the batch (sinks.host_tenants)."""
         await self.tenants.ensure(keyed_hosts(messages, self._mapper.keyed))
 
-    def map(self, msg: Message) -> Mapped[PgRows]:
+    def map(self, msg: Message, patterns: Patterns = None) -> Mapped[PgRows]:
         """Rows of one message (see sinks.pg_rows)."""
-        return self._mapper(msg)
+        return self._mapper(msg, patterns)
 
     async def write(self, batch: Batch[PgRows]) -> WriteResult[PgRows]:
         """Store every row of the batch in one transaction."""

@@ -41,6 +41,7 @@ from app.stats import TIME_BUCKETS, Stats
 from sinks.batch import Batch, Buffer, Rejection
 from sinks.errors import Failure, classify, describe, hint
 from sinks.offsets import GroupOffsets
+from sinks.pattern_feed import PatternFeed
 from sinks.writer import Writer
 
 log = logging.getLogger(__name__)
@@ -95,8 +96,10 @@ class SinkRunner(Generic[T]):
         maintain_interval: float = 60.0,
         clock: Callable[[], float] = time.monotonic,
         wall: Callable[[], float] = time.time,
+        patterns: PatternFeed | None = None,
     ) -> None:
         self.writer = writer
+        self.patterns = patterns  # the pattern ids of log lines (None: stored without)
         self.name = writer.name
         self._consumer_factory = consumer_factory
         self._dead_letters = dead_letters
@@ -136,6 +139,8 @@ class SinkRunner(Generic[T]):
     async def start(self) -> None:
         """Set up the writer, subscribe the consumer and start the loop."""
         await self.writer.setup()
+        if self.patterns is not None:
+            await self.patterns.start()
         await self.connect()
         self._next_maintain = self._clock() + self.maintain_interval
         self._task = asyncio.create_task(self._run(), name=f"lookout-sink-{self.name}")
@@ -161,6 +166,9 @@ class SinkRunner(Generic[T]):
             with contextlib.suppress(Exception):
                 await self.consumer.stop()
             self.consumer = None
+        if self.patterns is not None:
+            with contextlib.suppress(Exception):
+                await self.patterns.stop()
         await self.writer.close()
 
     @property
@@ -200,8 +208,14 @@ class SinkRunner(Generic[T]):
         if not messages:
             return False
         await self._prepare(messages)
-        for msg in messages:
-            self._buffer.add(msg)
+        if self.patterns is not None:
+            # hold the log lines until the worker published their pattern ids (bounded)
+            ids = await self.patterns.settle(messages, self._assigned())
+            for msg in messages:
+                self._buffer.add(msg, ids.get((msg.topic, msg.partition, msg.offset)))
+        else:
+            for msg in messages:
+                self._buffer.add(msg)
         batch = self._buffer.flush()
         self.stats.inc("lookout_sink_messages_total", batch.messages, sink=self.name)
         if batch.skipped:

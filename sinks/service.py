@@ -29,6 +29,7 @@ from sinks.elasticsearch import ElasticsearchWriter
 from sinks.es_templates import index_prefix
 from sinks.host_tenants import HostTenants
 from sinks.identity import IdentityStore
+from sinks.pattern_feed import PatternFeed
 from sinks.postgres import PostgresWriter
 from sinks.runner import SinkRunner
 
@@ -121,6 +122,21 @@ class SinkService:
             )
         raise ValueError(f"unknown sink {name!r}; expected one of {', '.join(SINK_NAMES)}")
 
+    def pattern_feed(self, name: str, topics: TopicNames) -> PatternFeed | None:
+        """The join with ``lookout.patterns`` for a sink of log lines (None: patterns off, or
+        ``LOOKOUT_SINK_PATTERN_WAIT=0``)."""
+        settings = self.settings
+        if not settings.patterns or settings.sink_pattern_wait <= 0:
+            return None
+        return PatternFeed(
+            self.services.bootstrap_servers,
+            topics.patterns,
+            (topics.logs_nginx, topics.logs_app),
+            sink=name,
+            wait=settings.sink_pattern_wait,
+            stats=self.stats,
+        )
+
     async def start(self) -> None:
         """Start every configured sink (a store that is down is retried, never fatal)."""
         names = enabled_sinks(self.settings)
@@ -135,8 +151,9 @@ class SinkService:
         )
         await self.dead_letters.start()
         for name in names:
+            writer = self.writer(name)
             self.runners[name] = SinkRunner(
-                self.writer(name),
+                writer,
                 consumer_factory(settings, self.services.bootstrap_servers, name),
                 dead_letters=self.dead_letters,
                 stats=self.stats,
@@ -145,6 +162,7 @@ class SinkService:
                 linger=settings.sink_linger,
                 backoff=Backoff(cap=settings.sink_retry_max),
                 wall=self.clock,
+                patterns=self.pattern_feed(name, topics),
             )
         # Group joins take a few seconds each: start the sinks side by side.
         await asyncio.gather(*(runner.start() for runner in self.runners.values()))

@@ -31,7 +31,9 @@ class Writer(Protocol[T]):
         host->tenant map); raise when it cannot, and the runner tries again with backoff."""
 
     def map(self, msg: Message) -> Mapped[T]:
-        """Pure mapping of one Kafka message to what this sink stores."""
+        """Pure mapping of one Kafka message to what this sink stores. A sink of log lines that
+        joins pattern ids (sinks/pattern_feed.py) also takes ``patterns``, the pattern id of
+        each mined item of the message."""
 
     async def write(self, batch: Batch[T]) -> WriteResult[T]:
         """Store the batch idempotently; raise ``SinkError``/client errors when it cannot."""

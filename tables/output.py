@@ -13,6 +13,8 @@ from typing import Any, Protocol
 
 import faust
 
+ORIGIN_HEADER = "lookout-origin"  # on a forwarded message: its original position (agents/pipeline)
+
 
 class Output(Protocol):
     """The writes the window store and pipeline make."""
@@ -30,8 +32,17 @@ class Output(Protocol):
     async def dead_letter(self, key: bytes | None, value: bytes) -> None:
         """Send a dead-letter record."""
 
-    async def rekey(self, key: bytes | None, value: bytes, partition: int) -> None:
-        """Forward a message to the partition that owns its host."""
+    async def rekey(
+        self, key: bytes | None, value: bytes, partition: int, *, origin: bytes | None = None
+    ) -> None:
+        """Forward a message to the partition that owns its host (``origin``: its original
+        position, sent as the ``lookout-origin`` header)."""
+
+    async def send_patterns(
+        self, records: Sequence[tuple[int, bytes, bytes, int]]
+    ) -> Awaitable[Any]:
+        """Queue ``lookout.patterns`` records ``(partition, key, value, timestamp ms)``; the
+        returned awaitable resolves when all are stored."""
 
     async def barrier(self) -> None:
         """Wait until everything queued so far is acknowledged by the broker."""
@@ -60,9 +71,17 @@ class FaustOutput:
     inputs: InputPositions | None = None
 
     def __init__(
-        self, app: faust.App, table: Any, windows: Any, deadletter: Any, rekey: Any, alerts: Any
+        self,
+        app: faust.App,
+        table: Any,
+        windows: Any,
+        deadletter: Any,
+        rekey: Any,
+        alerts: Any,
+        patterns: Any = None,
     ) -> None:
         self.app = app
+        self.patterns_topic = patterns
         self.table = table
         self.alerts_topic = alerts
         self.windows_topic = windows
@@ -82,20 +101,35 @@ class FaustOutput:
         Faust's ``Topic.send`` cost more again.
         """
         name = self.windows_topic.get_topic_name()
+        return await self._send_batches(
+            name, [(partition, key, value, None) for key, value, partition in records]
+        )
+
+    async def send_patterns(
+        self, records: Sequence[tuple[int, bytes, bytes, int]]
+    ) -> Awaitable[Any]:
+        """Send ``lookout.patterns`` records with their explicit timestamps."""
+        return await self._send_batches(self.patterns_topic.get_topic_name(), records)
+
+    async def _send_batches(
+        self, name: str, records: Sequence[tuple[int, bytes, bytes, int | None]]
+    ) -> Awaitable[Any]:
+        """Records ``(partition, key, value, timestamp ms or None)`` as one producer batch per
+        partition (each still its own Kafka record)."""
         # the aiokafka producer behind Faust's (a private method; faust-streaming is pinned <0.16)
         producer = self.app.producer._ensure_producer()  # type: ignore[attr-defined]
-        by_partition: dict[int, list[tuple[bytes, bytes]]] = {}
-        for key, value, partition in records:
-            by_partition.setdefault(partition, []).append((key, value))
+        by_partition: dict[int, list[tuple[bytes, bytes, int | None]]] = {}
+        for partition, key, value, ts in records:
+            by_partition.setdefault(partition, []).append((key, value, ts))
         futs = []
         for partition, items in by_partition.items():
             batch = producer.create_batch()
-            for key, value in items:
-                if batch.append(key=key, value=value, timestamp=None) is None:  # full
+            for key, value, ts in items:
+                if batch.append(key=key, value=value, timestamp=ts) is None:  # full
                     futs.append(await producer.send_batch(batch, name, partition=partition))
                     batch = producer.create_batch()
-                    if batch.append(key=key, value=value, timestamp=None) is None:
-                        raise ValueError(f"final record of {len(value)} bytes exceeds a batch")
+                    if batch.append(key=key, value=value, timestamp=ts) is None:
+                        raise ValueError(f"record of {len(value)} bytes exceeds a batch ({name})")
             batch.close()
             futs.append(await producer.send_batch(batch, name, partition=partition))
         return asyncio.gather(*futs)
@@ -109,9 +143,12 @@ class FaustOutput:
         """Send to ``lookout.deadletter``."""
         await self.deadletter_topic.send(key=key, value=value)
 
-    async def rekey(self, key: bytes | None, value: bytes, partition: int) -> None:
-        """Send to ``lookout.rekey``."""
-        await self.rekey_topic.send(key=key, value=value, partition=partition)
+    async def rekey(
+        self, key: bytes | None, value: bytes, partition: int, *, origin: bytes | None = None
+    ) -> None:
+        """Send to ``lookout.rekey`` (with the ``lookout-origin`` header when given)."""
+        headers = [(ORIGIN_HEADER, origin)] if origin is not None else None
+        await self.rekey_topic.send(key=key, value=value, partition=partition, headers=headers)
 
     async def barrier(self) -> None:
         """Flush Faust's producer."""
@@ -136,6 +173,8 @@ class RecordingOutput:
         self.alerts: list[tuple[bytes, bytes, int]] = []
         self.dead_letters: list[tuple[bytes | None, bytes]] = []
         self.rekeyed: list[tuple[bytes | None, bytes, int]] = []
+        self.origins: list[bytes | None] = []  # the origin header of each rekeyed message
+        self.patterns: list[tuple[int, bytes, bytes, int]] = []
         self.seeks: list[tuple[str, int, int]] = []
         self.delivered: dict[tuple[str, int], int] = {}  # what read_offsets() answers
         self.barriers = 0
@@ -159,9 +198,19 @@ class RecordingOutput:
         """Record a dead letter."""
         self.dead_letters.append((key, value))
 
-    async def rekey(self, key: bytes | None, value: bytes, partition: int) -> None:
+    async def rekey(
+        self, key: bytes | None, value: bytes, partition: int, *, origin: bytes | None = None
+    ) -> None:
         """Record a forwarded message."""
         self.rekeyed.append((key, value, partition))
+        self.origins.append(origin)
+
+    async def send_patterns(
+        self, records: Sequence[tuple[int, bytes, bytes, int]]
+    ) -> Awaitable[Any]:
+        """Record ``lookout.patterns`` records."""
+        self.patterns.extend(records)
+        return _done()
 
     async def barrier(self) -> None:
         """Count barriers."""

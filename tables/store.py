@@ -32,7 +32,7 @@ import base64
 import contextlib
 import logging
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
 import faust
@@ -43,6 +43,7 @@ from alerting.state import AlertState
 from app.stats import Stats
 from app.tenancy import TenantMap
 from app.topics import TopicNames
+from patterns.assignments import AssignmentLog
 from patterns.book import PatternBook
 from patterns.miner import CLUSTER_PREFIX, SERVICE_PREFIX
 from tables.changelog import StateTable, sentinel, sentinel_prefixes
@@ -110,6 +111,9 @@ class WindowStore:
         self.alerts_topic = app.topic(
             topics.alerts, key_serializer="raw", value_serializer="raw", partitions=partitions
         )
+        self.patterns_topic = app.topic(
+            topics.patterns, key_serializer="raw", value_serializer="raw", partitions=partitions
+        )
         self.out: Output = FaustOutput(
             app,
             self.table,
@@ -117,10 +121,13 @@ class WindowStore:
             self.deadletter_topic,
             self.rekey_topic,
             self.alerts_topic,
+            self.patterns_topic,
         )
         self.alerting: Alerting | None = None
         # Log message patterns per partition (patterns/book.py); the pipeline mines into it.
         self.patterns = PatternBook()
+        # The pattern id of every line mined in the batch, published to lookout.patterns.
+        self.assigned = AssignmentLog()
         self.input_topics = set(topics.inputs())
         self._seq = 0
         self.recent = RecentWindows()
@@ -254,7 +261,11 @@ class WindowStore:
         changes = self.engine.collect()
         alerts = self.alerting.collect() if self.alerting is not None else None
         await self._send_late(self.engine.take_late())
+        # Which pattern each line went to, stored before the host states that mark the lines
+        # applied: a line marked applied always has its pattern id on lookout.patterns.
+        assigned = await self._send_assignments()
         if not changes and not alerts:  # a mined line always changes a pattern pane too
+            await assigned
             return changes
         send = self.out.changelog
         mined = self.patterns.collect()
@@ -285,6 +296,7 @@ class WindowStore:
                 self.stats.inc("lookout_window_finals_total", kind=final.kind)
             await (await self.out.send_windows(records))
             self.stats.inc("lookout_windows_closed_total", len(changes.finals))
+        await assigned
         partitions = {hs.partition for hs in changes.hosts} | {p for p, _, _ in mined}
         if alerts:
             futs = [
@@ -319,6 +331,14 @@ class WindowStore:
         await self._sentinels(partitions)
         self.engine.mark_flushed(changes)
         return changes
+
+    async def _send_assignments(self) -> Awaitable[Any]:
+        """Queue the batch's ``lookout.patterns`` records (patterns/assignments.py)."""
+        if not self.assigned:
+            return _nothing()
+        records = self.assigned.take()
+        self.stats.inc("lookout_pattern_assignment_records_total", len(records))
+        return await self.out.send_patterns(records)
 
     async def _sentinels(self, partitions: set[int]) -> None:
         """Close each touched changelog partition with a record alone in its batch."""
@@ -435,3 +455,7 @@ class WindowStore:
                 self.check_tail_holes(mine)
             await self.seek_holes()
             return finals
+
+
+async def _nothing() -> None:
+    """An awaitable that is done at once."""

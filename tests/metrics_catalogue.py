@@ -28,6 +28,7 @@ WORKER = {
     # ingest and window state
     "lookout_records_in": _f("counter", "topic", old=True),
     "lookout_rekeyed": _f("counter", "topic", old=True),
+    "lookout_pattern_assignment_records": _f("counter"),
     "lookout_delivery_held": _f("counter", "topic", old=True),
     "lookout_delivery_holes": _f("counter", "topic", old=True),
     "lookout_delivery_seeks": _f("counter", "topic", old=True),
@@ -74,6 +75,9 @@ WORKER = {
     "lookout_sink_buffered_messages": _f("gauge", "sink", always=False, old=True),
     "lookout_sink_buffered_bytes_max": _f("gauge", "sink", always=False, old=True),
     "lookout_sink_write_seconds": _f("histogram", "sink"),
+    "lookout_sink_pattern_wait_seconds": _f("histogram", "sink"),
+    "lookout_sink_pattern_unresolved": _f("counter", "sink"),
+    "lookout_sink_pattern_bad_records": _f("counter", "sink"),
     "lookout_retention_deleted": _f("counter", "table", always=False, old=True),
     # notifications (a notify config)
     "lookout_notify_decisions": _f("counter", "stage decision reason", always=False, old=True),

@@ -84,31 +84,12 @@ def data(
     stack_services: Services, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[PipelineData]:
     workdir = tmp_path_factory.mktemp("grafana")
+    # the pattern panels read the pattern_id the sinks joined onto each mined line
     produced = asyncio.run(produce_pipeline_data(stack_services, workdir))
-    asyncio.run(_add_patterns(stack_services, produced))
     try:
         yield produced
     finally:
         asyncio.run(_drop(stack_services, produced))
-
-
-async def _add_patterns(services: Services, produced: PipelineData, copies: int = 30) -> None:
-    """Copies of app records with a ``pattern_id``: the field the pattern miner will add (the
-    pipeline does not write it yet), so the Logs dashboard's pattern panels have data."""
-    es = make_es_client(produced.es_url, embedded=services.embedded_es)
-    index = f"{produced.index_prefix}logs-app-*"
-    try:
-        await es.indices.refresh(index=index)
-        found = await es.search(index=index, size=copies, sort=[{"@timestamp": "desc"}])
-        hits = found.body["hits"]["hits"]
-        assert hits, "the pipeline stored no app records"
-        for n, hit in enumerate(hits):
-            doc = {**hit["_source"], "pattern_id": f"p{n % 3}"}
-            doc["log_id"] = f"{hit['_id']}-pattern"
-            await es.index(index=hit["_index"], id=doc["log_id"], document=doc)
-        await es.indices.refresh(index=index)
-    finally:
-        await es.close()
 
 
 async def _drop(services: Services, produced: PipelineData) -> None:

@@ -33,6 +33,7 @@ FILES = [
     "0005_notify_groups.sql",
     "0006_identity.sql",
     "0007_tenant_columns.sql",
+    "0008_log_pattern_ids.sql",
 ]
 TABLES = {
     "server_metrics", "aggregated_metrics", "error_rates", "error_logs", "application_logs",
@@ -51,8 +52,9 @@ TODAY = datetime.now(UTC).date()
 
 
 def untenanted(table: str) -> list[str]:
-    """The columns of a pipeline table before 0007 added ``tenant`` (it takes its default)."""
-    return [c for c in COLUMNS[table] if c != "tenant"]
+    """The columns of a pipeline table before 0007 added ``tenant`` (it takes its default) and
+    0008 ``pattern_id`` (null)."""
+    return [c for c in COLUMNS[table] if c not in ("tenant", "pattern_id")]
 
 
 def midnight(day: date) -> datetime:

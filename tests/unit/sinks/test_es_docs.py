@@ -243,3 +243,11 @@ def test_parts_with_invalid_utf8_are_stored_with_replacement_characters() -> Non
     assert source["path"] == "/caf\ufffd" and source["status"] == 200
     mapped = MAP(msg(NAMES.logs_app, b"\xff not json"))  # type: ignore[arg-type]
     assert mapped.payload is None and mapped.skipped == 1  # still not a record: skipped
+
+
+def test_documents_carry_the_pattern_id_of_their_item_when_known() -> None:
+    mapped = MAP(msg(NAMES.logs_nginx, ERROR + b"\n" + ERROR), {1: "p1"})  # type: ignore[arg-type]
+    assert mapped.payload is not None
+    sources = [orjson.loads(d.source) for d in mapped.payload]
+    assert [s.get("pattern_id") for s in sources] == [None, "p1"]
+    assert "pattern_id" not in orjson.loads(docs(NAMES.logs_nginx, ERROR)[0].source)

@@ -276,3 +276,21 @@ def test_helpers() -> None:
     assert to_json({"a": "x\x00y"}) == '{"a":"xy"}'
     assert series_name({"measurement": "mem", "field": "used", "tags": {}}) == "mem used"
     assert key_indexes("error_rates") == (0, 1, 2, 3)
+
+
+def test_log_rows_carry_the_pattern_id_of_their_item_when_known() -> None:
+    app = orjson.dumps(
+        [{"timestamp": T0, "level": "error", "service": "s", "message": f"m{n}"} for n in range(3)]
+    )
+    mapped = MAP(msg(NAMES.logs_app, app), {0: "aa", 2: "cc"})  # type: ignore[arg-type]
+    assert mapped.payload is not None
+    rows = [
+        dict(zip(COLUMNS["application_logs"], r, strict=True))
+        for r in mapped.payload["application_logs"]
+    ]
+    assert [r["pattern_id"] for r in rows] == ["aa", None, "cc"]
+    error = b"2024/01/01 00:00:05 [error] 1#1: *3 open() failed (2: No such file or directory)"
+    mapped = MAP(msg(NAMES.logs_nginx, error), {0: "ee"})  # type: ignore[arg-type]
+    assert mapped.payload is not None
+    assert mapped.payload["error_logs"][0][COLUMNS["error_logs"].index("pattern_id")] == "ee"
+    assert rows_of(NAMES.logs_app, app, "application_logs")[0]["pattern_id"] is None
