@@ -9,6 +9,8 @@ from typing import Any
 import orjson
 from aiokafka import AIOKafkaConsumer
 
+from agents.fetcher import KafkaSource
+
 
 async def read_finals(
     bootstrap: str, topic: str, expected: int, timeout: float
@@ -39,3 +41,24 @@ async def read_finals(
     finally:
         await consumer.stop()
     return by_id, len(conflicts)
+
+
+async def read_log(bootstrap: str, topic: str, partitions: int, quiet: float = 8.0) -> list[bytes]:
+    """Every record value of ``topic`` from offset 0, stepping over holes the broker left (the
+    worker's own source, ``agents.fetcher.KafkaSource``); stops after ``quiet`` s without one."""
+    source = KafkaSource(bootstrap, "chaos-reader", hole_after=2.0)
+    await source.start()
+    out: list[bytes] = []
+    try:
+        source.assign({(topic, p) for p in range(partitions)})
+        for p in range(partitions):
+            source.seek((topic, p), -1)
+        last = time.monotonic()
+        while time.monotonic() - last < quiet:
+            got = await source.getmany(0.3, 20_000)
+            out += [m.value for m in got]
+            if got:
+                last = time.monotonic()
+    finally:
+        await source.stop()
+    return out

@@ -17,7 +17,7 @@ import orjson
 Key = tuple[str, str, str, int]  # host, measurement.field, kind, window start
 
 
-def points(messages: Iterable[tuple[str, bytes]], skip_fields: frozenset[str]) -> list[Any]:
+def points(messages: Iterable[tuple[str | bytes, bytes]], skip_fields: frozenset[str]) -> list[Any]:
     """(host, measurement.field, ts) of every metric in Telegraf batches or single metrics."""
     out = []
     for _, value in messages:
@@ -45,7 +45,7 @@ def expected_counts(
 
 
 def expected_windows(
-    messages: Iterable[tuple[str, bytes]], windows: dict[str, str]
+    messages: Iterable[tuple[str | bytes, bytes]], windows: dict[str, str]
 ) -> Counter[Key]:
     """Expected counts of the gauge fields of ``messages`` (closing ``x`` and the counter
     ``bytes_recv`` left out) under the window settings ``windows`` (LOOKOUT_* names, lower)."""
