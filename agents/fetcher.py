@@ -66,29 +66,9 @@ class Source(Protocol):
 
 
 class KafkaSource:
-    """A group-less aiokafka consumer with manual assignment (Faust's group assigns).
+    """A group-less aiokafka consumer with manual assignment (Faust's group assigns)."""
 
-    Holes in a partition's log. Kafka's offsets have no gaps a fetch cannot cross, but the
-    embedded broker (Tansu on its S3 engine) can leave one after a SIGKILL: offsets it had
-    handed out whose batches never reached storage. A fetch at such an offset answers with no
-    records, forever, while later offsets hold data; the partition would stall for good. So a
-    partition whose fetches keep succeeding (the broker answers, with a high watermark above the
-    position) yet bring nothing for ``hole_after`` seconds is stepped over the hole one offset
-    per fetch, with a WARNING naming the offsets and ``on_hole`` told (counted as
-    ``lookout_input_holes_skipped_total``). A broker that is down gives no successful fetch
-    response, so an outage never skips anything; with Kafka the path never runs.
-    """
-
-    def __init__(
-        self,
-        bootstrap: str,
-        client_id: str,
-        *,
-        fetch_max_bytes: int = 16 << 20,
-        hole_after: float = 5.0,
-        on_hole: Callable[[TPKey, int], None] | None = None,
-        clock: Callable[[], float] = time.time,
-    ):
+    def __init__(self, bootstrap: str, client_id: str, *, fetch_max_bytes: int = 16 << 20):
         self._options: dict[str, Any] = {
             "bootstrap_servers": bootstrap,
             "client_id": client_id,
@@ -101,10 +81,6 @@ class KafkaSource:
         }
         self._consumer_or_none: AIOKafkaConsumer | None = None
         self._assigned: set[TopicPartition] = set()
-        self.hole_after = hole_after
-        self.on_hole = on_hole
-        self.clock = clock
-        self._empty_since: dict[TopicPartition, float] = {}
 
     @property
     def _consumer(self) -> AIOKafkaConsumer:
@@ -164,7 +140,6 @@ class KafkaSource:
             await asyncio.sleep(wait)
             return []
         got = await self._consumer.getmany(timeout_ms=int(wait * 1000), max_records=max_records)
-        await self._step_over_holes(got)
         if not got:
             return []
         if len(got) == 1:
@@ -175,38 +150,6 @@ class KafkaSource:
         # live stream, also when a catch-up hands out minutes of each partition at once.
         parts = [got[tp] for tp in sorted(got)]
         return list(heapq.merge(*parts, key=_timestamp))
-
-    async def _step_over_holes(self, got: dict[TopicPartition, list[Any]]) -> None:
-        """Move partitions stuck at a hole one offset on (see the class docstring)."""
-        consumer = self._consumer
-        now = self.clock()
-        for tp in self._assigned:
-            if got.get(tp):
-                self._empty_since.pop(tp, None)
-                continue
-            highwater = consumer.highwater(tp)
-            polled = consumer.last_poll_timestamp(tp)
-            if highwater is None or polled is None or now * 1000 - polled > 2000:
-                self._empty_since.pop(tp, None)  # no recent answer from the broker: not a hole
-                continue
-            position = await consumer.position(tp)
-            if position >= highwater:
-                self._empty_since.pop(tp, None)  # caught up: nothing to read
-                continue
-            since = self._empty_since.setdefault(tp, now)
-            if now - since < self.hole_after:
-                continue
-            log.warning(
-                "%s[%d]: no record at offset %d although the broker's high watermark is %d; "
-                "stepping over a hole in the log (a broker that lost unwritten batches)",
-                tp.topic,
-                tp.partition,
-                position,
-                highwater,
-            )
-            consumer.seek(tp, position + 1)
-            if self.on_hole is not None:
-                self.on_hole((tp.topic, tp.partition), position)
 
 
 def _timestamp(record: Any) -> int:

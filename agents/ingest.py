@@ -35,11 +35,7 @@ def register_agents(lk: Lookout) -> None:
         lk.store,
         pipeline,
         topics.inputs(),
-        KafkaSource(
-            bootstrap,
-            client_id=f"{settings.app_id}-inputs",
-            on_hole=lambda tp, offset: stepped_over(lk, tp, offset),
-        ),
+        KafkaSource(bootstrap, client_id=f"{settings.app_id}-inputs"),
         batch_max=settings.batch_max,
         within=settings.batch_within,
     )
@@ -77,10 +73,3 @@ def register_agents(lk: Lookout) -> None:
     async def mirror_rules_to_postgres() -> None:
         if lk.postgres_dsn is not None and store.alerting is not None:
             await mirror_rules_when_possible(lk.postgres_dsn, store.alerting.rules)
-
-
-def stepped_over(lk: Lookout, tp: tuple[str, int], offset: int) -> None:
-    """The input source stepped over a hole in a partition's log: count it, and move the
-    delivery guard's prefix past it (tables/ordering.py ``OrderGuard.absent``)."""
-    lk.stats.inc("lookout_input_holes_skipped_total", topic=tp[0])
-    lk.store.order.absent(tp, offset)

@@ -46,7 +46,6 @@ TOPIC_COUNTERS = {
     "lookout_rekeyed_total": "Messages forwarded to the partition that owns their host",
     "lookout_delivery_held_total": "Records held back after a hole in the consumer's delivery",
     "lookout_delivery_holes_total": "Holes detected in the consumer's delivery",
-    "lookout_input_holes_skipped_total": "Input offsets stepped over: holes a broker left in a log",
     "lookout_delivery_seeks_total": "Seeks back to a hole in the consumer's delivery",
     "lookout_processing_time_fallback_total": "Records without an event time (wall clock used)",
     "lookout_missing_host_total": "Metrics with neither a host tag nor a message key (skipped)",

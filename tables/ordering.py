@@ -116,16 +116,6 @@ class OrderGuard:
         self.held += 1
         return False
 
-    def absent(self, tp: TPKey, offset: int) -> None:
-        """The source found no record at ``offset`` and stepped over it (a hole in the log that
-        the broker itself left: ``agents.fetcher.KafkaSource``). The next one expected moves
-        the prefix on, so the record after the hole is admitted without a seek back; anything
-        else (an open delivery hole, an offset not next) is left to the re-delivery checks."""
-        last = self._last.get(tp)
-        if last is not None and offset == last + 1 and tp not in self._gaps:
-            self._last[tp] = offset
-            self.accepted_holes += 1
-
     def check_delivered(self, delivered: Mapping[TPKey, int]) -> list[TPKey]:
         """Open a hole where the consumer handed out records the agent never received.
 

@@ -7,9 +7,7 @@ import time
 from typing import Any
 
 import orjson
-from aiokafka import AIOKafkaConsumer
-
-from agents.fetcher import KafkaSource
+from aiokafka import AIOKafkaConsumer, TopicPartition
 
 
 async def read_finals(
@@ -43,22 +41,26 @@ async def read_finals(
     return by_id, len(conflicts)
 
 
-async def read_log(bootstrap: str, topic: str, partitions: int, quiet: float = 8.0) -> list[bytes]:
-    """Every record value of ``topic`` from offset 0, stepping over holes the broker left (the
-    worker's own source, ``agents.fetcher.KafkaSource``); stops after ``quiet`` s without one."""
-    source = KafkaSource(bootstrap, "chaos-reader", hole_after=2.0)
-    await source.start()
+async def read_log(bootstrap: str, topic: str, partitions: int, quiet: float = 15.0) -> list[bytes]:
+    """Every record value of ``topic`` from offset 0 of each partition, until ``quiet`` s pass
+    without one (a partition stuck at a hole the broker left stays stuck here too)."""
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=bootstrap, group_id=None, auto_offset_reset="earliest"
+    )
+    await consumer.start()
     out: list[bytes] = []
     try:
-        source.assign({(topic, p) for p in range(partitions)})
-        for p in range(partitions):
-            source.seek((topic, p), -1)
+        tps = [TopicPartition(topic, p) for p in range(partitions)]
+        consumer.assign(tps)
+        for tp in tps:
+            consumer.seek(tp, 0)
         last = time.monotonic()
         while time.monotonic() - last < quiet:
-            got = await source.getmany(0.3, 20_000)
-            out += [m.value for m in got]
+            got = await consumer.getmany(timeout_ms=300, max_records=20_000)
+            for msgs in got.values():
+                out += [m.value for m in msgs]
             if got:
                 last = time.monotonic()
     finally:
-        await source.stop()
+        await consumer.stop()
     return out

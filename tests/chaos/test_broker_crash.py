@@ -189,8 +189,8 @@ async def test_broker_crash(chaos_stack: tuple[LocalStack, Services], tmp_path: 
     row.passed = exact and acked == api_windowed and answers.get(503, 0) > 0
     if not row.passed and against_broker.exact and broker_lost:
         row.notes.append(
-            "Lookout's windows are exact for every record the broker still holds: the loss is "
-            "the embedded broker's (acknowledged batches gone after its SIGKILL)"
+            "Lookout's windows are exact for every record the broker still serves: the loss is "
+            "the embedded broker's (acknowledged records it no longer serves after its SIGKILL)"
         )
     write_row(row)
     assert row.passed, row

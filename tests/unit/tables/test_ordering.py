@@ -194,27 +194,3 @@ def test_an_idle_agent_behind_the_consumer_s_read_offset_opens_a_hole() -> None:
     assert g.check_delivered({TP: 9}) == []  # already open
     assert admitted(g, [5, 6, 7, 8, 9]) == [5, 6, 7, 8, 9]
     assert g.gaps() == {}
-
-
-def test_offsets_the_source_found_absent_move_the_prefix_so_no_seek_back_is_asked() -> None:
-    guard = OrderGuard()
-    tp = ("t", 0)
-    assert guard.admit(tp, 59)
-    for offset in range(60, 189):  # the broker left a hole: the source stepped over each
-        guard.absent(tp, offset)
-    assert guard.prefix(tp) == 188
-    assert guard.admit(tp, 189) and guard.gaps() == {}
-    assert guard.seeks_due(0.0) == []
-
-
-def test_an_absent_offset_that_is_not_the_next_one_changes_nothing() -> None:
-    guard = OrderGuard()
-    tp = ("t", 0)
-    guard.absent(tp, 5)  # nothing admitted yet: the first record is admitted anyway
-    assert guard.prefix(tp) is None
-    assert guard.admit(tp, 10)
-    guard.absent(tp, 12)  # not next
-    assert guard.prefix(tp) == 10
-    assert not guard.admit(tp, 13)  # a delivery hole at 11 stays open
-    guard.absent(tp, 11)  # with a hole open the re-delivery checks decide
-    assert guard.prefix(tp) == 10 and tp in guard.gaps()
