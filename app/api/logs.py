@@ -50,6 +50,9 @@ SSE_HEADERS = {
 RETRY_MS = 2000
 
 
+TAILS_OPEN = "lookout_log_tails_open"  # live tails open now, all callers (a gauge)
+
+
 def query_params(request: web.Request) -> dict[str, list[str]]:
     """The query string as name -> values (a parameter may repeat)."""
     query = request.query
@@ -149,7 +152,9 @@ def register_log_views(lk: Lookout, broker_url: str) -> None:
             except BadParam as exc:
                 return bad_param(self, exc)
             who = caller_of(request)
-            if not tails.acquire(who):
+            acquired = tails.acquire(who)
+            lk.stats.set(TAILS_OPEN, sum(tails.open.values()))
+            if not acquired:
                 return self.json(
                     {"error": f"too many live tails open (at most {tails.limit} per caller)"},
                     status=429,
@@ -159,6 +164,7 @@ def register_log_views(lk: Lookout, broker_url: str) -> None:
                 return await stream(request, flt, resume)
             finally:
                 tails.release(who)
+                lk.stats.set(TAILS_OPEN, sum(tails.open.values()))
 
     async def stream(
         request: web.Request, flt: LogFilter, resume: Mapping[tuple[str, int], int] | None

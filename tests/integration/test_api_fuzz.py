@@ -192,6 +192,15 @@ def test_schemathesis_finds_no_server_error(worker: Worker, tmp_path: Path) -> N
     print(f"schemathesis took {time.monotonic() - started:.1f} s")
     assert proc.returncode == 0, f"schemathesis failed:\n{output[-12000:]}\n{worker.tail()}"
     assert "Server error" not in output
-    time.sleep(2)  # the records schemathesis ingested reach the pipeline: it must survive them
+    # The records schemathesis ingested reach the pipeline (it must survive them): the input lag,
+    # read after the run ended, is zero.
+    ended = time.time()
+    deadline = time.monotonic() + 60
+    while not (
+        worker.metric("lookout_input_lag_updated_seconds") > ended
+        and worker.metric("lookout_input_lag") == 0
+    ):
+        assert time.monotonic() < deadline, f"input never applied:\n{worker.tail()}"
+        time.sleep(0.2)
     health = worker.get("/api/health")
     assert health["status"] == "ok" and worker.proc is not None and worker.proc.poll() is None

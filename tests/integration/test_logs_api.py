@@ -27,6 +27,7 @@ from devtools.bench.sinks import access_messages
 from sinks.es_client import make_es_client
 from sinks.es_templates import index_prefix
 from tests.integration.api_client import Reply, call
+from tests.integration.test_sinks_support import wait_for
 from tests.integration.workers import Worker, worker_env
 
 pytestmark = pytest.mark.integration
@@ -364,8 +365,13 @@ async def test_keep_alives_move_the_resume_point_past_lines_that_did_not_match(
 
 
 async def test_tails_per_caller_are_limited(setup: dict[str, Any]) -> None:
-    url = setup["worker"].url + "/api/logs/tail"
-    await asyncio.sleep(2.5)  # the worker notices a closed tail within a second or so
+    worker = setup["worker"]
+    url = worker.url + "/api/logs/tail"
+
+    async def no_tail_open() -> bool:  # the worker notices a closed tail within a second or so
+        return await asyncio.to_thread(worker.metric, "lookout_log_tails_open") == 0
+
+    await wait_for(no_tail_open, 30, "the earlier tests' tails closed")
     async with aiohttp.ClientSession() as session:
         opened = [await session.get(url) for _ in range(3)]
         try:
@@ -380,7 +386,7 @@ async def test_tails_per_caller_are_limited(setup: dict[str, Any]) -> None:
         finally:
             for r in opened:
                 r.close()
-        await asyncio.sleep(2.5)
+        await wait_for(no_tail_open, 30, "the closed tails noticed by the worker")
         async with session.get(url) as again:
             assert again.status == 200
 
