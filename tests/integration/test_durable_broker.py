@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import tempfile
+import time
 from pathlib import Path
 
 import pytest
@@ -79,7 +80,15 @@ async def test_stack_restart_keeps_topics_windows_and_positions(
         await asyncio.to_thread(second.start)
         # the windows are back from the changelog
         assert second.get(f"/api/hosts/{host}/windows?kind=hopping") == windows, after.describe()
-        await asyncio.sleep(3)
+        started = time.time()
+
+        def caught_up() -> bool:  # the input lag, read since the restart, is zero
+            return (
+                second.metric("lookout_input_lag_updated_seconds") > started
+                and second.metric("lookout_input_lag") == 0
+            )
+
+        await wait_for(caught_up, 60, "the restarted worker caught up", after)
         # positions come back with the windows: only the last batches, whose changelog writes
         # were not on the broker at the stop, are read again (at-least-once, windows exact)
         assert after.records_in() < half, after.describe()
