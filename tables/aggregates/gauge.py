@@ -116,10 +116,16 @@ class MetricAgg:
             "last": self.last,
         }
         if keys is None or not keys.isdisjoint(QUANTILE_KEYS):
-            out["p50"], out["p95"], out["p99"] = (
-                None if p is None else min(max(p, self.min), self.max)
-                for p in self.values.quantiles(PERCENTILES)
-            )
+            vals = self.values.vals
+            if vals:  # exact: values of the aggregate, within [min, max] already
+                ordered = sorted(vals)
+                last = len(ordered) - 1
+                out["p50"], out["p95"], out["p99"] = (ordered[int(q * last)] for q in PERCENTILES)
+            else:
+                out["p50"], out["p95"], out["p99"] = (
+                    None if p is None else min(max(p, self.min), self.max)
+                    for p in self.values.quantiles(PERCENTILES)
+                )
         out["first_ts"] = self.first_ts if n else None
         out["last_ts"] = self.last_ts if n else None
         return out

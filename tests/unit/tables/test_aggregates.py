@@ -598,3 +598,18 @@ def test_gauge_keeps_few_values_exact_then_moves_them_to_a_sketch() -> None:
     assert agg.to_state()[7] is not None
     whole = MetricAgg.from_state(agg.to_state())
     assert whole.sketch == agg.sketch and whole.sketch.count == RAW_MAX + 1
+
+
+def test_merged_result_without_sketches_equals_the_full_merge_for_its_keys() -> None:
+    from tables.aggregates import LogAgg, merge_aggs, merged_result
+
+    parts = [LogAgg() for _ in range(3)]
+    for i in range(90):
+        parts[i % 3].add_request(200 + (i % 4) * 100, i, 0.01 * i, T0 + i)
+    parts[1].add_line("error", T0 + 5)
+    keys = frozenset({"http_error_rate", "requests"})
+    full = merge_aggs(parts)
+    assert full is not None
+    assert merged_result(parts, 300, keys) == full.result(window_seconds=300, keys=keys)
+    assert merged_result(parts, 300, None) == full.result(window_seconds=300)
+    assert merged_result(parts[:1], 300, None) == parts[0].result(window_seconds=300)
