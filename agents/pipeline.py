@@ -21,7 +21,7 @@ from agents.telemetry import BATCH_DELAY, BATCH_MESSAGES, BATCH_SECONDS
 from app.settings import Settings
 from app.stats import Stats
 from app.topics import TopicNames
-from formats.decode import decode_app, decode_metrics, decode_nginx
+from formats.decode import decode_app, decode_metrics, decode_nginx, nginx_access_fast
 from formats.points import AccessLog, AppLog, ErrorLog, Metric, Rejected
 from tables.engine import HostState
 from tables.output import ORIGIN_HEADER
@@ -197,10 +197,16 @@ class Pipeline:
             self._apply_metrics(metrics, msg, key, now, touched, foreign)
         else:
             records: Sequence[AccessLog | ErrorLog | AppLog]
+            rejected = []
             if kind == "app":
                 records, rejected = decode_app(payload, default_host=key or "unknown")
             else:
-                records, rejected = decode_nginx(payload, default_host=key or "unknown")
+                # the usual one access line a message: only what the windows read
+                fast = nginx_access_fast(payload, default_host=key or "unknown")
+                if fast is not None:
+                    records = (fast,)
+                else:
+                    records, rejected = decode_nginx(payload, default_host=key or "unknown")
             if rejected and msg.topic != self.topics.rekey:
                 later.append(("reject", msg, rejected))
             self._in[msg.topic] += len(records)

@@ -40,7 +40,14 @@ from alerting.transitions import Status, Transition
 from tables.engine import HostState, WindowEngine
 from tables.queries import current_start, series_clock, series_of, series_results
 from tables.records import Final
-from tables.series import SEP, describe_series, pattern_series, series_type
+from tables.series import (
+    LOG_PREFIX,
+    PATTERN_PREFIX,
+    SEP,
+    describe_series,
+    pattern_series,
+    series_type,
+)
 
 SidRule = tuple[str, Rule]
 
@@ -97,6 +104,17 @@ class Alerting:
         self.absence = [r for r in self.rules if r.kind is RuleKind.ABSENCE]
         self.series_rules = [r for r in self.rules if r.kind is not RuleKind.ABSENCE]
         self._cache: dict[str, tuple[Rule, ...]] = {}
+        # Rules a series can possibly match, by what its id names without describing it
+        # (``select`` needs the measurement and field of a metric rule, the kind of the others).
+        self._by_kind: dict[Any, list[Rule]] = {}
+        for r in self.series_rules:
+            if r.source is Source.PATTERN:
+                group: Any = PATTERN_PREFIX
+            elif r.source is Source.LOG:
+                group = LOG_PREFIX
+            else:
+                group = (r.measurement, r.field)
+            self._by_kind.setdefault(group, []).append(r)
         self._fps: dict[tuple[str, str], str] = {}
         self._descs: dict[str, dict[str, Any]] = {}
         # (host, type) -> (host state, its series_gen, open-window (sid, rule) pairs by kind)
@@ -108,8 +126,18 @@ class Alerting:
         """Series rules that select series ``sid`` of ``host`` (cached; tenant included)."""
         found = self._cache.get(sid)
         if found is None:
-            desc = self.describe(host, sid) if host else describe_series(sid)
-            found = self._cache[sid] = tuple(r for r in self.series_rules if select(r, desc))
+            parts = sid.split(SEP)
+            if parts[0] in (LOG_PREFIX, PATTERN_PREFIX) and len(parts) == 3:
+                group: Any = parts[0]
+            else:  # a metric (see describe_series)
+                group = (parts[0], parts[2] if len(parts) > 2 else "")
+            candidates = self._by_kind.get(group)
+            if candidates:
+                desc = self.describe(host, sid) if host else describe_series(sid)
+                found = tuple(r for r in candidates if select(r, desc))
+            else:
+                found = ()
+            self._cache[sid] = found
         return found
 
     def describe(self, host: str, sid: str) -> dict[str, Any]:

@@ -129,6 +129,10 @@ def _faust(settings: Settings, args: list[str]) -> None:
         from agents.notifier import attach as attach_notify
 
         attach_notify(lk.app, settings, services, lk.stats)  # LOOKOUT_NOTIFY_FILE (or off)
+    if args[0] == "worker":
+        from app.worker import tune_gc
+
+        tune_gc()
     sys.argv = ["lookout", *args]
     lk.app.main()
 

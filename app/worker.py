@@ -3,6 +3,7 @@ the settings. The one module that knows every part; no part imports it."""
 
 from __future__ import annotations
 
+import gc
 import logging
 from pathlib import Path
 
@@ -130,3 +131,22 @@ def create_app(
     if identity is not None:
         web_app.on_cleanup.append(lambda _app: identity.close())
     return lk
+
+
+#: Allocations between two young-generation collections in a worker (CPython's default: 700).
+GC_GEN0 = 50_000
+
+
+def tune_gc() -> None:
+    """Fewer cyclic-GC passes in a worker: measured at about a fifth of its CPU on W1f.
+
+    The window state is millions of long-lived objects (aggregates, panes, recent records) and a
+    batch allocates hundreds of thousands more, so with CPython's default thresholds the
+    collector ran ~2,000 young and ~10 full passes per 70,000 messages, each full pass walking
+    the whole state. Objects that exist at start-up are frozen (never scanned again); young
+    collections run every ``GC_GEN0`` allocations. Garbage cycles live a little longer; the
+    state itself holds none.
+    """
+    gc.freeze()
+    _, gen1, gen2 = gc.get_threshold()
+    gc.set_threshold(GC_GEN0, gen1, gen2)

@@ -28,10 +28,10 @@ from dataclasses import dataclass, field
 from math import inf
 from typing import Any
 
-from tables.aggregates import CounterAgg, LogAgg, MetricAgg
+from tables.aggregates import CounterAgg, LogAgg, MetricAgg, merged_result
 from tables.aggregates.logs import ERROR_LEVELS
 from tables.aggregates.patterns import PatternAgg
-from tables.panes import Pane, merge_panes
+from tables.panes import Pane, series_parts
 from tables.records import Final, Late
 from tables.series import SEP, log_series, metric_series_base, pattern_series, series_type
 from tables.windows import WindowConfig, effective_watermark
@@ -408,11 +408,14 @@ class WindowEngine:
     def _emit(self, hs: HostState, kind: str, start: int) -> int:
         panes = [hs.panes[p] for p in self.config.panes_of(kind, start) if p in hs.panes]
         end = start + self.config.size(kind)
-        merged = merge_panes(panes)
-        for sid, agg in merged.items():
-            result = agg.result(window_seconds=end - start)
-            self._finals.append(Final(hs.host, hs.partition, sid, kind, start, end, result))
-        return len(merged)
+        size = end - start
+        finals = self._finals
+        emitted = 0
+        for sid, aggs in series_parts(panes).items():
+            result = merged_result(aggs, size, None)
+            finals.append(Final(hs.host, hs.partition, sid, kind, start, end, result))
+            emitted += 1
+        return emitted
 
     def idle_hosts(self, now: float, partitions: set[int] | None = None) -> Iterator[HostState]:
         """Hosts (of the given partitions) with a topic quiet for at least the idle allowance."""

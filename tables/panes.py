@@ -34,12 +34,22 @@ class Pane:
         return cls(start=int(state["s"]), aggs=aggs, hw=hw, flushed=dict(hw))
 
 
-def merge_panes(panes: Iterable[Pane]) -> dict[str, Aggregate]:
-    """Each series of ``panes`` with its aggregates merged into a copy (panes stay untouched)."""
+def series_parts(panes: Iterable[Pane]) -> dict[str, list[Aggregate]]:
+    """Each series of ``panes`` with its aggregates, in pane order (series in first-seen order)."""
     series: dict[str, list[Aggregate]] = {}
     for pane in panes:
         for sid, agg in pane.aggs.items():
-            series.setdefault(sid, []).append(agg)
+            parts = series.get(sid)
+            if parts is None:
+                series[sid] = [agg]
+            else:
+                parts.append(agg)
+    return series
+
+
+def merge_panes(panes: Iterable[Pane]) -> dict[str, Aggregate]:
+    """Each series of ``panes`` with its aggregates merged into a copy (panes stay untouched)."""
+    series = series_parts(panes)
     out = {}
     for sid, aggs in series.items():
         merged = merge_aggs(aggs)

@@ -9,7 +9,7 @@ from collections.abc import Iterable
 from math import inf
 from typing import Any
 
-from tables.aggregates import merge_aggs
+from tables.aggregates import merged_result
 from tables.engine import HostState, WindowEngine
 from tables.panes import merge_panes
 from tables.series import series_type
@@ -101,9 +101,9 @@ def series_results(
     panes = [hs.panes[p] for p in engine.config.panes_of(kind, start) if p in hs.panes]
     out = {}
     for sid in sids:
-        merged = merge_aggs(a for pane in panes if (a := pane.aggs.get(sid)) is not None)
-        if merged is not None:
-            out[sid] = merged.result(window_seconds=size, keys=keys)
+        parts = [a for pane in panes if (a := pane.aggs.get(sid)) is not None]
+        if parts:
+            out[sid] = merged_result(parts, size, keys)
     return out
 
 

@@ -8,6 +8,20 @@ from typing import Any
 from app.tenancy import TenantMap
 from tables.series import SEP, describe_series
 
+# describe_series per series id, shared by the final records of every window of the series (a
+# record is serialised as soon as it is built and its labels are never changed).
+_LABELS: dict[str, dict[str, Any]] = {}
+_LABELS_MAX = 200_000
+
+
+def _labels(series: str) -> dict[str, Any]:
+    labels = _LABELS.get(series)
+    if labels is None:
+        if len(_LABELS) >= _LABELS_MAX:
+            _LABELS.clear()
+        labels = _LABELS[series] = describe_series(series)
+    return labels
+
 
 @dataclass(frozen=True, slots=True)
 class Final:
@@ -27,8 +41,9 @@ class Final:
         return f"{self.series}{SEP}{self.kind}{SEP}{self.start}"
 
     def to_record(self, closed_at: float, tenants: TenantMap | None = None) -> dict[str, Any]:
-        """The JSON record written to ``lookout.windows`` (with the host's tenant)."""
-        labels = describe_series(self.series)
+        """The JSON record written to ``lookout.windows`` (with the host's tenant); its labels
+        dict is shared with the series' other records: serialise it, do not change it."""
+        labels = _labels(self.series)
         return {
             "id": self.id,
             "host": self.host,

@@ -26,7 +26,7 @@ from __future__ import annotations
 from bisect import bisect_right
 from collections.abc import Sequence
 from itertools import accumulate
-from math import ceil, exp, floor, log
+from math import ceil, exp, floor, inf, log
 from typing import Any, Self
 
 DEFAULT_ALPHA = 0.01
@@ -310,3 +310,102 @@ def _decode(encoded: Sequence[int]) -> dict[int, int]:
         else:
             raise ValueError("a store count of 0")
     return store
+
+
+#: Values a :class:`Values` keeps as they are before it moves them into a sketch.
+RAW_MAX = 32
+
+
+def exact_quantiles(values: Sequence[float], qs: Sequence[float]) -> list[float | None]:
+    """Lower rank-based quantiles (element of rank ``floor(q * (n - 1))``), None when empty."""
+    if not values:
+        return [None] * len(qs)
+    ordered = sorted(values)
+    n1 = len(ordered) - 1
+    return [ordered[floor(q * n1)] for q in qs]
+
+
+class Values:
+    """Values for percentiles: kept as they are (exact) up to ``RAW_MAX``, then a sketch.
+
+    Which form holds depends only on the multiset of values added or merged (a sketch is a
+    function of it), so merging stays order-independent.
+    """
+
+    __slots__ = ("alpha", "sketch", "vals")
+
+    def __init__(self, alpha: float = DEFAULT_ALPHA) -> None:
+        self.alpha = alpha
+        self.vals: list[float] | None = []  # None once the values went into ``sketch``
+        self.sketch: QuantileSketch | None = None
+
+    def to_sketch(self) -> QuantileSketch:
+        """The values as a sketch (from now on kept in it)."""
+        if self.sketch is None:
+            sketch = QuantileSketch(self.alpha)
+            for v in self.vals or ():
+                sketch.add(v)
+            self.sketch, self.vals = sketch, None
+        return self.sketch
+
+    def add(self, value: float) -> None:
+        """Add one value; raises ValueError for NaN or infinities."""
+        vals = self.vals
+        if vals is None:
+            self.sketch.add(value)  # type: ignore[union-attr]
+            return
+        if not -inf < value < inf:
+            raise ValueError(f"cannot add {value!r} to Values")
+        vals.append(value)
+        if len(vals) > RAW_MAX:
+            self.to_sketch()
+
+    def merge(self, other: Values) -> Values:
+        """Add all of ``other`` (in place) and return self."""
+        if other.alpha != self.alpha:
+            raise ValueError(f"cannot merge Values of alpha {other.alpha} into {self.alpha}")
+        mine, theirs = self.vals, other.vals
+        if mine is not None and theirs is not None and len(mine) + len(theirs) <= RAW_MAX:
+            mine.extend(theirs)
+        elif theirs is None:
+            self.to_sketch().merge(other.sketch)  # type: ignore[arg-type]
+        else:
+            sketch = self.to_sketch()
+            for v in theirs:
+                sketch.add(v)
+        return self
+
+    def copy(self) -> Values:
+        """An independent copy."""
+        new = Values.__new__(Values)
+        new.alpha = self.alpha
+        new.vals = None if self.vals is None else self.vals.copy()
+        new.sketch = None if self.sketch is None else self.sketch.copy()
+        return new
+
+    def quantiles(self, qs: Sequence[float]) -> list[float | None]:
+        """Exact lower quantiles while the values are kept, else the sketch's estimates."""
+        if self.vals is not None:
+            return exact_quantiles(self.vals, qs)
+        return self.sketch.quantiles(qs)  # type: ignore[union-attr]
+
+    def quantile(self, q: float) -> float | None:
+        """One quantile (see :meth:`quantiles`)."""
+        return self.quantiles((q,))[0]
+
+    def to_state(self) -> list[Any]:
+        """``[None, alpha, values]`` while kept, else the sketch's state (``[alpha, ...]``)."""
+        if self.vals is not None:
+            return [None, self.alpha, self.vals]
+        return self.sketch.to_state()  # type: ignore[union-attr]
+
+    @classmethod
+    def from_state(cls, state: Sequence[Any]) -> Values:
+        """Rebuild from :meth:`to_state` output, or from a bare sketch's state."""
+        new = cls.__new__(cls)
+        if state and state[0] is None:
+            new.alpha, new.vals, new.sketch = float(state[1]), [float(v) for v in state[2]], None
+        else:
+            new.sketch = QuantileSketch.from_state(state)
+            new.alpha, new.vals = new.sketch.alpha, None
+        return new

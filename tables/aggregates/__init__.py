@@ -35,6 +35,7 @@ __all__ = [
     "agg_from_state",
     "agg_to_state",
     "merge_aggs",
+    "merged_result",
 ]
 
 Aggregate = MetricAgg | CounterAgg | LogAgg | PatternAgg
@@ -67,3 +68,18 @@ def merge_aggs(aggs: Iterable[Aggregate]) -> Aggregate | None:
         else:
             out.merge(agg)  # type: ignore[arg-type]
     return out
+
+
+def merged_result(
+    aggs: Sequence[Aggregate], window_seconds: float, keys: frozenset[str] | None
+) -> dict[str, Any]:
+    """``result`` of the merge of ``aggs`` (one series' panes, at least one), computed without
+    copying what the reader's ``keys`` do not need (None: every key)."""
+    first = aggs[0]
+    if len(aggs) == 1:
+        return first.result(window_seconds=window_seconds, keys=keys)  # result never mutates
+    if type(first) is LogAgg and not LogAgg.needs_sketches(keys):
+        merged: Aggregate = LogAgg.merged_counts(aggs)  # type: ignore[arg-type]
+    else:
+        merged = merge_aggs(aggs)  # type: ignore[assignment]
+    return merged.result(window_seconds=window_seconds, keys=keys)

@@ -7,7 +7,7 @@ from math import inf, isfinite
 from typing import Any, ClassVar, Self
 
 from tables.aggregates.base import check_kind, inf_if_none, none_if_inf
-from tables.sketch import DEFAULT_ALPHA, QuantileSketch
+from tables.sketch import DEFAULT_ALPHA, Values
 
 DEFAULT_MAX_SAMPLES = 1000
 
@@ -44,7 +44,7 @@ class _Run:
         self.rate_min: float = inf
         self.rate_max: float = -inf
         self.rate_sum: float = 0.0
-        self.rates = QuantileSketch(alpha)
+        self.rates = Values(alpha)
         self.inexact = 0
 
     def copy(self) -> _Run:
@@ -126,7 +126,7 @@ class _Run:
         run.rate_min = inf_if_none(rmin, inf)
         run.rate_max = inf_if_none(rmax, -inf)
         run.rate_sum, run.inexact = rsum, inexact
-        run.rates = QuantileSketch.from_state(rates)
+        run.rates = Values.from_state(rates)
         return run
 
 
@@ -218,8 +218,9 @@ class CounterAgg:
     ) -> dict[str, Any]:
         """samples, resets, increase, rate, interval-rate stats (rate_* keys), first/last ts.
 
-        increase and rate are None with fewer than 2 samples; rate_p95 comes from a sketch
-        (relative error <= alpha). ``window_seconds`` is accepted for a uniform call and unused.
+        increase and rate are None with fewer than 2 samples; rate_p95 is exact up to 32
+        intervals, then from a sketch (relative error <= alpha). ``window_seconds`` is accepted
+        for a uniform call and unused.
         """
         run = _fold(sorted(self._samples.items()), self._runs, self.alpha)
         if run is None:

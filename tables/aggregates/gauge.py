@@ -1,4 +1,13 @@
-"""Gauge aggregate (MetricAgg): count, sum, min, max, last and a quantile sketch of the values."""
+"""Gauge aggregate (MetricAgg): count, sum, min, max, last and the values' percentiles.
+
+Percentiles: while an aggregate holds at most ``RAW_MAX`` values it keeps them as they are and
+its percentiles are exact (the lower rank-based quantile, the element of zero-based rank
+``floor(q * (n - 1))``); past that it moves them into a quantile sketch (relative error <=
+alpha, ``tables/sketch.py``). Which of the two holds depends only on the multiset of values (a
+sketch is a function of it), so panes merge to the same window whatever the order. A 60-s pane
+of a 10-s Telegraf interval holds 6 values and a 5-min window 30: the usual gauge never needs a
+sketch, which is cheaper to update and to write to the changelog, and exact.
+"""
 
 from __future__ import annotations
 
@@ -7,17 +16,17 @@ from math import inf
 from typing import Any, ClassVar, Self
 
 from tables.aggregates.base import PERCENTILES, check_kind, inf_if_none, none_if_inf
-from tables.sketch import DEFAULT_ALPHA, QuantileSketch
+from tables.sketch import DEFAULT_ALPHA, RAW_MAX, QuantileSketch, Values
 
 #: Result keys of a gauge that come from its sketch.
 QUANTILE_KEYS = frozenset({"p50", "p95", "p99"})
 
 
 class MetricAgg:
-    """Gauge aggregate: count, sum, min, max, last (latest event time), quantile sketch."""
+    """Gauge aggregate: count, sum, min, max, last (latest event time), percentiles."""
 
     KIND: ClassVar[str] = "m"
-    __slots__ = ("count", "first_ts", "last", "last_ts", "max", "min", "sketch", "sum")
+    __slots__ = ("count", "first_ts", "last", "last_ts", "max", "min", "sum", "values")
 
     def __init__(self, alpha: float = DEFAULT_ALPHA) -> None:
         self.count = 0
@@ -27,11 +36,31 @@ class MetricAgg:
         self.last: float | None = None
         self.first_ts: float = inf
         self.last_ts: float = -inf
-        self.sketch = QuantileSketch(alpha)
+        self.values = Values(alpha)  # for the percentiles
+
+    @property
+    def sketch(self) -> QuantileSketch:
+        """The values as a quantile sketch (a copy built from them while they are kept raw)."""
+        values = self.values
+        if values.sketch is not None:
+            return values.sketch
+        return values.copy().to_sketch()
 
     def add(self, value: float, ts: float) -> None:
-        """Count one value at event time ``ts``; on a ts tie the later-added value is last."""
-        self.sketch.add(value)  # first: it rejects NaN and infinities
+        """Count one value at event time ``ts``; on a ts tie the later-added value is last.
+
+        Raises ValueError for NaN or infinities.
+        """
+        if not -inf < value < inf:
+            raise ValueError(f"MetricAgg cannot add {value!r}")
+        values = self.values
+        vals = values.vals  # Values.add, inlined: the hottest line of a gauge
+        if vals is None:
+            values.sketch.add(value)  # type: ignore[union-attr]
+        else:
+            vals.append(value)
+            if len(vals) > RAW_MAX:
+                values.to_sketch()
         self.count += 1
         self.sum += value
         if value < self.min:
@@ -47,7 +76,7 @@ class MetricAgg:
     def merge(self, other: MetricAgg) -> Self:
         """Merge ``other`` into self (in place) and return self."""
         check_kind(self, other)
-        self.sketch.merge(other.sketch)
+        self.values.merge(other.values)
         if other.count:
             self.count += other.count
             self.sum += other.sum
@@ -62,9 +91,9 @@ class MetricAgg:
     def copy(self) -> MetricAgg:
         """An independent copy."""
         new = MetricAgg.__new__(MetricAgg)
-        for name in MetricAgg.__slots__:
-            setattr(new, name, getattr(self, name))
-        new.sketch = self.sketch.copy()
+        new.count, new.sum, new.min, new.max = self.count, self.sum, self.min, self.max
+        new.last, new.first_ts, new.last_ts = self.last, self.first_ts, self.last_ts
+        new.values = self.values.copy()
         return new
 
     def result(
@@ -87,17 +116,27 @@ class MetricAgg:
             "last": self.last,
         }
         if keys is None or not keys.isdisjoint(QUANTILE_KEYS):
-            out["p50"], out["p95"], out["p99"] = (
-                None if p is None else min(max(p, self.min), self.max)
-                for p in self.sketch.quantiles(PERCENTILES)
-            )
+            vals = self.values.vals
+            if vals:  # exact: values of the aggregate, within [min, max] already
+                ordered = sorted(vals)
+                last = len(ordered) - 1
+                out["p50"], out["p95"], out["p99"] = (ordered[int(q * last)] for q in PERCENTILES)
+            else:
+                out["p50"], out["p95"], out["p99"] = (
+                    None if p is None else min(max(p, self.min), self.max)
+                    for p in self.values.quantiles(PERCENTILES)
+                )
         out["first_ts"] = self.first_ts if n else None
         out["last_ts"] = self.last_ts if n else None
         return out
 
     def to_state(self) -> list[Any]:
-        """``[count, sum, min, max, last, first_ts, last_ts, sketch_state]`` (None if empty)."""
-        return [
+        """``[count, sum, min, max, last, first_ts, last_ts, sketch_state]`` (None if empty),
+        or with raw values ``[..., last_ts, None, values]`` (plus ``alpha`` if not the default).
+
+        The 8-element form is also what Lookout before raw values wrote; both are read back.
+        """
+        head = [
             self.count,
             self.sum,
             none_if_inf(self.min),
@@ -105,13 +144,16 @@ class MetricAgg:
             self.last,
             none_if_inf(self.first_ts),
             none_if_inf(self.last_ts),
-            self.sketch.to_state(),
         ]
+        vals = self.values.to_state()
+        if vals[0] is None:  # raw: [..., None, values] (+ alpha when not the default)
+            return [*head, None, vals[2], *([vals[1]] if vals[1] != DEFAULT_ALPHA else [])]
+        return [*head, vals]
 
     @classmethod
     def from_state(cls, state: Sequence[Any]) -> MetricAgg:
-        """Rebuild from ``to_state()`` output."""
-        count, total, lo, hi, last, first_ts, last_ts, sketch = state
+        """Rebuild from ``to_state()`` output (either form)."""
+        count, total, lo, hi, last, first_ts, last_ts, sketch, *raw = state
         agg = cls.__new__(cls)
         agg.count = count
         agg.sum = total
@@ -120,5 +162,10 @@ class MetricAgg:
         agg.last = last
         agg.first_ts = inf_if_none(first_ts, inf)
         agg.last_ts = inf_if_none(last_ts, -inf)
-        agg.sketch = QuantileSketch.from_state(sketch)
+        if sketch is None:  # raw values (see to_state)
+            agg.values = Values.from_state(
+                [None, raw[1] if len(raw) > 1 else DEFAULT_ALPHA, raw[0]]
+            )
+        else:
+            agg.values = Values.from_state(sketch)
         return agg

@@ -391,3 +391,68 @@ def test_the_plain_tail_fast_path_reads_what_the_general_scan_reads(parts: list[
     finally:
         na._PLAIN_TAIL = saved
     assert (fast_error, fast) == (general_error, general)
+
+
+_CLIENTS = ["10.0.0.1", "2001:db8::1", "1.2.3.4,", "1.2.3.4, 5.6.7.8", "{x", "[x", "", "a]b"]
+_WHO = ["-", "frank", 'a"b', "x]", ""]
+_TIMES = ["10/Oct/2000:13:55:36 -0700", "32/Oct/2000:13:55:36 -0700", "10/Oct/2000:13:55:36"]
+_REQUESTS = ['"GET /x HTTP/1.1"', '""', '"GET /a\\"b HTTP/1.1"', '"garbage"', '"GET /x']
+_STATUS = ["200", "404", "2000", "20", "abc", "099", "٢٠٠"]
+_BYTES = ["0", "-", "512", "12a", "99999999999999999999", "-1"]
+
+
+@settings(max_examples=3000, deadline=None)
+@given(
+    st.sampled_from(_CLIENTS),
+    st.sampled_from(_WHO),
+    st.sampled_from(_WHO),
+    st.sampled_from(_TIMES),
+    st.sampled_from(_REQUESTS),
+    st.sampled_from(_STATUS),
+    st.sampled_from(_BYTES),
+    st.lists(st.sampled_from(_TAIL_PARTS), max_size=5),
+    st.sampled_from(["", " ", "\n", "\r\n", "\t"]),
+)
+def test_the_window_fast_path_reads_what_the_full_decode_reads(
+    client: str,
+    ident: str,
+    user: str,
+    stamp: str,
+    request: str,
+    status: str,
+    size: str,
+    tail: list[str],
+    end: str,
+) -> None:
+    """nginx_access_fast is only a shortcut: where it answers, decode_nginx accepts the same
+    line with the same fields the windows read (and client_ip)."""
+    from formats.decode import decode_nginx, nginx_access_fast
+
+    line = f"{client} {ident} {user} [{stamp}] {request} {status} {size}"
+    if tail:
+        line += " " + " ".join(tail)
+    payload = (line + end).encode()
+    fast = nginx_access_fast(payload, default_host="h1")
+    if fast is None:
+        return
+    records, rejected = decode_nginx(payload, default_host="h1")
+    assert rejected == [] and len(records) == 1
+    (full,) = records
+    assert isinstance(full, AccessLog)
+    keys = ("time", "host", "service", "client_ip", "status", "bytes", "request_time")
+    assert [getattr(fast, k) for k in keys] == [getattr(full, k) for k in keys]
+
+
+def test_the_window_fast_path_takes_the_bench_lines() -> None:
+    from devtools.bench.nginx_lines import w3_messages
+    from formats.decode import decode_nginx, nginx_access_fast
+
+    keys = ("time", "host", "service", "client_ip", "status", "bytes", "request_time")
+    seen = 0
+    for message in w3_messages(2000, 1_800_000_000):
+        seen += 1
+        fast = nginx_access_fast(message.value, default_host="h")
+        assert fast is not None, message.value
+        (full,), _ = decode_nginx(message.value, default_host="h")
+        assert [getattr(fast, k) for k in keys] == [getattr(full, k) for k in keys]
+    assert seen == 2000

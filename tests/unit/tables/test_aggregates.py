@@ -564,3 +564,52 @@ def test_counter_state_is_sorted_flat_pairs() -> None:
 def test_unknown_kind_raises(state: Any) -> None:
     with pytest.raises(ValueError, match="unknown aggregate kind"):
         agg_from_state(state)
+
+
+def test_gauge_state_of_the_sketch_format_still_restores() -> None:
+    """Panes written before raw values (an 8-element state with a sketch) read back as such."""
+    from tables.sketch import QuantileSketch
+
+    sketch = QuantileSketch()
+    for v in (1.0, 2.0, 3.0):
+        sketch.add(v)
+    old = [3, 6.0, 1.0, 3.0, 3.0, 10.0, 12.0, sketch.to_state()]
+    agg = MetricAgg.from_state(old)
+    assert agg.to_state() == old
+    r = agg.result()
+    assert (r["count"], r["min"], r["max"], r["last"]) == (3, 1.0, 3.0, 3.0)
+    assert r["p50"] == pytest.approx(2.0, rel=0.01)
+    agg.add(4.0, 13.0)  # keeps adding into the sketch
+    assert agg.count == 4 and agg.sketch.count == 4
+
+
+def test_gauge_keeps_few_values_exact_then_moves_them_to_a_sketch() -> None:
+    from tables.sketch import RAW_MAX
+
+    agg = MetricAgg()
+    values = [float(i * 7 % 13) + 0.123 for i in range(RAW_MAX)]
+    for i, v in enumerate(values):
+        agg.add(v, T0 + i)
+    ordered = sorted(values)
+    r = agg.result()
+    assert r["p50"] == ordered[(RAW_MAX - 1) // 2]  # exact while raw
+    assert MetricAgg.from_state(agg.to_state()).result() == r
+    agg.add(100.0, T0 + RAW_MAX)  # one more: a sketch, same as adding every value to one
+    assert agg.to_state()[7] is not None
+    whole = MetricAgg.from_state(agg.to_state())
+    assert whole.sketch == agg.sketch and whole.sketch.count == RAW_MAX + 1
+
+
+def test_merged_result_without_sketches_equals_the_full_merge_for_its_keys() -> None:
+    from tables.aggregates import LogAgg, merge_aggs, merged_result
+
+    parts = [LogAgg() for _ in range(3)]
+    for i in range(90):
+        parts[i % 3].add_request(200 + (i % 4) * 100, i, 0.01 * i, T0 + i)
+    parts[1].add_line("error", T0 + 5)
+    keys = frozenset({"http_error_rate", "requests"})
+    full = merge_aggs(parts)
+    assert full is not None
+    assert merged_result(parts, 300, keys) == full.result(window_seconds=300, keys=keys)
+    assert merged_result(parts, 300, None) == full.result(window_seconds=300)
+    assert merged_result(parts[:1], 300, None) == parts[0].result(window_seconds=300)
