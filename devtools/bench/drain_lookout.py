@@ -18,17 +18,22 @@ import time
 
 from devtools.bench.context import Context, Prepared
 from devtools.bench.profile import Profiler
-from devtools.bench.result import LOOKOUT, LOOKOUT_SINKS, DrainResult, median_run
+from devtools.bench.result import LOOKOUT, LOOKOUT_NOPAT, LOOKOUT_SINKS, DrainResult, median_run
 from devtools.bench.worker import LookoutWorker
 
 POLL, POLL_IDLE, POLL_END = 0.2, 0.02, 0.05
 
 
 async def drain_lookout(
-    ctx: Context, prepared: Prepared, *, repeat: int = 1, sinks: bool = False
+    ctx: Context,
+    prepared: Prepared,
+    *,
+    repeat: int = 1,
+    sinks: bool = False,
+    patterns: bool = True,
 ) -> DrainResult:
     """``repeat`` workers, one after the other; the median run (see the module docstring)."""
-    runs = [await drain_once(ctx, prepared, run, repeat, sinks) for run in range(repeat)]
+    runs = [await drain_once(ctx, prepared, run, repeat, sinks, patterns) for run in range(repeat)]
     result = median_run(runs)
     if repeat > 1:
         rates = ", ".join(f"{r:,.0f}" for r in result.runs)
@@ -37,16 +42,16 @@ async def drain_lookout(
 
 
 async def drain_once(
-    ctx: Context, prepared: Prepared, run: int, repeat: int, sinks: bool
+    ctx: Context, prepared: Prepared, run: int, repeat: int, sinks: bool, patterns: bool = True
 ) -> DrainResult:
     """Start a worker on the workload's prefix; time it until it has counted every record."""
-    drain = LOOKOUT_SINKS if sinks else LOOKOUT
+    drain = LOOKOUT_SINKS if sinks else LOOKOUT if patterns else LOOKOUT_NOPAT
     stack = ctx.sinks_stack if sinks else None
     if sinks and stack is None:
         raise RuntimeError("the sinks-on worker needs the full embedded stack (--sinks)")
     name = f"{prepared.workload}-{drain}-{run}"
     ctx.progress.phase(f"{prepared.workload} {drain} {run + 1}/{repeat}")
-    worker = LookoutWorker(ctx, name, prepared.prefix, stack)
+    worker = LookoutWorker(ctx, name, prepared.prefix, stack, patterns)
     profiler: Profiler | None = None
     target = prepared.metrics
     begun = time.monotonic()

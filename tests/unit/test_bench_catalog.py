@@ -12,7 +12,7 @@ from devtools.bench.nginx_lines import LINES_PER_SECOND, SERVICES
 from devtools.bench.report import summary, targets
 from devtools.bench.result import LOOKOUT, QUIX, RAW, DrainResult, Results, median_run
 from devtools.bench.telegraf_inputs import FIELDS_PER_HOST, METRICS_PER_INTERVAL
-from devtools.bench.workloads import HOSTS, INTERVAL, W1, W1F, W2, W3, host_name
+from devtools.bench.workloads import HOSTS, INTERVAL, W1, W1F, W2, W3, W3A, host_name
 from formats.decode import decode_metrics, decode_nginx
 from formats.nginx_access import parse_access_line
 
@@ -143,8 +143,17 @@ def test_w3_mix_has_client_and_server_errors_and_twenty_services() -> None:
 
 
 def test_every_shape_is_known() -> None:
-    assert set(SHAPES) == {W1, W2, W1F, W3}
-    assert [SHAPES[w].suffix for w in (W1, W2, W1F, W3)] == ["eps", "eps", "mps", "lps"]
+    assert set(SHAPES) == {W1, W2, W1F, W3, W3A}
+    assert [SHAPES[w].suffix for w in (W1, W2, W1F, W3, W3A)] == ["eps", "eps", "mps", "lps", "lps"]
+
+
+def test_w3a_is_one_app_record_per_message() -> None:
+    msgs = list(messages(W3A, 2_000, 1_765_000_000))
+    assert len(msgs) == rounded_count(W3A, 2_000) == 2_000
+    records = [orjson.loads(m.value) for m in msgs]
+    assert all(r["message"] and r["service"] and r["level"] for r in records)
+    assert len({r["host"] for r in records}) == HOSTS
+    assert len({r["service"] for r in records}) >= 10
 
 
 def _run(eps: float, peak: float | None = None, complete: bool = True) -> DrainResult:
