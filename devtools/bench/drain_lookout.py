@@ -41,6 +41,25 @@ async def drain_lookout(
     return result
 
 
+async def drain_on_off(
+    ctx: Context, prepared: Prepared, *, repeat: int = 1
+) -> tuple[DrainResult, DrainResult]:
+    """Patterns on and off, ``repeat`` runs each, interleaved (on off off on on off ...) so that
+    a change in the machine's load weighs on both alike; the median run of each."""
+    on: list[DrainResult] = []
+    off: list[DrainResult] = []
+    for run in range(repeat):
+        order = (True, False) if run % 2 == 0 else (False, True)
+        for patterns in order:
+            done = await drain_once(ctx, prepared, run, repeat, False, patterns)
+            (on if patterns else off).append(done)
+    for runs in (on, off):
+        if repeat > 1:
+            rates = ", ".join(f"{r.eps:,.0f}" for r in runs)
+            ctx.progress.note(f"  {runs[0].drain}: runs {rates}")
+    return median_run(on), median_run(off)
+
+
 async def drain_once(
     ctx: Context, prepared: Prepared, run: int, repeat: int, sinks: bool, patterns: bool = True
 ) -> DrainResult:

@@ -19,7 +19,7 @@ from app.settings import Settings
 from devtools.bench.catalog import rounded_count, start_for
 from devtools.bench.cleanup import delete_run_topics
 from devtools.bench.context import Context, Prepared
-from devtools.bench.drain_lookout import drain_lookout
+from devtools.bench.drain_lookout import drain_lookout, drain_on_off
 from devtools.bench.drain_raw import drain_raw
 from devtools.bench.drain_sub import drain_tallied, faust_command, quix_command
 from devtools.bench.latency import run_latency
@@ -245,6 +245,11 @@ async def _drain(
         result: DrainResult
         if drain == RAW:
             result = await drain_raw(ctx, prepared)
+        elif drain == LOOKOUT_NOPAT and LOOKOUT in opts.drains:
+            return  # measured with LOOKOUT, interleaved
+        elif drain == LOOKOUT and LOOKOUT_NOPAT in opts.drains:
+            result, off = await drain_on_off(ctx, prepared, repeat=opts.repeat)
+            results.add(off)
         elif drain in (LOOKOUT, LOOKOUT_SINKS, LOOKOUT_NOPAT):
             sinks, patterns = drain == LOOKOUT_SINKS, drain != LOOKOUT_NOPAT
             result = await drain_lookout(
