@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from itertools import pairwise
+
 from logsearch.params import parse_search, parse_stats
 from logsearch.query import (
     count_body,
@@ -51,7 +53,7 @@ def test_time_slices_cover_the_span_newest_first() -> None:
     many = list(time_slices(0, 1000 * hour, growth=1, most=5))  # 125 h each, then the rest
     assert many[0] == (875 * hour, 1000 * hour) and many[-1] == (0, 500 * hour)
     assert len(many) == 5
-    assert all(a[0] == b[1] for a, b in zip(many, many[1:], strict=False))
+    assert all(a[0] == b[1] for a, b in pairwise(many))
 
 
 def test_entries_and_the_next_page() -> None:
