@@ -4,8 +4,12 @@
   and the free text as ``simple_query_string`` (``lenient``: a user's syntax never fails the
   request; unbalanced quotes or a stray ``(`` are taken as text). Newest first on
   ``(@timestamp, log_id)``; pages after the first use ``search_after`` on those sort values,
-  so a deep page costs what the first one does (no ``from`` offset ever). Only the first page
-  counts the total (``track_total_hits``), capped at :data:`TOTAL_CAP`.
+  so a deep page costs what the first one does (no ``from`` offset ever). A page is read in
+  time slices (:func:`time_slices`), newest first, until it is full: each slice request asks
+  only for the lines still missing, counts nothing (``track_total_hits: false``) and highlights
+  only what it returns, so a request touches the lines near the page instead of the whole
+  range. A page after a cursor starts at the cursor's millisecond. Only the first page counts
+  the total, in its own request without hits (:func:`count_body`, capped at :data:`TOTAL_CAP`).
 * Stats: a ``date_histogram`` with ``fixed_interval`` (no empty gaps: ``min_doc_count`` 0 and
   ``extended_bounds`` over the whole range), split per bucket by a ``terms`` aggregation, and the
   overall top N of the split field.
@@ -13,7 +17,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -23,6 +27,10 @@ TEXT_FIELDS = ("message", "path", "request", "agent", "host", "service")
 HIGHLIGHT_FIELDS = ("message", "path", "request", "agent")
 SORT = [{"@timestamp": {"order": "desc"}}, {"log_id": {"order": "desc"}}]
 TOTAL_CAP = 10_000
+FIRST_SLICE = 8  # the newest slice is 1/8 of the page's span (at least MIN_SLICE_MS) ...
+SLICE_GROWTH = 4  # ... the next one 4 times wider, the third takes the rest
+MAX_SLICES = 3
+MIN_SLICE_MS = 60_000
 NONE = "(none)"
 MATCH_NOTHING: dict[str, Any] = {"bool": {"must_not": [{"match_all": {}}]}}
 OTHER = "(other)"
@@ -36,16 +44,13 @@ def iso(ts: float) -> str:
 
 def bool_query(flt: LogFilter, start: float, end: float) -> dict[str, Any]:
     """The ``bool`` query of a filter over ``[start, end)`` (ms precision)."""
+    return ms_bool_query(flt, int(start * 1000), int(end * 1000))
+
+
+def ms_bool_query(flt: LogFilter, start_ms: int, end_ms: int) -> dict[str, Any]:
+    """The ``bool`` query of a filter over ``[start_ms, end_ms)`` (epoch milliseconds)."""
     filters: list[dict[str, Any]] = [
-        {
-            "range": {
-                "@timestamp": {
-                    "gte": int(start * 1000),
-                    "lt": int(end * 1000),
-                    "format": "epoch_millis",
-                }
-            }
-        }
+        {"range": {"@timestamp": {"gte": start_ms, "lt": end_ms, "format": "epoch_millis"}}}
     ]
     for name, values in flt.terms:
         # no value allowed (a caller asking for other tenants' logs only): match nothing
@@ -65,15 +70,44 @@ def bool_query(flt: LogFilter, start: float, end: float) -> dict[str, Any]:
     return {"bool": out}
 
 
+def page_span(start: float, end: float, after: tuple[int, str] | None) -> tuple[int, int]:
+    """``[start_ms, end_ms)`` that can hold a page's lines: up to the cursor's millisecond."""
+    start_ms, end_ms = int(start * 1000), int(end * 1000)
+    if after is not None:  # every later line sorts at or before the cursor's time
+        end_ms = min(end_ms, after[0] + 1)
+    return start_ms, end_ms
+
+
+def time_slices(
+    start_ms: int,
+    end_ms: int,
+    growth: int = SLICE_GROWTH,
+    most: int = MAX_SLICES,
+) -> Iterator[tuple[int, int]]:
+    """Adjacent ``[lo, hi)`` covering ``[start_ms, end_ms)``, newest first, each ``growth``
+    times wider than the one before; the ``most``-th slice takes all that is left."""
+    hi, width = end_ms, max(MIN_SLICE_MS, (end_ms - start_ms) // FIRST_SLICE)
+    for n in range(1, most + 1):
+        if hi <= start_ms:
+            return
+        lo = start_ms if n == most else max(start_ms, hi - width)
+        yield lo, hi
+        hi, width = lo, width * growth
+
+
 def search_body(
-    req: SearchRequest, start: float, end: float, after: tuple[int, str] | None
+    req: SearchRequest,
+    start_ms: int,
+    end_ms: int,
+    after: tuple[int, str] | None,
+    size: int | None = None,
 ) -> dict[str, Any]:
-    """The ``_search`` body of one page (``after``: sort values of the last hit before it)."""
+    """The ``_search`` body of (a slice of) a page: ``size`` lines after ``after``, no count."""
     body: dict[str, Any] = {
-        "size": req.limit,
-        "query": bool_query(req.filter, start, end),
+        "size": req.limit if size is None else size,
+        "query": ms_bool_query(req.filter, start_ms, end_ms),
         "sort": SORT,
-        "track_total_hits": TOTAL_CAP if after is None else False,
+        "track_total_hits": False,
     }
     if after is not None:
         body["search_after"] = list(after)
@@ -83,6 +117,11 @@ def search_body(
             "require_field_match": False,
         }
     return body
+
+
+def count_body(flt: LogFilter, start: float, end: float) -> dict[str, Any]:
+    """The ``_search`` body that counts a first page's total (no hits, capped)."""
+    return {"size": 0, "query": bool_query(flt, start, end), "track_total_hits": TOTAL_CAP}
 
 
 def entry(hit: Mapping[str, Any]) -> dict[str, Any]:

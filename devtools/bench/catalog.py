@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from app.topics import LOGS_NGINX, METRICS
-from devtools.bench.nginx_lines import LINES_PER_SECOND, w3_messages, w3_seconds
+from app.topics import LOGS_APP, LOGS_NGINX, METRICS
+from devtools.bench.nginx_lines import LINES_PER_SECOND, w3_messages, w3_seconds, w3a_messages
 from devtools.bench.telegraf_inputs import METRICS_PER_INTERVAL as W1F_PER_INTERVAL
 from devtools.bench.telegraf_inputs import w1f_intervals, w1f_messages
 from devtools.bench.workloads import (
@@ -18,6 +18,7 @@ from devtools.bench.workloads import (
     W1F,
     W2,
     W3,
+    W3A,
     WORKLOADS,
     Message,
     intervals_for,
@@ -42,6 +43,7 @@ SHAPES = {
     W2: Shape("W2 (100/msg)", "metrics", "eps", METRICS),
     W1F: Shape("W1f (1/msg)", "metrics", "mps", METRICS),
     W3: Shape("W3 lines", "lines", "lps", LOGS_NGINX),
+    W3A: Shape("W3a app lines", "lines", "lps", LOGS_APP),
 }
 
 
@@ -55,7 +57,7 @@ def rounded_count(workload: str, count: int) -> int:
     _known(workload)
     if workload == W1F:
         return w1f_intervals(count) * W1F_PER_INTERVAL
-    if workload == W3:
+    if workload in (W3, W3A):
         return w3_seconds(count) * LINES_PER_SECOND
     return intervals_for(count) * METRICS_PER_INTERVAL
 
@@ -73,7 +75,7 @@ def span(workload: str, count: int) -> int:
     _known(workload)
     if workload == W1F:
         return w1f_intervals(count) * INTERVAL
-    if workload == W3:
+    if workload in (W3, W3A):
         return w3_seconds(count)
     return intervals_for(count) * INTERVAL
 
@@ -92,4 +94,6 @@ def messages(workload: str, count: int, start: int) -> Iterator[Message]:
         return w2_messages(count, start)
     if workload == W1F:
         return w1f_messages(count, start)
+    if workload == W3A:
+        return w3a_messages(count, start)
     return w3_messages(count, start)

@@ -18,17 +18,22 @@ import time
 
 from devtools.bench.context import Context, Prepared
 from devtools.bench.profile import Profiler
-from devtools.bench.result import LOOKOUT, LOOKOUT_SINKS, DrainResult, median_run
+from devtools.bench.result import LOOKOUT, LOOKOUT_NOPAT, LOOKOUT_SINKS, DrainResult, median_run
 from devtools.bench.worker import LookoutWorker
 
 POLL, POLL_IDLE, POLL_END = 0.2, 0.02, 0.05
 
 
 async def drain_lookout(
-    ctx: Context, prepared: Prepared, *, repeat: int = 1, sinks: bool = False
+    ctx: Context,
+    prepared: Prepared,
+    *,
+    repeat: int = 1,
+    sinks: bool = False,
+    patterns: bool = True,
 ) -> DrainResult:
     """``repeat`` workers, one after the other; the median run (see the module docstring)."""
-    runs = [await drain_once(ctx, prepared, run, repeat, sinks) for run in range(repeat)]
+    runs = [await drain_once(ctx, prepared, run, repeat, sinks, patterns) for run in range(repeat)]
     result = median_run(runs)
     if repeat > 1:
         rates = ", ".join(f"{r:,.0f}" for r in result.runs)
@@ -36,17 +41,36 @@ async def drain_lookout(
     return result
 
 
+async def drain_on_off(
+    ctx: Context, prepared: Prepared, *, repeat: int = 1
+) -> tuple[DrainResult, DrainResult]:
+    """Patterns on and off, ``repeat`` runs each, interleaved (on off off on on off ...) so that
+    a change in the machine's load weighs on both alike; the median run of each."""
+    on: list[DrainResult] = []
+    off: list[DrainResult] = []
+    for run in range(repeat):
+        order = (True, False) if run % 2 == 0 else (False, True)
+        for patterns in order:
+            done = await drain_once(ctx, prepared, run, repeat, False, patterns)
+            (on if patterns else off).append(done)
+    for runs in (on, off):
+        if repeat > 1:
+            rates = ", ".join(f"{r.eps:,.0f}" for r in runs)
+            ctx.progress.note(f"  {runs[0].drain}: runs {rates}")
+    return median_run(on), median_run(off)
+
+
 async def drain_once(
-    ctx: Context, prepared: Prepared, run: int, repeat: int, sinks: bool
+    ctx: Context, prepared: Prepared, run: int, repeat: int, sinks: bool, patterns: bool = True
 ) -> DrainResult:
     """Start a worker on the workload's prefix; time it until it has counted every record."""
-    drain = LOOKOUT_SINKS if sinks else LOOKOUT
+    drain = LOOKOUT_SINKS if sinks else LOOKOUT if patterns else LOOKOUT_NOPAT
     stack = ctx.sinks_stack if sinks else None
     if sinks and stack is None:
         raise RuntimeError("the sinks-on worker needs the full embedded stack (--sinks)")
     name = f"{prepared.workload}-{drain}-{run}"
     ctx.progress.phase(f"{prepared.workload} {drain} {run + 1}/{repeat}")
-    worker = LookoutWorker(ctx, name, prepared.prefix, stack)
+    worker = LookoutWorker(ctx, name, prepared.prefix, stack, patterns)
     profiler: Profiler | None = None
     target = prepared.metrics
     begun = time.monotonic()

@@ -11,9 +11,11 @@ line names no service, so Lookout files them all under the default service ``ngi
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Iterator
 
 from devtools.bench.workloads import HOSTS, Message, host_name, intervals_for
+from devtools.simulator.entries import AppEntry
 from devtools.simulator.fleet import (
     client_pool,
     hosts_by_service,
@@ -21,7 +23,7 @@ from devtools.simulator.fleet import (
     service_profiles,
 )
 from devtools.simulator.traffic import AccessEntry, ErrorEntry, HostTraffic
-from devtools.simulator.wire import access_line
+from devtools.simulator.wire import access_line, app_json
 
 SEED = 15
 SERVICES = 20
@@ -52,3 +54,36 @@ def w3_messages(count: int, start: int) -> Iterator[Message]:
                 yield Message(keys[h], access_line(entry), int(entry.time * 1000), 1, 0)
             access.clear()
             errors.clear()
+
+
+def w3a_messages(count: int, start: int) -> Iterator[Message]:
+    """W3a: one application log record (JSON) per message, keyed by host; mined by the worker.
+
+    The records are the simulator's (:meth:`HostTraffic.app_logs`: request summaries, slow
+    calls, errors with their dependency, ids and durations), 1,000 a second like W3.
+    """
+    names = service_names(SERVICES)
+    profiles = service_profiles(names)
+    service_of = [0] * HOSTS
+    for s, members in enumerate(hosts_by_service(HOSTS, SERVICES)):
+        for h in members:
+            service_of[h] = s
+    clients = client_pool(SEED)
+    traffic = [HostTraffic(h, SEED, clients) for h in range(HOSTS)]
+    keys = [host_name(h).encode() for h in range(HOSTS)]
+    access: list[AccessEntry] = []
+    errors: list[ErrorEntry] = []
+    made: list[AppEntry] = []
+    pending: deque[tuple[int, AppEntry]] = deque()
+    for sec in range(start, start + w3_seconds(count)):
+        for h in range(HOSTS):
+            profile = profiles[service_of[h]]
+            traffic[h].requests(sec, profile, 1.0, None, access, errors)
+            traffic[h].app_logs([sec], profile, access, made)  # at least one record
+            pending.extend((h, e) for e in made)
+            access.clear()
+            errors.clear()
+            made.clear()
+            owner, e = pending.popleft()
+            value = app_json(e, host_name(owner), names[e.service])
+            yield Message(keys[owner], value, int(e.time * 1000), 1, 0)

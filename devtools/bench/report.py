@@ -21,6 +21,7 @@ from devtools.bench.result import (
     BARE,
     DRAIN_TITLES,
     LOOKOUT,
+    LOOKOUT_NOPAT,
     LOOKOUT_SINKS,
     NAIVE,
     QUIX,
@@ -28,13 +29,14 @@ from devtools.bench.result import (
     ROWS,
     Results,
 )
-from devtools.bench.workloads import W1, W1F, W2, W3, WORKLOADS
+from devtools.bench.workloads import W1, W1F, W2, W3, W3A, WORKLOADS
 
 JSON_NAMES = {
     RAW: "raw",
     BARE: "faust_bare",
     NAIVE: "naive",
     LOOKOUT: "lookout",
+    LOOKOUT_NOPAT: "lookout_nopat",
     LOOKOUT_SINKS: "lookout_sinks",
     QUIX: "quix",
 }
@@ -97,6 +99,20 @@ def targets(results: Results) -> list[Target]:
             "w3_lookout_vs_quix", "W3 (c)/(d)", _ratio(eps(LOOKOUT, W3), eps(QUIX, W3)), 2, ".1f"
         ),
         _goal("w3_lookout_lps", "W3 (c) lines/s", eps(LOOKOUT, W3), 10_000, ",.0f", ">= 10,000"),
+        _goal(
+            "w3_patterns_on_vs_off",
+            "W3 (c)/(c-), patterns on/off",
+            _ratio(eps(LOOKOUT, W3), eps(LOOKOUT_NOPAT, W3)),
+            0.8,
+            ".2f",
+        ),
+        _goal(
+            "w3a_patterns_on_vs_off",
+            "W3a (c)/(c-), patterns on/off (mined)",
+            _ratio(eps(LOOKOUT, W3A), eps(LOOKOUT_NOPAT, W3A)),
+            0.8,
+            ".2f",
+        ),
         _goal(
             "w2_lookout_vs_quix", "W2 (c)/(d)", _ratio(eps(LOOKOUT, W2), eps(QUIX, W2)), 3, ".1f"
         ),
@@ -192,7 +208,7 @@ def summary(
             r = results.drains.get((drain, workload))
             key = f"{workload}_{JSON_NAMES[drain]}_{suffix}"
             if r is None:
-                if drain != LOOKOUT_SINKS:
+                if drain not in (LOOKOUT_SINKS, LOOKOUT_NOPAT):
                     out[key] = None
                 continue
             out[key] = round(r.eps)
@@ -208,7 +224,7 @@ def summary(
     w2_rss = results.drains.get((LOOKOUT, W2))
     out["peak_rss_mb"] = _round(w2_rss.peak_rss_mb if w2_rss else None, 1)
     out["w1_peak_rss_mb"] = _round(w1_rss.peak_rss_mb if w1_rss else None, 1)
-    for workload in (W1F, W3):
+    for workload in (W1F, W3, W3A):
         r = results.drains.get((LOOKOUT, workload))
         out[f"{workload}_peak_rss_mb"] = _round(r.peak_rss_mb if r else None, 1)
     lat = results.latency

@@ -7,13 +7,16 @@ from dataclasses import dataclass, field, replace
 
 RAW, BARE, NAIVE, LOOKOUT, QUIX = "raw", "bare", "naive", "lookout", "quix"
 LOOKOUT_SINKS = "lookout_sinks"  # the Lookout worker with its sinks on (--sinks)
-DRAINS = (RAW, BARE, NAIVE, LOOKOUT, QUIX)
-ROWS = (RAW, BARE, NAIVE, LOOKOUT, LOOKOUT_SINKS, QUIX)
+LOOKOUT_NOPAT = "lookout_nopat"  # the Lookout worker with LOOKOUT_PATTERNS=false
+DRAINS = (RAW, BARE, NAIVE, LOOKOUT, QUIX, LOOKOUT_NOPAT)
+DEFAULT_DRAINS = (RAW, BARE, NAIVE, LOOKOUT, QUIX)
+ROWS = (RAW, BARE, NAIVE, LOOKOUT, LOOKOUT_NOPAT, LOOKOUT_SINKS, QUIX)
 DRAIN_TITLES = {
     RAW: "(a)  aiokafka getmany + decode + dict",
     BARE: "(a') Faust agent: iterate + decode",
     NAIVE: "(b)  Faust naive: table[k] += 1",
     LOOKOUT: "(c)  Lookout worker, sinks off",
+    LOOKOUT_NOPAT: "(c-) Lookout worker, patterns off",
     LOOKOUT_SINKS: "(c+) Lookout worker, sinks on",
     QUIX: "(d)  Quix Streams tumbling count",
 }

@@ -19,7 +19,7 @@ from app.settings import Settings
 from devtools.bench.catalog import rounded_count, start_for
 from devtools.bench.cleanup import delete_run_topics
 from devtools.bench.context import Context, Prepared
-from devtools.bench.drain_lookout import drain_lookout
+from devtools.bench.drain_lookout import drain_lookout, drain_on_off
 from devtools.bench.drain_raw import drain_raw
 from devtools.bench.drain_sub import drain_tallied, faust_command, quix_command
 from devtools.bench.latency import run_latency
@@ -31,6 +31,7 @@ from devtools.bench.report import machine, revision, summary, table, today
 from devtools.bench.result import (
     BARE,
     LOOKOUT,
+    LOOKOUT_NOPAT,
     LOOKOUT_SINKS,
     NAIVE,
     QUIX,
@@ -39,7 +40,7 @@ from devtools.bench.result import (
     Results,
     Skipped,
 )
-from devtools.bench.workloads import W1, W3
+from devtools.bench.workloads import W1, W3, W3A
 from devtools.stack import LocalStack
 from sinks.migrations import migrate
 
@@ -211,6 +212,8 @@ def _skip_reason(prepared: Prepared, drain: str, results: Results) -> str | None
     """Why a drain is not run on a workload, or None."""
     if drain == QUIX and importlib.util.find_spec("quixstreams") is None:
         return "quixstreams is not installed (pip install -e '.[bench]')"
+    if prepared.workload == W3A and drain not in (LOOKOUT, LOOKOUT_NOPAT):
+        return "w3a measures the Lookout worker's pattern mining only"
     if drain == NAIVE and prepared.workload == W3:
         return "not defined for log lines (it counts metric fields)"
     if drain == NAIVE and prepared.workload != W1:
@@ -242,9 +245,16 @@ async def _drain(
         result: DrainResult
         if drain == RAW:
             result = await drain_raw(ctx, prepared)
-        elif drain in (LOOKOUT, LOOKOUT_SINKS):
-            sinks = drain == LOOKOUT_SINKS
-            result = await drain_lookout(ctx, prepared, repeat=opts.repeat, sinks=sinks)
+        elif drain == LOOKOUT_NOPAT and LOOKOUT in opts.drains:
+            return  # measured with LOOKOUT, interleaved
+        elif drain == LOOKOUT and LOOKOUT_NOPAT in opts.drains:
+            result, off = await drain_on_off(ctx, prepared, repeat=opts.repeat)
+            results.add(off)
+        elif drain in (LOOKOUT, LOOKOUT_SINKS, LOOKOUT_NOPAT):
+            sinks, patterns = drain == LOOKOUT_SINKS, drain != LOOKOUT_NOPAT
+            result = await drain_lookout(
+                ctx, prepared, repeat=opts.repeat, sinks=sinks, patterns=patterns
+            )
         elif drain == QUIX:
             cmd = quix_command(ctx, prepared)
             result = await drain_tallied(ctx, prepared, drain, cmd, limit=limit)

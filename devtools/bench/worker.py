@@ -25,9 +25,17 @@ class LookoutWorker:
 
     ``sinks``: the run's full embedded stack folder (Postgres and osmem, migrated); the worker
     then runs every sink (``LOOKOUT_SINKS=all``, the production default). None: sinks off.
+    ``patterns`` False: ``LOOKOUT_PATTERNS=false`` (no mining).
     """
 
-    def __init__(self, ctx: Context, name: str, prefix: str, sinks: Path | None = None) -> None:
+    def __init__(
+        self,
+        ctx: Context,
+        name: str,
+        prefix: str,
+        sinks: Path | None = None,
+        patterns: bool = True,
+    ) -> None:
         self.ctx = ctx
         self.name = name
         self.port = free_port()
@@ -49,6 +57,8 @@ class LookoutWorker:
                 "LOOKOUT_SINKS": "none" if sinks is None else "all",
             }
         )
+        if not patterns:  # else the settings' default (on) or the caller's environment
+            env["LOOKOUT_PATTERNS"] = "false"
         cmd = [sys.executable, "-m", "app.cli", "worker", "-l", "info"]
         self.child: Child = ctx.children.start(name, cmd, ctx.folder("logs") / f"{name}.log", env)
 

@@ -27,8 +27,8 @@ INTERVAL = 10
 BATCH_INTERVALS = 10
 METRICS_PER_INTERVAL = HOSTS * SERIES_PER_HOST
 
-W1, W2, W1F, W3 = "w1", "w2", "w1f", "w3"
-WORKLOADS = (W1, W2, W1F, W3)
+W1, W2, W1F, W3, W3A = "w1", "w2", "w1f", "w3", "w3a"
+WORKLOADS = (W1, W2, W1F, W3, W3A)
 
 # (measurement, tags besides host, field): the 10 series of every host.
 SERIES: tuple[tuple[str, tuple[tuple[str, str], ...], str], ...] = (

@@ -10,9 +10,17 @@ import pytest
 from devtools.bench.catalog import SHAPES, message_count, messages, rounded_count, span, start_for
 from devtools.bench.nginx_lines import LINES_PER_SECOND, SERVICES
 from devtools.bench.report import summary, targets
-from devtools.bench.result import LOOKOUT, QUIX, RAW, DrainResult, Results, median_run
+from devtools.bench.result import (
+    LOOKOUT,
+    LOOKOUT_NOPAT,
+    QUIX,
+    RAW,
+    DrainResult,
+    Results,
+    median_run,
+)
 from devtools.bench.telegraf_inputs import FIELDS_PER_HOST, METRICS_PER_INTERVAL
-from devtools.bench.workloads import HOSTS, INTERVAL, W1, W1F, W2, W3, host_name
+from devtools.bench.workloads import HOSTS, INTERVAL, W1, W1F, W2, W3, W3A, host_name
 from formats.decode import decode_metrics, decode_nginx
 from formats.nginx_access import parse_access_line
 
@@ -143,8 +151,17 @@ def test_w3_mix_has_client_and_server_errors_and_twenty_services() -> None:
 
 
 def test_every_shape_is_known() -> None:
-    assert set(SHAPES) == {W1, W2, W1F, W3}
-    assert [SHAPES[w].suffix for w in (W1, W2, W1F, W3)] == ["eps", "eps", "mps", "lps"]
+    assert set(SHAPES) == {W1, W2, W1F, W3, W3A}
+    assert [SHAPES[w].suffix for w in (W1, W2, W1F, W3, W3A)] == ["eps", "eps", "mps", "lps", "lps"]
+
+
+def test_w3a_is_one_app_record_per_message() -> None:
+    msgs = list(messages(W3A, 2_000, 1_765_000_000))
+    assert len(msgs) == rounded_count(W3A, 2_000) == 2_000
+    records = [orjson.loads(m.value) for m in msgs]
+    assert all(r["message"] and r["service"] and r["level"] for r in records)
+    assert len({r["host"] for r in records}) == HOSTS
+    assert len({r["service"] for r in records}) >= 10
 
 
 def _run(eps: float, peak: float | None = None, complete: bool = True) -> DrainResult:
@@ -190,3 +207,17 @@ def test_summary_has_the_new_keys_and_targets() -> None:
     assert verdicts["w3_lookout_vs_quix"] == "PASS" and verdicts["w3_lookout_lps"] == "PASS"
     assert verdicts["w2_lookout_vs_quix"] == "PASS" and verdicts["w2_lookout_vs_raw"] == "PASS"
     assert verdicts["w1_lookout_vs_quix"] == "n/a"
+
+
+def test_patterns_on_off_targets_and_keys() -> None:
+    results = Results(1_000)
+    results.add(DrainResult(LOOKOUT, W3A, 1_000, 1.0))
+    results.add(DrainResult(LOOKOUT_NOPAT, W3A, 1_000, 0.5))
+    results.add(DrainResult(LOOKOUT, W3, 1_000, 1.0))
+    results.add(DrainResult(LOOKOUT_NOPAT, W3, 1_000, 0.9))
+    verdicts = {t.key: t.verdict for t in targets(results)}
+    assert verdicts["w3a_patterns_on_vs_off"] == "MISS"  # 1,000 vs 2,000 lines/s
+    assert verdicts["w3_patterns_on_vs_off"] == "PASS"  # 0.9x
+    out = summary(results, {}, "2026-12-07")
+    assert out["w3a_lookout_nopat_lps"] == 2_000 and out["w3a_lookout_lps"] == 1_000
+    assert "w1_lookout_nopat_eps" not in out  # not run: no key (like the sinks-on drain)
