@@ -176,6 +176,10 @@ async def test_sink_outages_stall_only_that_sink_and_lose_nothing(
             "LOOKOUT_SINK_BATCH_BYTES": str(BATCH_BYTES),
             "LOOKOUT_SINK_RETRY_MAX": "2",
             "LOOKOUT_SINK_LINGER": "0.2",
+            # Log lines wait for their pattern ids at most this long (sinks/pattern_feed.py):
+            # the worker working through the ~9 MB burst must not hold the ES sink's log lines
+            # for the whole outage this test watches.
+            "LOOKOUT_SINK_PATTERN_WAIT": "5",
         },
         tmp_path,
     )
