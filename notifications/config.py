@@ -138,7 +138,7 @@ class _RetryDoc(BaseModel):
 
     initial: Duration = Field(1.0, gt=0, le=3600)
     max_delay: Duration = Field(300.0, gt=0, le=86_400)
-    max_attempts: int = Field(8, ge=1, le=100)
+    max_attempts: int = Field(20, ge=1, le=100)
     give_up_after: Duration = Field(3600.0, gt=0, le=7 * 86_400)
 
 

@@ -8,7 +8,8 @@ result                                        decision
 ============================================  ===========================================
 HTTP 2xx, SMTP 2xx (250)                      SENT
 HTTP 429                                      RETRY at Retry-After (seconds or HTTP date;
-                                              backoff when absent or unreadable)
+                                              not counted as an attempt); without a
+                                              readable Retry-After, backoff (counted)
 HTTP 5xx, connection error, timeout,          RETRY after exponential backoff with full
 SMTP 4xx, receiver missing from the config    jitter: ``rng() * min(cap, base * 2**(n-1))``
 HTTP 4xx but 429, other HTTP statuses,        FAILED at once; the error names the receiver,
@@ -16,8 +17,11 @@ SMTP 5xx, bad payload, invalid URL            the status and the body's first 20
 ============================================  ===========================================
 
 A RETRY becomes FAILED ("gave up") when this was attempt ``max_attempts`` or when the next try
-would come later than ``max_age`` after the row was queued. Time is an argument (``now``) and the
-jitter draws from an injected ``rng``, so every path is a table-driven test.
+would come later than ``max_age`` after the row was queued. A 429 that says when to come back is
+the receiver's flow control, like our own rate limit: it is not an attempt (a storm that Slack
+throttles for minutes must not use up a message's attempts), so only ``max_age`` ends it.
+Time is an argument (``now``) and the jitter draws from an injected ``rng``, so every path is a
+table-driven test.
 
 :class:`RateLimits` keeps one token bucket (rate, burst) per receiver; :func:`plan` says, for
 due rows in order, which may go now and until when the others are postponed (spread one token
@@ -110,7 +114,7 @@ class RetryPolicy:
 
     base: float = 1.0
     cap: float = 300.0
-    max_attempts: int = 8
+    max_attempts: int = 20
     max_age: float = 3600.0
 
     def ceiling(self, attempt: int) -> float:
@@ -120,13 +124,15 @@ class RetryPolicy:
 
 @dataclass(frozen=True, slots=True)
 class Decision:
-    """The outcome of one attempt; ``retry_at`` (unix seconds) for RETRY and POSTPONED."""
+    """The outcome of one attempt; ``retry_at`` (unix seconds) for RETRY and POSTPONED;
+    ``counted`` False for a RETRY that does not use up an attempt (429 with Retry-After)."""
 
     outcome: Outcome
     reason: Reason
     retry_at: float | None = None
     error: str | None = None
     gave_up: bool = False
+    counted: bool = True
 
 
 def decide(
@@ -147,12 +153,13 @@ def decide(
         return Decision(Outcome.FAILED, reason, error=error)
     delay = wait if wait is not None else rng() * policy.ceiling(attempt)
     retry_at = now + max(0.0, delay)
-    if attempt >= policy.max_attempts:
+    counted = not (reason is Reason.RATE_LIMITED and wait is not None)
+    if counted and attempt >= policy.max_attempts:
         note = f"gave up after {attempt} attempts"
     elif retry_at - queued_at > policy.max_age:
         note = f"gave up: the next try would come more than {policy.max_age:g} s after queueing"
     else:
-        return Decision(Outcome.RETRY, reason, retry_at=retry_at, error=error)
+        return Decision(Outcome.RETRY, reason, retry_at=retry_at, error=error, counted=counted)
     return Decision(Outcome.FAILED, reason, error=f"{error} ({note})", gave_up=True)
 
 

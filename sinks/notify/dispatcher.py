@@ -5,7 +5,8 @@ An asyncio loop (:meth:`Dispatcher.start` / :meth:`Dispatcher.stop`; inside a Fa
 
 1. record outcomes that could not be written earlier (Postgres was away);
 2. in one short transaction, claim due rows (``FOR UPDATE SKIP LOCKED``, oldest first, none of a
-   receiver this process is still sending to), take a rate-limit token per row (receiver's
+   receiver this process is still sending to, only the oldest pending row of each group, so a
+   group's messages arrive in order), take a rate-limit token per row (receiver's
    ``rate``/``burst``) and *lease* the rows that got one (``next_attempt_at`` = now + margin +
    the sends ahead of it times the receiver's timeout) or *postpone* the others to their token
    time (not an attempt);
@@ -383,10 +384,11 @@ class Dispatcher:
             log.info("notify: %s row %d: sent (attempt %d)", row.receiver, row.id, attempt)
         elif decision.outcome is Outcome.RETRY:
             log.warning(
-                "notify: %s row %d: retry (attempt %d, %s), next in %.1f s",
+                "notify: %s row %d: retry (attempt %d%s, %s), next in %.1f s",
                 row.receiver,
                 row.id,
                 attempt,
+                "" if decision.counted else ", not counted",
                 decision.reason.value,
                 (decision.retry_at or item.now) - item.now,
             )
@@ -414,7 +416,12 @@ async def _settle(conn: Any, item: _Unrecorded) -> bool:
     if decision.outcome is Outcome.RETRY:
         assert decision.retry_at is not None
         return await outbox.mark_retry(
-            conn, row.id, lease_end=end, retry_at=_dt(decision.retry_at), error=decision.error or ""
+            conn,
+            row.id,
+            lease_end=end,
+            retry_at=_dt(decision.retry_at),
+            error=decision.error or "",
+            counted=decision.counted,
         )
     return await outbox.mark_failed(conn, row.id, lease_end=end, error=decision.error or "")
 

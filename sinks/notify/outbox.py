@@ -12,6 +12,9 @@ Settling: :func:`mark_sent`, :func:`mark_retry` and :func:`mark_failed` are one 
 fenced by the lease (``next_attempt_at`` still equal to the lease's end and ``status =
 'pending'``): a row whose lease ran out and was taken by another dispatcher is not overwritten,
 and a ``sent`` row never becomes due again.
+
+Order: a group's rows are sent one at a time, oldest first (:func:`claim_due` claims only the
+oldest pending row of a group), so a receiver that was away gets them in order when it is back.
 """
 
 from __future__ import annotations
@@ -75,11 +78,16 @@ async def claim_due(
 ) -> list[OutboxRow]:
     """Lock up to ``limit`` pending rows due at ``now`` (oldest first); call inside a transaction.
 
-    Rows of the receivers in ``exclude`` (busy in this process) are left for later.
+    Only the oldest pending row of each group can be claimed: a group's messages reach the
+    receiver in the order they were written (a ``resolved`` never overtakes the ``firing`` that
+    is waiting for a retry), one per pass. Rows of the receivers in ``exclude`` (busy in this
+    process) are left for later.
     """
     records = await conn.fetch(
-        f"SELECT {_COLUMNS} FROM notifications "
+        f"SELECT {_COLUMNS} FROM notifications n "
         "WHERE status = 'pending' AND next_attempt_at <= $1 AND receiver <> ALL($3::text[]) "
+        "AND NOT EXISTS (SELECT 1 FROM notifications o WHERE o.status = 'pending' "
+        "AND o.group_key = n.group_key AND o.id < n.id) "
         "ORDER BY next_attempt_at, id LIMIT $2 FOR UPDATE SKIP LOCKED",
         now,
         limit,
@@ -134,16 +142,24 @@ async def mark_sent(
 
 
 async def mark_retry(
-    conn: Any, row_id: int, *, lease_end: datetime, retry_at: datetime, error: str
+    conn: Any,
+    row_id: int,
+    *,
+    lease_end: datetime,
+    retry_at: datetime,
+    error: str,
+    counted: bool = True,
 ) -> bool:
-    """A failed attempt to try again at ``retry_at``; False if the lease was lost."""
+    """A failed attempt to try again at ``retry_at`` (``counted`` False: not an attempt, e.g.
+    a 429 with Retry-After); False if the lease was lost."""
     status = await conn.execute(
-        "UPDATE notifications SET attempts = attempts + 1, next_attempt_at = $3, last_error = $4 "
-        "WHERE id = $1 AND status = 'pending' AND next_attempt_at = $2",
+        "UPDATE notifications SET attempts = attempts + $5, next_attempt_at = $3, "
+        "last_error = $4 WHERE id = $1 AND status = 'pending' AND next_attempt_at = $2",
         row_id,
         lease_end,
         retry_at,
         error,
+        1 if counted else 0,
     )
     return status.endswith(" 1")
 

@@ -34,6 +34,7 @@ FILES = [
     "0006_identity.sql",
     "0007_tenant_columns.sql",
     "0008_log_pattern_ids.sql",
+    "0009_outbox_group_order.sql",
 ]
 TABLES = {
     "server_metrics", "aggregated_metrics", "error_rates", "error_logs", "application_logs",

@@ -129,6 +129,14 @@ async def insert(dsn: str, receiver: str, bodies: list[dict[str, Any]]) -> list[
     return keys
 
 
+def groups(count: int) -> list[dict[str, Any]]:
+    """One message in each of ``count`` groups (a group's own messages go one at a time)."""
+    return [
+        {**payload(), "group_key": f"ops-slack|rule=nginx_5xx_error_rate,host=web-{i}"}
+        for i in range(count)
+    ]
+
+
 async def rows(dsn: str) -> list[dict[str, Any]]:
     return [dict(r) for r in await sql(dsn, "SELECT * FROM notifications ORDER BY id")]
 
@@ -333,9 +341,39 @@ async def test_429_waits_for_retry_after_seconds(db: str, webhook: WebhookServer
     await insert(db, "ops-slack", [payload()])
     async with running(db, slack_receiver("ops-slack", webhook.url), rng=lambda: 0.0):
         [row] = await wait_rows(db, settled)
-    assert (row["status"], row["attempts"]) == ("sent", 2)
+    assert (row["status"], row["attempts"]) == ("sent", 1)  # the 429 was no attempt
     first, second = webhook.requests
     assert 1.0 <= second.at - first.at <= 1.0 + SLACK
+
+
+async def test_429_with_retry_after_is_not_an_attempt(db: str, webhook: WebhookServer) -> None:
+    # Slack throttling a storm: three 429s, more than max_attempts (2) allows, then accepted
+    webhook.script(*[Reply(429, "rate_limited", retry_after="0")] * 3, 200)
+    await insert(db, "ops-slack", [payload()])
+    policy = RetryPolicy(base=0.05, cap=0.1, max_attempts=2, max_age=60)
+    async with running(db, slack_receiver("ops-slack", webhook.url), policy=policy):
+        [row] = await wait_rows(db, settled)
+    assert (row["status"], row["attempts"]) == ("sent", 1)
+    assert [r.status for r in webhook.requests] == [429, 429, 429, 200]
+
+
+async def test_a_groups_messages_arrive_in_order_after_a_failure(
+    db: str, webhook: WebhookServer
+) -> None:
+    # g1's first message fails once (500); g1's second must wait for it, g2 need not
+    webhook.script(500)
+    g1 = payload()
+    g2 = {**payload(), "group_key": "ops-slack|rule=nginx_5xx_error_rate,host=web-2"}
+    first, second, other = await insert(db, "ops-slack", [g1, g1, g2])
+    async with running(db, slack_receiver("ops-slack", webhook.url), rng=lambda: 1.0):
+        current = await wait_rows(db, settled)
+    assert all(r["status"] == "sent" for r in current)
+    assert [(r.key, r.status) for r in webhook.requests] == [
+        (first, 500),
+        (other, 200),
+        (first, 200),
+        (second, 200),
+    ]
 
 
 async def test_429_waits_for_a_retry_after_date(db: str, webhook: WebhookServer) -> None:
@@ -411,7 +449,7 @@ async def test_rate_limit_sends_no_faster_than_rate_with_burst(
     db: str, webhook: WebhookServer
 ) -> None:
     rate, burst, count = 10.0, 5, 30
-    await insert(db, "ops-slack", [payload() for _ in range(count)])
+    await insert(db, "ops-slack", groups(count))
     receiver = slack_receiver("ops-slack", webhook.url, rate=rate, burst=burst)
     started = time.time()
     async with running(db, receiver) as dispatcher:
@@ -437,7 +475,7 @@ async def test_rate_limit_sends_no_faster_than_rate_with_burst(
 async def test_two_dispatchers_never_send_a_row_twice(db: str, webhook: WebhookServer) -> None:
     webhook.default = Reply(200, "ok", delay=0.01)
     receiver = slack_receiver("ops-slack", webhook.url)
-    keys = await insert(db, "ops-slack", [payload() for _ in range(60)])
+    keys = await insert(db, "ops-slack", groups(60))
     async with running(db, receiver, batch=4) as a, running(db, receiver, batch=4) as b:
         current = await wait_rows(db, settled, timeout=30)
     assert all(r["status"] == "sent" and r["attempts"] == 1 for r in current)

@@ -182,6 +182,24 @@ def test_429_beyond_max_age_gives_up() -> None:
     assert decision.outcome is Outcome.FAILED and decision.gave_up
 
 
+def test_429_with_retry_after_is_not_an_attempt() -> None:
+    # a storm throttled by Slack for minutes (Retry-After 5 s, again and again) must not use up
+    # the message's attempts: past max_attempts (8 here) it still waits, only max_age ends it
+    for attempt in (1, 8, 50):
+        decision = run(HttpResult(429, retry_after="5"), attempt)
+        assert (decision.outcome, decision.counted) == (Outcome.RETRY, False)
+        assert decision.retry_at == T0 + 5
+    late = run(HttpResult(429, retry_after="5"), 50, now=T0 + 3598)
+    assert late.outcome is Outcome.FAILED and late.gave_up
+
+
+def test_429_without_retry_after_is_an_attempt() -> None:
+    assert run(HttpResult(429), 7).counted
+    last = run(HttpResult(429), 8)
+    assert last.outcome is Outcome.FAILED and last.gave_up
+    assert run(HttpResult(500), 3).counted
+
+
 @pytest.mark.parametrize(
     ("value", "expected"),
     [

@@ -47,7 +47,7 @@ def test_the_shipped_example_loads() -> None:
     assert inhibit.equal == ("host",)
     assert config.defaults.live_url == "http://localhost:6066/"
     assert config.path == EXAMPLE
-    assert (config.retry.base, config.retry.cap, config.retry.max_attempts) == (1.0, 300.0, 8)
+    assert (config.retry.base, config.retry.cap, config.retry.max_attempts) == (1.0, 300.0, 20)
     assert config.retry.max_age == 3600.0
     slack = config.receiver("ops-slack")
     assert slack is not None and slack.slack is not None
@@ -66,7 +66,7 @@ def test_the_retry_policy_defaults_and_can_be_set() -> None:
     assert (default.base, default.cap, default.max_attempts, default.max_age) == (
         1.0,
         300.0,
-        8,
+        20,
         3600.0,
     )
     set_ = parse(
