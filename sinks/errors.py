@@ -105,8 +105,14 @@ def describe(exc: BaseException) -> str:
 
 
 def hint(exc: BaseException) -> str:
-    """What an operator should do about a misconfiguration, or ''."""
+    """What an operator should do about a misconfiguration or a full store, or ''."""
     sqlstate = getattr(exc, "sqlstate", None) or ""
+    if sqlstate in ("53100", "53200"):
+        what = "disk" if sqlstate == "53100" else "memory"
+        return (
+            f"PostgreSQL is out of {what}: free {what} on its server (nothing is committed "
+            "meanwhile; the batch is written when there is room again)"
+        )
     if sqlstate in ("42P01", "42703"):
         return "a table or column is missing: run `lookout migrate`"
     if sqlstate.startswith("28") or sqlstate == "42501":

@@ -102,3 +102,6 @@ def test_describe_and_hint() -> None:
     assert describe(TimeoutError()) == "TimeoutError"
     assert "LOOKOUT_ELASTICSEARCH_URL" in hint(es_error(401))
     assert hint(OSError()) == ""
+    full = hint(PG.DiskFullError("could not extend file"))
+    assert full.startswith("PostgreSQL is out of disk: free disk on its server")
+    assert classify(PG.DiskFullError("could not extend file")) is Failure.TRANSIENT
