@@ -438,7 +438,7 @@ class SinkRunner(Generic[T]):
             self._failing_since = now
             self.failing_since_wall = self._wall()
         text = describe(exc) if exc is not None else why
-        advice = hint(exc) if exc is not None else ""
+        advice = hint(exc, self.name) if exc is not None else ""
         self.last_error = f"{failure.value}: {text}" + (f"; {advice}" if advice else "")
         if failure is Failure.MISCONFIGURED:
             delay = self.backoff.cap
