@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import json
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Self
@@ -48,6 +48,17 @@ class Row:
                 f"windows missing {result.windows_missing}, wrong {result.windows_wrong}"
             )
         return result.exact and not conflicts
+
+    def compared(
+        self, got: Mapping[str, int], want: Mapping[str, int], keys: Iterable[str]
+    ) -> None:
+        """Take lost and duplicated from stored counts against expected ones (per table or
+        document kind, ``keys``); any difference fails the row, naming it."""
+        keys = tuple(keys)
+        self.lost = sum(max(0, want[k] - got[k]) for k in keys)
+        self.duplicated = sum(max(0, got[k] - want[k]) for k in keys)
+        detail = {k: (got[k], want[k]) for k in keys if got[k] != want[k]}
+        self.check(not detail, f"(stored, expected) differ: {detail}")
 
     def check(self, ok: bool, failure: str) -> bool:
         """One pass condition: a failed one is noted in the row and makes it fail."""
@@ -104,11 +115,11 @@ class Sampler:
 class PeakRss(Sampler):
     """Samples the resident memory of the processes ``pids()`` names, keeping the peak."""
 
-    def __init__(self, pids: object) -> None:
+    def __init__(self, pids: Callable[[], Iterable[int | None]] | Iterable[int | None]) -> None:
         self._pids = pids
         self.peak = 0.0
 
     async def sample(self) -> None:
         """Add up the processes' RSS now."""
         pids = self._pids() if callable(self._pids) else self._pids
-        self.peak = max(self.peak, sum(rss_mb(pid) for pid in pids))  # type: ignore[union-attr]
+        self.peak = max(self.peak, sum((rss_mb(pid) for pid in pids), 0.0))
