@@ -17,6 +17,7 @@ from collections.abc import Iterator
 from devtools.bench.workloads import HOSTS, Message, host_name, intervals_for
 from devtools.simulator.entries import AppEntry
 from devtools.simulator.fleet import (
+    ServiceProfile,
     client_pool,
     hosts_by_service,
     service_names,
@@ -35,8 +36,9 @@ def w3_seconds(count: int) -> int:
     return intervals_for(count, LINES_PER_SECOND)
 
 
-def w3_messages(count: int, start: int) -> Iterator[Message]:
-    """W3: one access line per message, keyed by host, second by second from ``start``."""
+def _hosts() -> tuple[tuple[ServiceProfile, ...], list[int], list[HostTraffic], list[bytes]]:
+    """The simulated fleet of W3 and W3a: service profiles, each host's service, its traffic
+    generator and its Kafka key."""
     profiles = service_profiles(service_names(SERVICES))
     service_of = [0] * HOSTS
     for s, members in enumerate(hosts_by_service(HOSTS, SERVICES)):
@@ -44,7 +46,12 @@ def w3_messages(count: int, start: int) -> Iterator[Message]:
             service_of[h] = s
     clients = client_pool(SEED)
     traffic = [HostTraffic(h, SEED, clients) for h in range(HOSTS)]
-    keys = [host_name(h).encode() for h in range(HOSTS)]
+    return profiles, service_of, traffic, [host_name(h).encode() for h in range(HOSTS)]
+
+
+def w3_messages(count: int, start: int) -> Iterator[Message]:
+    """W3: one access line per message, keyed by host, second by second from ``start``."""
+    profiles, service_of, traffic, keys = _hosts()
     access: list[AccessEntry] = []
     errors: list[ErrorEntry] = []
     for sec in range(start, start + w3_seconds(count)):
@@ -63,14 +70,7 @@ def w3a_messages(count: int, start: int) -> Iterator[Message]:
     calls, errors with their dependency, ids and durations), 1,000 a second like W3.
     """
     names = service_names(SERVICES)
-    profiles = service_profiles(names)
-    service_of = [0] * HOSTS
-    for s, members in enumerate(hosts_by_service(HOSTS, SERVICES)):
-        for h in members:
-            service_of[h] = s
-    clients = client_pool(SEED)
-    traffic = [HostTraffic(h, SEED, clients) for h in range(HOSTS)]
-    keys = [host_name(h).encode() for h in range(HOSTS)]
+    profiles, service_of, traffic, keys = _hosts()
     access: list[AccessEntry] = []
     errors: list[ErrorEntry] = []
     made: list[AppEntry] = []
