@@ -69,7 +69,7 @@ CHAOS_RESULTS := tests/artifacts/chaos/results.jsonl
 
 chaos: install
 	rm -f $(CHAOS_RESULTS)
-	LOOKOUT_CHAOS_RESULTS=$(CHAOS_RESULTS) $(BIN)/pytest -q -p no:cacheprovider -m chaos tests/chaos; \
+	CHAOS_RESULTS=$(CHAOS_RESULTS) $(BIN)/pytest -q -p no:cacheprovider -m chaos tests/chaos; \
 	  status=$$?; $(BIN)/python -m tests.chaos.render $(CHAOS_RESULTS) docs/RELIABILITY.md; exit $$status
 
 bench: install

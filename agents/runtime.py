@@ -7,6 +7,7 @@ neither imports the other or the root.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import faust
 
@@ -23,6 +24,9 @@ from app.topics import TopicNames
 from sinks.identity import IdentityStore
 from tables.store import WindowStore
 from tables.windows import WindowConfig
+
+if TYPE_CHECKING:
+    from sinks.service import SinkService
 
 
 @dataclass
@@ -45,6 +49,8 @@ class Lookout:
     identity: IdentityStore | None = None
     # users disabled since their access tokens were signed: refused before the tokens expire
     disabled_users: set[int] = field(default_factory=set)
+    # the sinks running inside this worker (`lookout worker` attaches them; /api/health shows them)
+    sinks: SinkService | None = None
 
 
 def window_config(settings: Settings) -> WindowConfig:

@@ -125,7 +125,7 @@ def _faust(settings: Settings, args: list[str]) -> None:
     if args[0] == "worker":
         from sinks.service import attach
 
-        attach(lk.app, settings, services, lk.stats)  # LOOKOUT_SINKS picks which (or none)
+        lk.sinks = attach(lk.app, settings, services, lk.stats)  # LOOKOUT_SINKS picks which
         from agents.notifier import attach as attach_notify
 
         attach_notify(lk.app, settings, services, lk.stats)  # LOOKOUT_NOTIFY_FILE (or off)

@@ -104,9 +104,34 @@ def describe(exc: BaseException) -> str:
     return out[:500]
 
 
-def hint(exc: BaseException) -> str:
-    """What an operator should do about a misconfiguration, or ''."""
+STORES = {"postgres": "PostgreSQL", "elasticsearch": "Elasticsearch"}
+
+
+def unreachable(exc: BaseException) -> bool:
+    """True when ``exc`` says the store cannot be reached (down, restarting, connection cut)."""
+    if isinstance(exc, asyncpg.PostgresError):
+        return (getattr(exc, "sqlstate", None) or "").startswith(("08", "57P"))
+    return isinstance(
+        exc, OSError | asyncpg.InterfaceError | elastic_transport.ConnectionError
+    ) and not isinstance(exc, TimeoutError)
+
+
+def hint(exc: BaseException, store: str = "") -> str:
+    """What an operator should do about a misconfiguration, a full or an unreachable store (the
+    sink's name, e.g. ``postgres``), or ''."""
     sqlstate = getattr(exc, "sqlstate", None) or ""
+    if store and unreachable(exc):
+        name = STORES.get(store, store)
+        return (
+            f"{name} is unreachable or restarting: check that it runs; if it stopped, its own "
+            "log says why (a full disk, for one)"
+        )
+    if sqlstate in ("53100", "53200"):
+        what = "disk" if sqlstate == "53100" else "memory"
+        return (
+            f"PostgreSQL is out of {what}: free {what} on its server (nothing is committed "
+            "meanwhile; the batch is written when there is room again)"
+        )
     if sqlstate in ("42P01", "42703"):
         return "a table or column is missing: run `lookout migrate`"
     if sqlstate.startswith("28") or sqlstate == "42501":

@@ -131,6 +131,8 @@ class SinkRunner(Generic[T]):
         self._next_check = 0.0
         self._next_maintain = 0.0
         self._failing_since: float | None = None
+        self.failing_since_wall: float | None = None
+        self.last_error: str | None = None
         self._last_log = -LOG_EVERY
         self._reset = False
         self._buffer: Buffer[T] = Buffer(writer.map)
@@ -416,6 +418,16 @@ class SinkRunner(Generic[T]):
                 self._clock() - self._failing_since,
             )
             self._failing_since = None
+            self.failing_since_wall = None
+            self.last_error = None
+
+    def health(self) -> dict[str, Any]:
+        """``up`` (the last write succeeded), since when it fails and why (for /api/health)."""
+        return {
+            "up": self._failing_since is None,
+            "failing_since": self.failing_since_wall,
+            "error": self.last_error,
+        }
 
     async def _pause(
         self, attempt: int, failure: Failure, exc: BaseException | None, why: str = ""
@@ -424,14 +436,16 @@ class SinkRunner(Generic[T]):
         now = self._clock()
         if self._failing_since is None:
             self._failing_since = now
+            self.failing_since_wall = self._wall()
+        text = describe(exc) if exc is not None else why
+        advice = hint(exc, self.name) if exc is not None else ""
+        self.last_error = f"{failure.value}: {text}" + (f"; {advice}" if advice else "")
         if failure is Failure.MISCONFIGURED:
             delay = self.backoff.cap
         else:
             delay = self.backoff.delay(attempt)
         if now - self._last_log >= LOG_EVERY or attempt == 0:
             self._last_log = now
-            text = describe(exc) if exc is not None else why
-            advice = hint(exc) if exc is not None else ""
             log.warning(
                 "sink %s: write failed (%s: %s)%s; retrying in %.1f s, nothing is committed "
                 "meanwhile",

@@ -185,6 +185,10 @@ class SinkService:
             self.dead_letters = None
         await self.identity.close()
 
+    def health(self) -> dict[str, dict[str, Any]]:
+        """Each running sink's :meth:`~sinks.runner.SinkRunner.health`."""
+        return {name: runner.health() for name, runner in self.runners.items()}
+
     async def run_retention(self) -> dict[str, int]:
         """Delete raw rows older than ``LOOKOUT_RETENTION_DAYS`` now; rows deleted per table."""
         from datetime import UTC, datetime

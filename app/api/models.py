@@ -35,6 +35,15 @@ class Error(BaseModel):
     error: str
 
 
+class SinkHealth(BaseModel):
+    """A sink running in this worker: up when its last write succeeded, else since when (unix
+    seconds) and why it fails (nothing is committed meanwhile)."""
+
+    up: bool
+    failing_since: float | None = None
+    error: str | None = Field(None, examples=["transient: DiskFullError: could not extend file"])
+
+
 class Health(BaseModel):
     """Worker health and counters."""
 
@@ -46,6 +55,9 @@ class Health(BaseModel):
     deadletter: float
     late: float
     windows_closed: float
+    sinks: dict[str, SinkHealth] = Field(
+        default_factory=dict, description="sinks running in this worker (LOOKOUT_SINKS), by name"
+    )
     time: float
 
 

@@ -113,6 +113,7 @@ def register_views(lk: Lookout, access: Access) -> None:
                     "deadletter": stats.total("lookout_deadletter_total"),
                     "late": stats.total("lookout_late_records_total"),
                     "windows_closed": stats.total("lookout_windows_closed_total"),
+                    "sinks": lk.sinks.health() if lk.sinks is not None else {},
                     "time": time.time(),
                 }
             )

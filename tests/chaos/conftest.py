@@ -23,12 +23,12 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(pytest.mark.chaos)
 
 
-@pytest.fixture
-def chaos_stack() -> Iterator[tuple[LocalStack, Services]]:
-    """Durable broker, Postgres and osmem for this scenario alone (so parts can be killed)."""
+def own_stack(storage: str) -> Iterator[tuple[LocalStack, Services]]:
+    """Broker (``storage``: disk or memory), Postgres and osmem for one scenario alone (so parts
+    can be killed)."""
     tmp = Path(tempfile.mkdtemp(prefix="lookout-chaos-"))
     tmp.chmod(0o755)  # the postgres user must reach its data dir inside
-    settings = load_settings({"LOOKOUT_STACK_DIR": str(tmp), "LOOKOUT_BROKER_STORAGE": "disk"})
+    settings = load_settings({"LOOKOUT_STACK_DIR": str(tmp), "LOOKOUT_BROKER_STORAGE": storage})
     stack = LocalStack(settings, detached=False, log=lambda line: None)
     services = stack.up()
     try:
@@ -36,3 +36,16 @@ def chaos_stack() -> Iterator[tuple[LocalStack, Services]]:
     finally:
         stack.down()
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+@pytest.fixture
+def chaos_stack() -> Iterator[tuple[LocalStack, Services]]:
+    """Durable broker, Postgres and osmem for this scenario alone (so parts can be killed)."""
+    yield from own_stack("disk")
+
+
+@pytest.fixture
+def chaos_stack_memory() -> Iterator[tuple[LocalStack, Services]]:
+    """The same with the in-memory broker (tests' and the bench's default): for a scenario
+    about the worker's own limits, where the durable broker's CPU would be the bottleneck."""
+    yield from own_stack("memory")

@@ -16,7 +16,13 @@ from pathlib import Path
 MARKER = "<!-- chaos-table -->"
 NOTE = """\
 "recovered in": from the fault until the pipeline took records again (broker crash: the worker's
-record count grew; worker killed: the last restarted worker was ready), not until it caught up.
+record count grew; worker killed: the last restarted worker was ready), not until it caught up;
+database loss: from a store's return until its sink wrote again (the longer of the two); disk
+full: from the space's return until the sink wrote again; notifications: from the receivers'
+return until every message was delivered; traffic spike: from the spike's end until the lag was
+back to normal. Sent, windowed, in Postgres and in ES count metric points for the checker's
+scenarios, messages (sent) and rows or documents (stored) for the sink scenarios, outbox rows
+for notifications. Peak memory: the process the scenario loads (worker, or the sink process).
 """
 COLUMNS = (
     "scenario",

@@ -105,6 +105,9 @@ async def test_counts_are_exact_and_a_replay_changes_nothing(
             return True
 
         await wait_for(stored, 90, "sinks inside the worker store the whole input")
+        up = {"up": True, "failing_since": None, "error": None}
+        health = await asyncio.to_thread(worker.get, "/api/health")
+        assert health["sinks"] == {"postgres": up, "elasticsearch": up}
         docs = await es_counts(stack_services.elasticsearch_url, prefix)
         for key in DOCS:
             assert docs[key] == want[key], key

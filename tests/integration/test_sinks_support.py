@@ -50,7 +50,7 @@ settings = load_settings()
 services = resolve_services(settings)
 asyncio.run(ensure_topics(settings, services.bootstrap_servers))
 lk = create_app(settings, services.broker_url)
-attach(lk.app, settings, services, lk.stats)
+lk.sinks = attach(lk.app, settings, services, lk.stats)
 sys.argv = ["lookout", "worker", "-l", "info"]
 lk.app.main()
 """

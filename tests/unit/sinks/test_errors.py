@@ -102,3 +102,15 @@ def test_describe_and_hint() -> None:
     assert describe(TimeoutError()) == "TimeoutError"
     assert "LOOKOUT_ELASTICSEARCH_URL" in hint(es_error(401))
     assert hint(OSError()) == ""
+    assert hint(ConnectionRefusedError(111, "refused"), "postgres").startswith(
+        "PostgreSQL is unreachable or restarting: check that it runs; if it stopped, its own log"
+    )
+    assert hint(PG.CannotConnectNowError("the database system is starting up"), "postgres")
+    assert "Elasticsearch is unreachable" in hint(
+        elastic_transport.ConnectionError("refused"), "elasticsearch"
+    )
+    assert hint(ConnectionRefusedError()) == ""  # no store named (the notifier's flush)
+    assert hint(TimeoutError(), "postgres") == ""
+    full = hint(PG.DiskFullError("could not extend file"))
+    assert full.startswith("PostgreSQL is out of disk: free disk on its server")
+    assert classify(PG.DiskFullError("could not extend file")) is Failure.TRANSIENT

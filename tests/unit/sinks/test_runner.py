@@ -109,6 +109,34 @@ async def test_misconfiguration_waits_the_cap_and_keeps_the_batch() -> None:
     assert stats.get("lookout_sink_failures_total", sink="fake", kind="misconfigured") == 1
 
 
+async def test_health_and_the_log_say_since_when_and_why_a_sink_fails(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    consumer = FakeConsumer({TP0: log_of(TP0, b"a")})
+    runner, writer, _, _, _ = make(consumer, wall=lambda: 1000.0)
+    full = 'could not extend file "base/16384/16390": No space left on device'
+    writer.failures = [asyncpg.exceptions.DiskFullError(full)]
+    await started(runner)
+    seen: list[dict[str, Any]] = []
+    real_write = writer.write
+
+    async def spy(batch: Any) -> Any:
+        seen.append(runner.health())
+        return await real_write(batch)
+
+    writer.write = spy  # type: ignore[method-assign]
+    assert runner.health() == {"up": True, "failing_since": None, "error": None}
+    with caplog.at_level("WARNING", logger="sinks.runner"):
+        await runner.step()
+    # the retry saw the failure; once written, the sink is up again
+    assert (seen[1]["up"], seen[1]["failing_since"]) == (False, 1000.0)
+    assert seen[1]["error"].startswith(f"transient: DiskFullError: {full}; PostgreSQL is out")
+    assert runner.health() == {"up": True, "failing_since": None, "error": None}
+    [line] = [r.getMessage() for r in caplog.records if "write failed" in r.getMessage()]
+    assert "PostgreSQL is out of disk: free disk on its server" in line
+    assert "nothing is committed meanwhile" in line
+
+
 async def test_bad_record_is_dead_lettered_and_the_rest_is_written() -> None:
     values = [b"a", b"b", b"poison", b"c", b"d"]
     consumer = FakeConsumer({TP0: log_of(TP0, *values)})
