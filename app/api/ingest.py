@@ -177,7 +177,12 @@ def register_ingest(lk: Lookout, access: Access) -> None:
     def unavailable(view: web.View) -> web.Response:
         retry = settings.ingest_retry_after
         resp = view.json(
-            {"error": "the broker is unavailable; nothing was accepted", "retry_after": retry},
+            {
+                "error": "the broker did not acknowledge the records; send them again after "
+                "retry_after seconds (a record the broker stored without acknowledging, as when it "
+                "crashes mid-write, is then written twice: Kafka producers are at-least-once)",
+                "retry_after": retry,
+            },
             status=503,
         )
         resp.headers["Retry-After"] = str(retry)

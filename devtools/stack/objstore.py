@@ -7,6 +7,12 @@ offsets start at 0 again and new batches overwrite acknowledged ones. This serve
 what the broker uses, path-style and without authentication (it listens on the loopback address
 only): PUT (conditional), GET and HEAD (ranges), DELETE, ListObjectsV2 and multi-object delete.
 Objects are files under ``--dir``, written to a temporary file, fsynced and renamed.
+
+Tansu lists a partition's batch objects on every fetch and answers ListOffsets with the object
+of the newest ``LastModified``, so a listing walks only the folder its prefix names (not the
+whole bucket), reads no object (ETags are kept from the writes, keyed by mtime and size), and
+every write gets a modification time strictly after the previous one, listed to the microsecond
+(S3 lists milliseconds; with whole seconds, many batches tied and ListOffsets picked an old one).
 """
 
 from __future__ import annotations
@@ -16,6 +22,7 @@ import hashlib
 import os
 import re
 import threading
+import time
 from datetime import UTC, datetime
 from email.utils import formatdate
 from pathlib import Path
@@ -33,6 +40,19 @@ class Store:
 
     def __init__(self, root: Path) -> None:
         self.root = root
+        self._etags: dict[Path, tuple[int, int, str]] = {}  # path -> mtime_ns, size, etag
+        self._last_ns = 0
+
+    def etag_of(self, path: Path) -> tuple[str, os.stat_result]:
+        """The ETag of the object at ``path`` (from the write that made it when known) and its
+        stat."""
+        st = path.stat()
+        known = self._etags.get(path)
+        if known is not None and known[0] == st.st_mtime_ns and known[1] == st.st_size:
+            return known[2], st
+        tag = self.etag(path.read_bytes())
+        self._etags[path] = (st.st_mtime_ns, st.st_size, tag)
+        return tag, st
 
     def path(self, bucket: str, key: str) -> Path:
         """The file of an object (keys never leave the bucket folder)."""
@@ -63,14 +83,27 @@ class Store:
                 f.write(data)
                 f.flush()
                 os.fsync(f.fileno())
+            now = max(time.time_ns(), self._last_ns + 1000)  # strictly after the last write
+            self._last_ns = now
+            os.utime(tmp, ns=(now, now))
             os.replace(tmp, path)
-        return self.etag(data)
+            tag = self.etag(data)
+            self._etags[path] = (now, len(data), tag)
+        return tag
+
+    def delete(self, bucket: str, key: str) -> None:
+        """Remove an object (absent is fine)."""
+        path = self.path(bucket, key)
+        path.unlink(missing_ok=True)
+        self._etags.pop(path, None)
 
     def keys(self, bucket: str, prefix: str) -> list[str]:
         """Every key of ``bucket`` that starts with ``prefix``, sorted."""
         base = self.root / bucket
+        folder_part = prefix.rpartition("/")[0]  # the folder the prefix names in full
+        start = self.path(bucket, folder_part + "/x").parent if folder_part else base
         out = []
-        for folder, _, files in os.walk(base):
+        for folder, _, files in os.walk(start):
             for name in files:
                 if name.startswith("."):
                     continue
@@ -85,9 +118,11 @@ def _error(status: int, code: str, key: str = "") -> web.Response:
     return web.Response(status=status, text=body, content_type="application/xml")
 
 
-def _stamp(path: Path) -> tuple[str, str]:
-    mtime = path.stat().st_mtime
-    iso = datetime.fromtimestamp(mtime, UTC).strftime("%Y-%m-%dT%H:%M:%S.000Z")
+def _stamp(st: os.stat_result) -> tuple[str, str]:
+    """HTTP date and ISO 8601 time (microseconds) of a modification time."""
+    mtime = st.st_mtime_ns / 1e9
+    stamp = datetime.fromtimestamp(st.st_mtime_ns // 1000 / 1e6, UTC)
+    iso = stamp.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
     return formatdate(mtime, usegmt=True), iso
 
 
@@ -118,12 +153,14 @@ def make_app(store: Store) -> web.Application:
         if truncated:
             parts.append(f"<NextContinuationToken>{escape(contents[-1])}</NextContinuationToken>")
         for key in contents:
-            path = store.path(bucket, key)
-            data = path.read_bytes()
-            _, iso = _stamp(path)
+            try:
+                tag, st = store.etag_of(store.path(bucket, key))
+            except FileNotFoundError:
+                continue  # deleted since the walk
+            _, iso = _stamp(st)
             parts.append(
                 f"<Contents><Key>{escape(key)}</Key><LastModified>{iso}</LastModified>"
-                f"<ETag>{escape(store.etag(data))}</ETag><Size>{len(data)}</Size>"
+                f"<ETag>{escape(tag)}</ETag><Size>{st.st_size}</Size>"
                 "<StorageClass>STANDARD</StorageClass></Contents>"
             )
         for common in prefixes:
@@ -143,7 +180,7 @@ def make_app(store: Store) -> web.Application:
         deleted = []
         for raw in _DELETE_KEY.findall(await request.read()):
             key = raw.decode()
-            store.path(bucket, key).unlink(missing_ok=True)
+            store.delete(bucket, key)
             deleted.append(f"<Deleted><Key>{escape(key)}</Key></Deleted>")
         body = "<DeleteResult>" + "".join(deleted) + "</DeleteResult>"
         return web.Response(text=body, content_type="application/xml")
@@ -173,7 +210,7 @@ def make_app(store: Store) -> web.Application:
             return _error(412, "PreconditionFailed", key)
         if request.headers.get("If-None-Match") == etag:
             return web.Response(status=304, headers={"ETag": etag})
-        modified, _ = _stamp(path)
+        modified, _ = _stamp(path.stat())
         headers = {"ETag": etag, "Last-Modified": modified, "Accept-Ranges": "bytes"}
         status, body = 200, data
         found = re.fullmatch(r"bytes=(\d*)-(\d*)", request.headers.get("Range", ""))
@@ -192,7 +229,7 @@ def make_app(store: Store) -> web.Application:
 
     async def object_delete(request: web.Request) -> web.Response:
         bucket, key = request.match_info["bucket"], request.match_info["key"]
-        store.path(bucket, key).unlink(missing_ok=True)
+        store.delete(bucket, key)
         return web.Response(status=204)
 
     app = web.Application(client_max_size=256 << 20)
