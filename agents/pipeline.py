@@ -210,7 +210,14 @@ class Pipeline:
             if rejected and msg.topic != self.topics.rekey:
                 later.append(("reject", msg, rejected))
             self._in[msg.topic] += len(records)
-            lines, at = self._lines(msg) if self.settings.patterns else (None, msg.offset)
+            if not self.settings.patterns:
+                lines, at = None, msg.offset
+            elif msg.topic != self.topics.rekey:  # the usual case of _lines, inlined
+                ts_ms = getattr(msg, "timestamp", 0)
+                lines = self.store.assigned.cover(msg.topic, msg.partition, msg.offset, ts_ms)
+                at = msg.offset
+            else:
+                lines, at = self._lines(msg)
             self._apply_logs(records, msg, now, touched, foreign, lines, at)
         if foreign:
             later.append(("forward", msg, kind, payload, foreign))
@@ -341,19 +348,17 @@ class Pipeline:
                 engine.add_request(
                     hs, topic, offset, rec.service, ts, rec.status, rec.bytes, rec.request_time
                 )
+            elif patterns is not None and rec.message:
+                # only records applied here (never a re-read): a line is mined once
+                cluster, since = patterns.mine(hs.partition, rec.service, rec.message, ts, tenant)
+                if lines is not None:
+                    lines += (at, item, cluster.id)
+                engine.add_mined_line(
+                    hs, topic, offset, rec.service, ts, rec.level,
+                    cluster.id, cluster.first_seen, since,
+                )  # fmt: skip
             else:
                 engine.add_line(hs, topic, offset, rec.service, ts, rec.level)
-                if patterns is not None and rec.message:
-                    # only records applied here (never a re-read): a line is mined once
-                    cluster, since = patterns.mine(
-                        hs.partition, rec.service, rec.message, ts, tenant
-                    )
-                    if lines is not None:
-                        lines += (at, item, cluster.id)
-                    engine.add_pattern(
-                        hs, topic, offset, rec.service, ts, rec.level,
-                        cluster.id, cluster.first_seen, since,
-                    )  # fmt: skip
 
 
 def origin_header(topic: str, partition: int, offset: int, ts_ms: int) -> bytes:

@@ -158,6 +158,7 @@ class WindowEngine:
         self.late: list[Late] = []
         self._pane_size = config.pane
         self._bases: dict[tuple[Any, ...], str] = {}  # (name, *tag items) -> series prefix
+        self._line_sids: dict[tuple[str, str], tuple[str, str]] = {}  # (service, host) -> sids
         self._last_pane: Pane | None = None
         self._now = 0.0
         self._last_offset = -1
@@ -348,7 +349,7 @@ class WindowEngine:
         if agg is not None:
             agg.add_line(level, ts)
 
-    def add_pattern(
+    def add_mined_line(
         self,
         hs: HostState,
         topic: str,
@@ -360,19 +361,35 @@ class WindowEngine:
         first_seen: float,
         since: float,
     ) -> None:
-        """Count one mined log line of pattern ``pid`` in the (service, host) pattern series."""
-        sid = pattern_series(service, hs.host)
+        """Apply one mined log line: :meth:`add_line` and its pattern's count (``PatternAgg`` of
+        the (service, host) pattern series), with one pane lookup and one clock update (the hot
+        path with patterns on); a late line is reported once, under its log series."""
+        sids = self._line_sids.get((service, hs.host))
+        if sids is None:
+            if len(self._line_sids) > 200_000:
+                self._line_sids.clear()
+            sids = self._line_sids[(service, hs.host)] = (
+                log_series(service, hs.host),
+                pattern_series(service, hs.host),
+            )
+        sid, psid = sids
         pane = self._pane_for(hs, sid, topic, offset, ts)
         if pane is None:
             return
-        agg = pane.aggs.get(sid)
-        if agg is None:
-            if not self._new_series_ok(hs, pane):
-                return
-            agg = pane.aggs[sid] = PatternAgg()
+        aggs = pane.aggs
+        agg = aggs.get(sid)
+        if agg is None and self._new_series_ok(hs, pane):
+            agg = aggs[sid] = LogAgg()
             hs.series_gen += 1
-        error = level.lower() in ERROR_LEVELS
-        agg.add_pattern(pid, error, first_seen, since, ts)  # type: ignore[union-attr]
+        if agg is not None:
+            agg.add_line(level, ts)  # type: ignore[union-attr]
+        pagg = aggs.get(psid)
+        if pagg is None and self._new_series_ok(hs, pane):
+            pagg = aggs[psid] = PatternAgg()
+            hs.series_gen += 1
+        if pagg is not None:
+            error = level.lower() in ERROR_LEVELS
+            pagg.add_pattern(pid, error, first_seen, since, ts)  # type: ignore[union-attr]
         self._note(hs, topic, offset, ts, "l")
 
     # ---- closing -----------------------------------------------------------------------------
