@@ -317,7 +317,10 @@ class Alerting:
             return  # a healthy series without alert state: nothing changes (exact fast path)
         if desc is None:
             desc = self.describe(host, sid)
-        new, tr = evaluate(old, rule, result, desc, event_time, silences=silences, wall_now=now)
+        new, tr = evaluate(
+            old, rule, result, desc, event_time, silences=silences, wall_now=now,
+            fp=fp if sid else None,  # the cached one is of these labels (same description)
+        )  # fmt: skip
         self.evaluations[rule.name] += 1
         self._apply(host, fp, old, new, tr)
 

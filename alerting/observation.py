@@ -147,16 +147,20 @@ def observe(
     description: Mapping[str, Any],
     event_time: float,
     history: SeriesHistory | None = None,
+    fp: str | None = None,
 ) -> Observation:
     """Evaluate ``rule`` on one series' window ``result`` (None: the series has no result).
 
     ``description`` is the series' ``describe_series`` output; ``history`` the one kept in the
-    alert state (``AlertState.history``). Pure: the updated history is in the observation.
+    alert state (``AlertState.history``); ``fp`` the labels' fingerprint when the caller knows
+    it (the evaluator caches them), else computed. Pure: the updated history is in the
+    observation.
     """
     if rule.kind is RuleKind.ABSENCE:
         raise ValueError(f"rule {rule.name!r} is an absence rule: use alert_state.step_absence")
     labels = alert_labels(rule, description)
-    fp = fingerprint(labels)
+    if fp is None:
+        fp = fingerprint(labels)
     hist = history or SeriesHistory()
     value = threshold_value(rule, result)
 

@@ -250,15 +250,23 @@ def _wall(wall_now: float | None, now: float) -> float:
 
 
 def stays_inactive(rule: Rule, result: Mapping[str, Any] | None) -> bool:
-    """True when :func:`evaluate` of a threshold ``rule`` on a series with no alert state
-    would change nothing: no transition and a forgettable state (the common, healthy case,
-    decided without building the state). False means: run :func:`evaluate`."""
-    if rule.kind is not RuleKind.THRESHOLD:
+    """True when :func:`evaluate` of ``rule`` on a series with no alert state would change
+    nothing: no transition and a forgettable state (the common, healthy case, decided without
+    building the state). False means: run :func:`evaluate`.
+
+    Threshold and new_pattern rules judge the value alone. Any rule with no value (no data, or
+    fewer than ``min_samples``) observes NO_DATA with its history untouched, so it stays
+    inactive unless its ``no_data`` policy fires; anomaly and rate-of-change rules with a value
+    keep history, so they always run (a pattern with too few lines for ``error_pattern_spike``
+    no longer builds a state to throw away)."""
+    if rule.kind is RuleKind.ABSENCE:
         return False
     value = threshold_value(rule, result)
-    if value is not None:
+    if value is None:
+        return _NO_DATA.get(rule.no_data, Condition.FIRING) is not Condition.FIRING
+    if rule.kind is RuleKind.THRESHOLD or rule.kind is RuleKind.NEW_PATTERN:
         return classify(rule, value) is not Condition.FIRING
-    return _NO_DATA.get(rule.no_data, Condition.FIRING) is not Condition.FIRING
+    return False
 
 
 def evaluate(
@@ -270,9 +278,12 @@ def evaluate(
     *,
     silences: Sequence[Silence] | None = None,
     wall_now: float | None = None,
+    fp: str | None = None,
 ) -> tuple[AlertState, Transition | None]:
-    """:func:`observe` then :func:`step` at ``event_time`` (``state`` None: a new instance)."""
-    obs = observe(rule, result, description, event_time, None if state is None else state.history)
+    """:func:`observe` then :func:`step` at ``event_time`` (``state`` None: a new instance;
+    ``fp``: the labels' fingerprint, when known)."""
+    history = None if state is None else state.history
+    obs = observe(rule, result, description, event_time, history, fp)
     if state is None:
         state = AlertState(rule=rule.name, fingerprint=obs.fingerprint, labels=dict(obs.labels))
     return step(state, obs, event_time, silences=silences, wall_now=wall_now)

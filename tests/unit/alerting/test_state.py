@@ -664,6 +664,7 @@ def test_replaying_observations_after_restart_emits_nothing_twice(
     value=st.one_of(st.none(), st.floats(-200, 200), st.just(float("nan"))),
     count=st.one_of(st.none(), st.integers(0, 10)),
     for_s=st.sampled_from([0.0, 60.0]),
+    kind=st.sampled_from(["threshold", "anomaly", "rate_of_change"]),
 )
 def test_stays_inactive_agrees_with_a_full_evaluation(
     op: str,
@@ -674,11 +675,16 @@ def test_stays_inactive_agrees_with_a_full_evaluation(
     value: float | None,
     count: int | None,
     for_s: float,
+    kind: str,
 ) -> None:
     """The evaluator's fast path for healthy series is exact: whenever ``stays_inactive`` says
     so, a full evaluation of a series without state gives no transition and nothing to keep."""
     from alerting.rules import Comparison
     from alerting.state import stays_inactive
+
+    if kind != "threshold":  # a stateful kind: only its no-data cases take the fast path
+        threshold = abs(threshold) + 1.0
+        recovery_gap = None
 
     recovery = None
     if recovery_gap is not None:
@@ -690,13 +696,54 @@ def test_stays_inactive_agrees_with_a_full_evaluation(
         no_data=no_data,
         min_samples=min_samples,
         for_s=for_s,
+        kind=RuleKind(kind),
     )
+    assert rule.problem() is None, rule.problem()
     result: dict[str, Any] | None = {"mean": value}
     if count is not None:
         result["count"] = count  # type: ignore[index]
     if value is None and count is None:
         result = None
     state, tr = evaluate(None, rule, result, DESC, T0)
+    if stays_inactive(rule, result):
+        assert tr is None and forgettable(state)
+    else:
+        assert tr is not None or not forgettable(state) or state.status is not Status.INACTIVE
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    threshold=st.integers(1, 10),
+    no_data=st.sampled_from(list(NoData)),
+    min_samples=st.integers(0, 5),
+    errors=st.one_of(st.none(), st.integers(0, 20)),
+    count=st.one_of(st.none(), st.integers(0, 20)),
+)
+def test_stays_inactive_agrees_with_a_full_evaluation_of_a_new_pattern_rule(
+    threshold: int, no_data: NoData, min_samples: int, errors: int | None, count: int | None
+) -> None:
+    """The same for ``new_pattern`` rules (judged on the value alone, like thresholds): a
+    pattern that is not new, or has too few lines, builds no state."""
+    from alerting.rules import Comparison, Source
+    from alerting.state import stays_inactive
+
+    rule = Rule(
+        name="new_error_pattern",
+        kind=RuleKind.NEW_PATTERN,
+        source=Source.PATTERN,
+        aggregate="errors",
+        window="tumbling",
+        op=Comparison.GE,
+        threshold=float(threshold),
+        no_data=no_data,
+        min_samples=min_samples,
+    )
+    assert rule.problem() is None, rule.problem()
+    result: dict[str, Any] | None = {"errors": errors, "count": count}
+    if errors is None and count is None:
+        result = None
+    desc = {"type": "pattern", "service": "shop", "host": "h1", "pattern_id": "p1"}
+    state, tr = evaluate(None, rule, result, desc, T0)
     if stays_inactive(rule, result):
         assert tr is None and forgettable(state)
     else:
