@@ -53,6 +53,11 @@ class SinkError(Exception):
         return self.failure.retryable
 
 
+class TenantMapUnavailable(Exception):
+    """The host->tenant map could not be loaded from PostgreSQL for a batch that names hosts it
+    has not seen (:mod:`sinks.host_tenants`): transient, whatever sink the batch is for."""
+
+
 def classify_status(status: int) -> Failure:
     """Failure kind of an HTTP status (a whole request or one bulk item)."""
     if status == 429 or status >= 500 or status in (408, 409):
@@ -120,6 +125,12 @@ def hint(exc: BaseException, store: str = "") -> str:
     """What an operator should do about a misconfiguration, a full or an unreachable store (the
     sink's name, e.g. ``postgres``), or ''."""
     sqlstate = getattr(exc, "sqlstate", None) or ""
+    if isinstance(exc, TenantMapUnavailable):
+        return (
+            "PostgreSQL (the host->tenant map) did not answer: this sink holds the batch, which "
+            "names hosts it has not seen, until PostgreSQL answers (a line is never stored under "
+            "the default tenant only because it did not); check that PostgreSQL runs"
+        )
     if store and unreachable(exc):
         name = STORES.get(store, store)
         return (

@@ -9,6 +9,11 @@ the writer's ``prepare``) the map is loaded when it never was, when it is older 
 load. A load that is needed (first load, or an unknown host) and fails raises, and the runner
 retries the batch with backoff: a row is never stored under the default tenant only because
 PostgreSQL did not answer. A periodic refresh that fails keeps the last map and says so.
+
+The price, chosen for tenant isolation over availability: while PostgreSQL is away, a sink whose
+batch names a host it has never seen holds that batch (and the ones after it) until PostgreSQL
+answers; the Elasticsearch sink too. It logs ``TenantMapUnavailable`` with what to check. Batches
+that name only hosts seen before the outage flow as usual.
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ from collections.abc import Awaitable, Callable, Collection, Iterable, Mapping
 
 from app.tenancy import TenantMap
 from sinks.batch import Message
+from sinks.errors import TenantMapUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -66,7 +72,10 @@ class HostTenants:
                 loaded = await self._load()
             except Exception as exc:
                 if self._loaded_at is None or unknown:
-                    raise
+                    raise TenantMapUnavailable(  # the cause is appended by sinks.errors.describe
+                        f"host->tenant map not loaded for {len(unknown) or 'the first'} new "
+                        f"host(s) (e.g. {sorted(unknown)[:3] or '-'})"
+                    ) from exc
                 self._loaded_at = now  # try again at the next refresh, not at every batch
                 log.warning(
                     "sinks: host->tenant map not reloaded, keeping the last one (%s): %s",

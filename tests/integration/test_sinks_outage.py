@@ -218,8 +218,31 @@ async def test_sink_outages_stall_only_that_sink_and_lose_nothing(
         # the simulator's scenarios (20x speed) keep alerts changing state: they still flow
         alerts1 = await asyncio.to_thread(alert_records, worker)
         assert alerts1 > alerts0, "no alert transition while Postgres was away"
-        assert rows(during, "elasticsearch", "logs-nginx") > rows(
+        es_series = {
+            name: (
+                stat(before, name, sink="elasticsearch"),
+                stat(during, name, sink="elasticsearch"),
+            )
+            for name in (
+                "lookout_sink_messages_total",
+                "lookout_sink_batches_total",
+                "lookout_sink_retries_total",
+                "lookout_sink_pattern_unresolved_total",
+            )
+        }
+        # The Elasticsearch sink keeps writing, except for one documented dependency: the
+        # burst's 40 hosts are new, and a new host's tenant is read from Postgres (a line is
+        # never stored under the default tenant only because Postgres did not answer;
+        # sinks/host_tenants.py). A batch naming one waits, saying so, until Postgres is back.
+        es_wrote = rows(during, "elasticsearch", "logs-nginx") > rows(
             before, "elasticsearch", "logs-nginx"
+        )
+        held_for_tenants = "sink elasticsearch: write failed (transient: TenantMapUnavailable" in (
+            sinks.log_path.read_text(errors="replace")
+        )
+        assert es_wrote or held_for_tenants, (
+            f"the ES sink wrote no nginx line while Postgres was away, and not because of the "
+            f"host->tenant map: {es_series}\n{sinks.tail()}"
         )
         assert rows(during, "postgres", "server_metrics") == rows(
             before, "postgres", "server_metrics"

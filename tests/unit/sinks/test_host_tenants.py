@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from sinks.errors import TenantMapUnavailable, hint
 from sinks.host_tenants import HostTenants, keyed_hosts
 from tests.unit.sinks.fakes import Rec
 
@@ -52,8 +53,10 @@ async def test_a_needed_load_that_fails_raises_a_refresh_that_fails_keeps_the_ma
     source = Source()
     source.down = True
     tenants, now = make(source)
-    with pytest.raises(ConnectionRefusedError):
+    with pytest.raises(TenantMapUnavailable) as first:
         await tenants.ensure([])  # never loaded: the runner retries the batch
+    assert isinstance(first.value.__cause__, ConnectionRefusedError)
+    assert "PostgreSQL (the host->tenant map)" in hint(first.value, "elasticsearch")
     source.down = False
     source.rows = {"web-a": "acme"}
     await tenants.ensure([])
@@ -61,7 +64,7 @@ async def test_a_needed_load_that_fails_raises_a_refresh_that_fails_keeps_the_ma
     now[0] += 31
     await tenants.ensure(["web-a"])  # stale, but the hosts are known: keep the map
     assert tenants.map.of("web-a") == "acme"
-    with pytest.raises(ConnectionRefusedError):
+    with pytest.raises(TenantMapUnavailable, match="web-new"):
         await tenants.ensure(["web-new"])  # might be claimed: never guess the default
     assert tenants.unknown(["web-new"]) == {"web-new"}
 
