@@ -274,6 +274,12 @@ async def test_sink_outages_stall_only_that_sink_and_lose_nothing(
             before, "postgres", "server_metrics"
         )
         await asyncio.to_thread(stack.start_part, "osmem")
+    except BaseException:
+        # a failed check must not leave the worker and the sink process running (they would
+        # load the machine for every test after this one)
+        await asyncio.to_thread(sinks.stop)
+        await asyncio.to_thread(worker.stop)
+        raise
     finally:
         stop_sim.set()
         live_stats = await sim
