@@ -94,14 +94,11 @@ class Pipeline:
             return kind.decode(), payload
         return default_kind, msg.value
 
-    def _lines(self, msg: Any) -> tuple[list[Any] | None, int]:
-        """Where a log message's mined lines note their pattern ids (None: not published), and
-        the offset they are noted at: its own position (covered), or for a forwarded message
-        the original one."""
-        topic = msg.topic
-        if topic != self.topics.rekey:
-            ts = getattr(msg, "timestamp", 0)
-            return self.store.assigned.cover(topic, msg.partition, msg.offset, ts), msg.offset
+    def _forwarded_lines(self, msg: Any) -> tuple[list[Any] | None, int]:
+        """Where the mined lines of a forwarded (``lookout.rekey``) message note their pattern
+        ids, and the offset they are noted at: the original one (None: the message carries no
+        origin, nothing is published). A message read from its own input topic notes its lines
+        under its own position (``AssignmentLog.cover``, inlined in :meth:`_message`)."""
         origin = read_origin(msg)
         if origin is None:
             return None, msg.offset
@@ -212,12 +209,12 @@ class Pipeline:
             self._in[msg.topic] += len(records)
             if not self.settings.patterns:
                 lines, at = None, msg.offset
-            elif msg.topic != self.topics.rekey:  # the usual case of _lines, inlined
+            elif msg.topic != self.topics.rekey:  # the lines are covered at their own offset
                 ts_ms = getattr(msg, "timestamp", 0)
                 lines = self.store.assigned.cover(msg.topic, msg.partition, msg.offset, ts_ms)
                 at = msg.offset
             else:
-                lines, at = self._lines(msg)
+                lines, at = self._forwarded_lines(msg)
             self._apply_logs(records, msg, now, touched, foreign, lines, at)
         if foreign:
             later.append(("forward", msg, kind, payload, foreign))
