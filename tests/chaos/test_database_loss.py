@@ -18,7 +18,6 @@ import asyncio
 import contextlib
 import time
 from collections import Counter
-from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -109,12 +108,9 @@ async def writing_again(sinks: SinkProcess, sink: str, since: float) -> float:
     return time.monotonic() - since
 
 
-async def kill_copies(
-    dsn: str, kills: int, timeout: float, rows_written: Callable[[], Awaitable[float]]
-) -> list[str]:
+async def kill_copies(dsn: str, kills: int, timeout: float) -> list[str]:
     """Terminate the Postgres sink's backend ``kills`` times while it runs a COPY (one statement
-    finds and kills it, so the COPY is in flight), each time after the sink wrote again
-    (``rows_written``, its counter, grew); returns the statements cut."""
+    finds and kills it, so the COPY is in flight); returns the statements cut."""
     conn = await asyncpg.connect(dsn)
     cut: list[str] = []
     try:
@@ -128,10 +124,7 @@ async def kill_copies(
             )
             if row is not None and row["killed"]:
                 cut.append(row["query"])
-                if len(cut) < kills:  # the sink reconnects and writes once in between
-                    before = await rows_written()
-                    while await rows_written() <= before and time.monotonic() < deadline:
-                        await asyncio.sleep(0.1)
+                await asyncio.sleep(3)  # let the sink reconnect and write once in between
             else:
                 await asyncio.sleep(0.005)
     finally:
@@ -232,13 +225,7 @@ async def test_database_loss(chaos_stack: tuple[LocalStack, Services], tmp_path:
                             sink="postgres",
                             kind="transient",
                         )
-
-                        async def pg_rows() -> float:
-                            return written(await asyncio.to_thread(sinks.stats), "postgres")
-
-                        killer = asyncio.create_task(
-                            kill_copies(services.postgres_dsn, KILLS, 120, pg_rows)
-                        )
+                        killer = asyncio.create_task(kill_copies(services.postgres_dsn, KILLS, 120))
                         burst_stats.append(await run(settings, bursts[1], bootstrap))
                         cut = await killer
                         failures = (
