@@ -57,6 +57,13 @@ def messages(topic: str, kind: str, count: int) -> list[Any]:
     return out
 
 
+class _NoAssignments(AssignmentLog):
+    """Records no line's pattern id (the worker's cost without ``lookout.patterns``)."""
+
+    def cover(self, topic: str, partition: int, offset: int, ts_ms: int) -> Any:
+        return None
+
+
 async def worker_round(kind: str, count: int, assignments: bool) -> tuple[float, list[Any]]:
     """CPU seconds per line of one fresh worker over ``count`` lines; the records it sent."""
     settings = load_settings({"LOOKOUT_PARTITIONS": "1", "LOOKOUT_APP_ID": "bench-patterns"})
@@ -65,7 +72,7 @@ async def worker_round(kind: str, count: int, assignments: bool) -> tuple[float,
     lk.store.out = out
     lk.store._recovered()
     if not assignments:
-        lk.pipeline._lines = lambda msg: (None, msg.offset)  # type: ignore[method-assign]
+        lk.store.assigned = _NoAssignments()
     topic = lk.topics.logs_app if kind == "app" else lk.topics.logs_nginx
     batch = messages(topic, kind, count)
     started = time.process_time()
