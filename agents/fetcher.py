@@ -24,6 +24,12 @@ How it fits Faust.
 - A batch is whatever ``getmany`` has within ``LOOKOUT_BATCH_WITHIN`` seconds, at most
   ``LOOKOUT_BATCH_MAX`` records; records of a partition are applied in offset order
   (``OrderGuard`` still checks it, and re-reads through :meth:`seek` if a hole ever shows).
+- A watchdog (:meth:`InputFetcher.check_stalls`) asks the broker for each owned partition's end
+  every few seconds. A partition with records past the applied position that has not moved for
+  ``LOOKOUT_INPUT_STALL_AFTER`` seconds is logged (WARNING, with position and end), counted in
+  ``lookout_input_stalls_total`` and re-seeked, which restarts its fetch. A client that silently
+  stops fetching one partition after broker trouble is a known failure of Kafka consumers
+  (quix-streams#1124 reports it for confluent-kafka); here it must not stall windows forever.
 """
 
 from __future__ import annotations
@@ -63,6 +69,9 @@ class Source(Protocol):
 
     async def getmany(self, wait: float, max_records: int) -> Sequence[Any]:
         """Records (``topic, partition, offset, key, value``) within ``wait`` s, in offset order."""
+
+    async def latest_offsets(self, tps: Sequence[TPKey]) -> dict[TPKey, int]:
+        """The next offset to be written in each partition, asked of the broker now."""
 
 
 class KafkaSource:
@@ -134,6 +143,12 @@ class KafkaSource:
             out.update({(tp.topic, tp.partition): int(end) for tp, end in ends.items()})
         return out
 
+    async def latest_offsets(self, tps: Sequence[TPKey]) -> dict[TPKey, int]:
+        """The next offset to be written in each partition, asked of the broker (never the
+        fetch responses' figure: a partition that is not being fetched has a stale one)."""
+        ends = await self._consumer.end_offsets([TopicPartition(t, p) for t, p in tps])
+        return {(tp.topic, tp.partition): int(end) for tp, end in ends.items()}
+
     async def getmany(self, wait: float, max_records: int) -> Sequence[Any]:
         """What the consumer has within ``wait`` seconds, partitions in a stable order."""
         if not self._assigned:
@@ -171,6 +186,8 @@ class InputFetcher(Service):
         within: float,
         owned: Callable[[], set[TPKey]] | None = None,
         clock: Callable[[], float] = time.time,
+        stall_after: float = 30.0,
+        stats: Any = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -189,6 +206,10 @@ class InputFetcher(Service):
         self._recoveries = 0
         self._delivered: dict[TPKey, int] = {}
         self.batches = 0
+        self.stall_after = stall_after
+        self.stats = stats
+        self._progress: dict[TPKey, tuple[int, float]] = {}  # tp -> (next offset, since when)
+        self.stalls = 0
         self.on_batch: Callable[[], None] | None = None  # after each applied batch (telemetry)
 
     # ---- the assignment ---------------------------------------------------------------------
@@ -246,6 +267,68 @@ class InputFetcher(Service):
             return {}
         found: dict[TPKey, int] = await ends(sorted(self.assigned))
         return found
+
+    # ---- the watchdog --------------------------------------------------------------------------
+    def _next_offset(self, tp: TPKey) -> int:
+        last = self.store.order.prefix(tp)
+        return 0 if last is None else last + 1
+
+    async def check_stalls(self, ends: dict[TPKey, int] | None = None) -> list[TPKey]:
+        """Re-seek every owned partition that has records past its applied position and has not
+        moved for ``stall_after`` seconds; returns them. ``ends``: the partitions' end offsets
+        (asked of the broker when not given)."""
+        if not self.assigned:
+            self._progress.clear()
+            return []
+        if ends is None:
+            latest = getattr(self.source, "latest_offsets", None)
+            if latest is None:
+                return []
+            ends = await latest(sorted(self.assigned))
+        now = self.clock()
+        stalled: list[TPKey] = []
+        progress = self._progress
+        for tp in sorted(self.assigned):
+            nxt = self._next_offset(tp)
+            seen = progress.get(tp)
+            if seen is None or seen[0] != nxt or ends.get(tp, 0) <= nxt:
+                progress[tp] = (nxt, now)  # moved, or nothing to read: not stalled
+            elif now - seen[1] >= self.stall_after:
+                stalled.append(tp)
+        for tp in [t for t in progress if t not in self.assigned]:
+            del progress[tp]
+        if not stalled:
+            return []
+        async with self.store.lock:
+            for tp in stalled:
+                if tp not in self.assigned:
+                    continue  # revoked meanwhile
+                nxt = self._next_offset(tp)
+                log.warning(
+                    "input partition %s[%d] stalled: nothing read past offset %d for %.0f s "
+                    "while the broker holds up to %d; re-seeking it (restarts its fetch)",
+                    tp[0], tp[1], nxt, now - progress[tp][1], ends.get(tp, 0),
+                )  # fmt: skip
+                self.source.seek(tp, nxt)
+                progress[tp] = (nxt, now)
+                self.stalls += 1
+                if self.stats is not None:
+                    self.stats.inc("lookout_input_stalls_total", topic=tp[0], partition=str(tp[1]))
+        return stalled
+
+    @Service.task
+    async def _watch(self) -> None:
+        every = max(0.5, min(5.0, self.stall_after / 4))
+        while not self.should_stop:
+            await self.sleep(every)
+            if self.app.rebalancing:
+                continue
+            try:
+                await self.check_stalls()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # the broker is away: the fetch loop reports it
+                log.debug("input stall check skipped: %r", exc)
 
     # ---- the loop -----------------------------------------------------------------------------
     async def fetch_once(self) -> int:

@@ -38,6 +38,8 @@ def register_agents(lk: Lookout) -> None:
         KafkaSource(bootstrap, client_id=f"{settings.app_id}-inputs"),
         batch_max=settings.batch_max,
         within=settings.batch_within,
+        stall_after=settings.input_stall_after,
+        stats=lk.stats,
     )
     lk.store.out.inputs = fetcher  # type: ignore[attr-defined]
     lk.fetcher = fetcher

@@ -46,6 +46,8 @@ TOPIC_COUNTERS = {
     "lookout_rekeyed_total": "Messages forwarded to the partition that owns their host",
     "lookout_delivery_held_total": "Records held back after a hole in the consumer's delivery",
     "lookout_delivery_holes_total": "Holes detected in the consumer's delivery",
+    "lookout_input_stalls_total": "Input partitions re-seeked after holding unread records "
+    "without progress for LOOKOUT_INPUT_STALL_AFTER seconds",
     "lookout_log_tails_open": "Live log tails open now (GET /api/logs/tail), all callers",
     "lookout_delivery_seeks_total": "Seeks back to a hole in the consumer's delivery",
     "lookout_processing_time_fallback_total": "Records without an event time (wall clock used)",

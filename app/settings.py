@@ -101,6 +101,13 @@ class Settings(BaseSettings):
     batch_within: float = Field(
         0.25, gt=0, le=10, description="Max seconds to wait to fill a batch."
     )
+    input_stall_after: float = Field(
+        30.0,
+        ge=1,
+        le=3600,
+        description="Seconds an owned input partition may hold unread records without any "
+        "progress before the worker logs it and re-seeks it (restarts its fetch).",
+    )
 
     # --- web ---
     web_host: str = Field("127.0.0.1", description="Address the worker's web server binds.")

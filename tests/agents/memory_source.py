@@ -24,6 +24,9 @@ class MemorySource:
         self.positions: dict[TPKey, int] = {}
         self.assigned: set[TPKey] = set()
         self.seeks: list[tuple[TPKey, int]] = []
+        # partitions whose fetch has silently stopped (a client fault after broker trouble):
+        # getmany hands out nothing of them until they are seeked
+        self.stalled: set[TPKey] = set()
 
     def put(self, topic: str, value: bytes, key: bytes | None = None, partition: int = 0) -> int:
         """Append a record; returns its offset."""
@@ -48,11 +51,18 @@ class MemorySource:
         """Next read of ``tp`` from ``offset`` (-1: the beginning)."""
         self.seeks.append((tp, offset))
         self.positions[tp] = max(offset, 0)
+        self.stalled.discard(tp)
+
+    async def latest_offsets(self, tps: Sequence[TPKey]) -> dict[TPKey, int]:
+        """The end of each partition's list."""
+        return {tp: len(self.logs.get(tp, [])) for tp in tps}
 
     async def getmany(self, wait: float, max_records: int) -> Sequence[Any]:
         """Up to ``max_records`` records past the positions, partition by partition."""
         out: list[Any] = []
         for tp in sorted(self.assigned):
+            if tp in self.stalled:
+                continue
             log = self.logs.get(tp, [])
             pos = self.positions.get(tp, 0)
             take = log[pos : pos + max_records - len(out)]
