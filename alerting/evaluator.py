@@ -273,6 +273,8 @@ class Alerting:
         desc = self.describe(final.host, final.series)
         views = pattern_views(rule, final.result, desc, final.start, final.end, active)
         for pid, pdesc, result in list(views):
+            if pid not in active and stays_inactive(rule, result):
+                continue  # no alert state (active holds every pid that has one): nothing changes
             sid = final.series + SEP + pid
             self._evaluate(final.host, rule, result, pdesc, final.end, now, silences, sid)
             if self._fps[(rule.name, sid)] in self.states:

@@ -268,27 +268,32 @@ class WindowStore:
         if not changes and not alerts:  # a mined line always changes a pattern pane too
             await assigned
             return changes
-        send = self.out.changelog
+        # State writes go out as two ordered lists (one producer batch per partition each):
+        # the pattern entries and panes now, the host and alert states after the finals are
+        # stored (a host state marks its records applied).
+        writes: list[tuple[int, bytes, bytes | None]] = []
         mined = self.patterns.collect()
         for partition, pkey, entry in mined:  # before the panes that count their lines
             if entry is None:
                 self._drop(pkey)
-                send(partition, pkey.encode(), None)
+                writes.append((partition, pkey.encode(), None))
             else:
                 self._put(pkey, entry, partition)
-                send(partition, pkey.encode(), orjson.dumps(entry))
+                writes.append((partition, pkey.encode(), orjson.dumps(entry)))
+        dumps = orjson.dumps
         for host, start, pane in changes.panes:
             hs = self.engine.hosts.get(host)
             if hs is None:
                 continue
             key = pane_key(host, start)
             self._put(key, pane, hs.partition)
-            send(hs.partition, key.encode(), orjson.dumps(pane.to_state()))
+            writes.append((hs.partition, key.encode(), dumps(pane.to_state())))
+        panes_stored = await self.out.changelog_many(writes)
         if changes.finals:
             now = self.clock()
             records = []
             kinds: Counter[str] = Counter()
-            remember, tenants, dumps = self.recent.remember, self.tenants, orjson.dumps
+            remember, tenants = self.recent.remember, self.tenants
             for final in changes.finals:
                 # A copy of exactly the record's size: orjson 3.13 returns bytes that keep its
                 # whole output buffer (about 4 kB for a 0.6 kB record). Kept in the recent
@@ -313,26 +318,30 @@ class WindowStore:
                 self.stats.inc(
                     "lookout_alert_records_total", kind=str(record.get("to_state", "ack"))
                 )
+        writes = []
         for hs in changes.hosts:
             key = host_key(hs.host)
             self._put(key, hs, hs.partition)
-            send(hs.partition, key.encode(), orjson.dumps(hs.to_state()))
+            writes.append((hs.partition, key.encode(), dumps(hs.to_state())))
         if alerts:
             for host, partition, state in alerts.states:
                 key = alert_key(host, state.fingerprint)
                 self._put(key, state, partition)
-                send(partition, key.encode(), orjson.dumps(state.to_state()))
+                writes.append((partition, key.encode(), dumps(state.to_state())))
                 partitions.add(partition)
             for host, partition, fp in alerts.deleted:
                 key = alert_key(host, fp)
                 self._drop(key)
-                send(partition, key.encode(), None)
+                writes.append((partition, key.encode(), None))
                 partitions.add(partition)
         for host, partition, start in changes.tombstones:
             key = pane_key(host, start)
             self._drop(key)
-            send(partition, key.encode(), None)
+            writes.append((partition, key.encode(), None))
             partitions.add(partition)
+        hosts_stored = await self.out.changelog_many(writes)
+        await panes_stored
+        await hosts_stored
         await self._sentinels(partitions)
         self.engine.mark_flushed(changes)
         return changes
