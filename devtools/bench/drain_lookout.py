@@ -77,6 +77,8 @@ async def drain_once(
     start: float | None = None  # the last answer that showed 0 records
     base = 0.0  # records already counted at ``start`` (0 unless no answer showed 0)
     count, answered, peak = 0.0, begun, None
+    cpu_start: float | None = None  # the worker's CPU seconds when it was last seen idle
+    cpu_end: float | None = None
     summary: str | None = None
     try:
         while count < target:
@@ -93,6 +95,7 @@ async def drain_once(
                 ctx.progress.update(f"starting ({answered - begun:.0f} s)")
             elif seen == 0:
                 start, interval = answered, POLL_IDLE
+                cpu_start = worker.child.cpu_seconds()
                 if profiler is None and ctx.profile_dir is not None:
                     profiler = Profiler(ctx, worker.child.pid, name)
                 ctx.progress.update(f"waiting for records ({answered - begun:.0f} s)")
@@ -108,6 +111,7 @@ async def drain_once(
                 )
             await asyncio.sleep(max(0.0, interval - (time.monotonic() - asked)))
         peak = worker.child.peak_rss_mb() or peak
+        cpu_end = worker.child.cpu_seconds()
     finally:
         if profiler is not None:
             summary = profiler.stop()
@@ -118,8 +122,13 @@ async def drain_once(
         drain, prepared.workload, int(count - base), answered - start, count >= target, peak
     )
     status = "" if result.complete else f" (stopped at the {ctx.timeout:.0f} s limit)"
+    busy = ""
+    if cpu_start is not None and cpu_end is not None and result.seconds > 0:
+        # how much of the span the worker computed; the rest it waited (broker acks, fetches)
+        cpu = cpu_end - cpu_start
+        busy = f", worker CPU {cpu:.1f} s of {result.seconds:.1f} s ({cpu / result.seconds:.0%})"
     ctx.progress.done(
-        f"{count:,.0f} records, {result.eps:,.0f}/s, peak RSS {peak or 0:,.0f} MB{status}"
+        f"{count:,.0f} records, {result.eps:,.0f}/s, peak RSS {peak or 0:,.0f} MB{busy}{status}"
     )
     if summary:
         ctx.progress.note(summary)

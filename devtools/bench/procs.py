@@ -75,6 +75,16 @@ class Child:
             return None
         return None
 
+    def cpu_seconds(self) -> float | None:
+        """CPU time (user + system) the process has used so far, or None once it is gone."""
+        try:
+            with open(f"/proc/{self.pid}/stat") as f:
+                fields = f.read().rpartition(")")[2].split()
+        except OSError:
+            return None
+        # after the command name: state is field 3, utime and stime are fields 14 and 15
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
     def tail(self, lines: int = 25) -> str:
         """The last lines of the log."""
         try:
