@@ -80,6 +80,20 @@ class PatternMiner:
     ) -> Cluster:
         """The cluster of one message of ``service`` at event time ``ts`` (counts updated, also
         those of ``tenant``, the tenant of the line's host)."""
+        if message.__class__ is str:  # the common case first: an ASCII line of a known shape
+            text0: str = message  # type: ignore[assignment]
+            tree = self.trees.get(service)
+            if (
+                tree is not None
+                and text0.isascii()
+                and len(text0) <= self.max_line
+                and '"' not in text0
+                and "'" not in text0
+            ):
+                cluster = tree.shapes.get(fine_shape(text0.encode()))
+                if cluster is not None and cluster.alive:  # what the general path below finds
+                    tree.clusters.move_to_end(cluster.id)
+                    return self._count(service, tree, cluster, text0, ts, tenant)
         if message.__class__ is not str:
             message = self._decode(message)  # type: ignore[arg-type]
         text: str = message  # type: ignore[assignment]
@@ -106,6 +120,18 @@ class PatternMiner:
             tree.remember(fine, cluster)
         else:
             tree.clusters.move_to_end(cluster.id)
+        return self._count(service, tree, cluster, text, ts, tenant)
+
+    def _count(
+        self,
+        service: str,
+        tree: ServiceTree,
+        cluster: Cluster,
+        text: str,
+        ts: float,
+        tenant: str | None,
+    ) -> Cluster:
+        """Count one line of ``cluster`` (and of ``tenant``) at event time ``ts``."""
         count = cluster.count
         if count == 0:
             cluster.first_seen = cluster.last_seen = ts
