@@ -186,7 +186,7 @@ class InputFetcher(Service):
         within: float,
         owned: Callable[[], set[TPKey]] | None = None,
         clock: Callable[[], float] = time.time,
-        stall_after: float = 15.0,
+        stall_after: float = 30.0,
         stats: Any = None,
         **kwargs: Any,
     ) -> None:

@@ -102,7 +102,7 @@ class Settings(BaseSettings):
         0.25, gt=0, le=10, description="Max seconds to wait to fill a batch."
     )
     input_stall_after: float = Field(
-        15.0,
+        30.0,
         ge=1,
         le=3600,
         description="Seconds an owned input partition may hold unread records without any "
