@@ -11,13 +11,16 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
+from app.services import Services
 from app.settings import load_settings
 from devtools.stack import LocalStack
 
@@ -81,9 +84,11 @@ async def measure(bootstrap: str, count: int) -> tuple[float, float]:
     return produce, count / (time.monotonic() - started)
 
 
-def run(storage: str, count: int) -> str:
-    """One storage: start its broker, measure, stop; the report line."""
-    folder = Path(tempfile.mkdtemp(prefix=f"lookout-storage-{storage}-"))
+@contextlib.contextmanager
+def broker_only_stack(storage: str, name: str) -> Iterator[tuple[LocalStack, Services]]:
+    """An embedded broker of ``storage`` (and its file store, for ``disk``) alone, in a stack
+    folder of its own; stopped on exit."""
+    folder = Path(tempfile.mkdtemp(prefix=f"lookout-{name}-{storage}-"))
     settings = load_settings(
         {
             "LOOKOUT_STACK_DIR": str(folder),
@@ -96,11 +101,17 @@ def run(storage: str, count: int) -> str:
     stack = LocalStack(settings, log=lambda line: None)
     services = stack.up()
     try:
+        yield stack, services
+    finally:
+        stack.down()
+
+
+def run(storage: str, count: int) -> str:
+    """One storage: start its broker, measure, stop; the report line."""
+    with broker_only_stack(storage, "storage") as (stack, services):
         pids = [part["pid"] for part in stack.status()["parts"].values()]  # type: ignore[attr-defined]
         produce, consume = asyncio.run(measure(services.bootstrap_servers, count))
         memory = sum(rss_mb(pid) for pid in pids)
-    finally:
-        stack.down()
     return (
         f"{storage:6}: produce {produce:8,.0f} msg/s, consume {consume:8,.0f} msg/s, "
         f"broker{' + store' if storage == 'disk' else ''} RSS {memory:,.0f} MB after {count:,}"

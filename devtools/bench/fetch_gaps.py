@@ -15,16 +15,13 @@ from __future__ import annotations
 import argparse
 import asyncio
 import random
-import tempfile
 import time
-from pathlib import Path
 
 from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 from agents.fetcher import KafkaSource
-from app.settings import load_settings
-from devtools.stack import LocalStack
+from devtools.bench.broker_storage import broker_only_stack
 
 TOPICS = ("gaps-a", "gaps-b", "gaps-c")
 PARTITIONS = 8
@@ -105,21 +102,8 @@ async def measure(bootstrap: str, rate: float, seconds: float, work: float) -> s
 
 def run(storage: str, rate: float, seconds: float, work: float) -> str:
     """One broker of ``storage`` in a folder of its own; the summary line."""
-    folder = Path(tempfile.mkdtemp(prefix=f"lookout-gaps-{storage}-"))
-    settings = load_settings(
-        {
-            "LOOKOUT_STACK_DIR": str(folder),
-            "LOOKOUT_BROKER_STORAGE": storage,
-            "LOOKOUT_POSTGRES_DSN": "postgresql://unused@127.0.0.1:9/x",
-            "LOOKOUT_ELASTICSEARCH_URL": "http://127.0.0.1:9",
-        }
-    )
-    stack = LocalStack(settings, log=lambda line: None)
-    services = stack.up()
-    try:
+    with broker_only_stack(storage, "gaps") as (_stack, services):
         return asyncio.run(measure(services.bootstrap_servers, rate, seconds, work))
-    finally:
-        stack.down()
 
 
 def main() -> None:
