@@ -139,8 +139,7 @@ class KafkaSource:
             else:
                 out[(t, p)] = int(known)
         if missing:
-            ends = await self._consumer.end_offsets(missing)
-            out.update({(tp.topic, tp.partition): int(end) for tp, end in ends.items()})
+            out.update(await self.latest_offsets([(tp.topic, tp.partition) for tp in missing]))
         return out
 
     async def latest_offsets(self, tps: Sequence[TPKey]) -> dict[TPKey, int]:
@@ -187,7 +186,6 @@ class InputFetcher(Service):
         owned: Callable[[], set[TPKey]] | None = None,
         clock: Callable[[], float] = time.time,
         stall_after: float = 30.0,
-        stats: Any = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -207,9 +205,7 @@ class InputFetcher(Service):
         self._delivered: dict[TPKey, int] = {}
         self.batches = 0
         self.stall_after = stall_after
-        self.stats = stats
         self._progress: dict[TPKey, tuple[int, float]] = {}  # tp -> (next offset, since when)
-        self.stalls = 0
         self.on_batch: Callable[[], None] | None = None  # after each applied batch (telemetry)
 
     # ---- the assignment ---------------------------------------------------------------------
@@ -273,18 +269,13 @@ class InputFetcher(Service):
         last = self.store.order.prefix(tp)
         return 0 if last is None else last + 1
 
-    async def check_stalls(self, ends: dict[TPKey, int] | None = None) -> list[TPKey]:
-        """Re-seek every owned partition that has records past its applied position and has not
-        moved for ``stall_after`` seconds; returns them. ``ends``: the partitions' end offsets
-        (asked of the broker when not given)."""
+    async def check_stalls(self) -> list[TPKey]:
+        """Re-seek every owned partition that has records past its applied position (its end
+        asked of the broker) and has not moved for ``stall_after`` seconds; returns them."""
         if not self.assigned:
             self._progress.clear()
             return []
-        if ends is None:
-            latest = getattr(self.source, "latest_offsets", None)
-            if latest is None:
-                return []
-            ends = await latest(sorted(self.assigned))
+        ends = await self.source.latest_offsets(sorted(self.assigned))
         now = self.clock()
         stalled: list[TPKey] = []
         progress = self._progress
@@ -311,9 +302,9 @@ class InputFetcher(Service):
                 )  # fmt: skip
                 self.source.seek(tp, nxt)
                 progress[tp] = (nxt, now)
-                self.stalls += 1
-                if self.stats is not None:
-                    self.stats.inc("lookout_input_stalls_total", topic=tp[0], partition=str(tp[1]))
+                self.pipeline.stats.inc(
+                    "lookout_input_stalls_total", topic=tp[0], partition=str(tp[1])
+                )
         return stalled
 
     @Service.task

@@ -39,7 +39,6 @@ def register_agents(lk: Lookout) -> None:
         batch_max=settings.batch_max,
         within=settings.batch_within,
         stall_after=settings.input_stall_after,
-        stats=lk.stats,
     )
     lk.store.out.inputs = fetcher  # type: ignore[attr-defined]
     lk.fetcher = fetcher

@@ -272,6 +272,7 @@ class WindowStore:
         # the pattern entries and panes now, the host and alert states after the finals are
         # stored (a host state marks its records applied).
         writes: list[tuple[int, bytes, bytes | None]] = []
+        dumps = orjson.dumps
         mined = self.patterns.collect()
         for partition, pkey, entry in mined:  # before the panes that count their lines
             if entry is None:
@@ -279,8 +280,7 @@ class WindowStore:
                 writes.append((partition, pkey.encode(), None))
             else:
                 self._put(pkey, entry, partition)
-                writes.append((partition, pkey.encode(), orjson.dumps(entry)))
-        dumps = orjson.dumps
+                writes.append((partition, pkey.encode(), dumps(entry)))
         for host, start, pane in changes.panes:
             hs = self.engine.hosts.get(host)
             if hs is None:

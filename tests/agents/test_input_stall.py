@@ -40,7 +40,7 @@ async def test_a_stalled_partition_is_reseeked_after_the_allowance_and_catches_u
     lk, _out, source, fetcher = memory_worker({"LOOKOUT_APP_ID": "stall-test"})
     lk.store._recovered()
     clock = Clock()
-    fetcher.clock, fetcher.stall_after, fetcher.stats = clock, 30.0, lk.stats
+    fetcher.clock, fetcher.stall_after = clock, 30.0
     topic = lk.topics.metrics
     tp = (topic, 0)
     for i in range(5):
@@ -90,7 +90,7 @@ async def test_quiet_or_moving_partitions_are_never_reseeked() -> None:
         assert await fetcher.check_stalls() == []
         clock.now += 20.0
     assert len(source.seeks) == seeks
-    assert fetcher.stalls == 0
+    assert lk.stats.total("lookout_input_stalls_total") == 0
 
 
 async def test_nothing_is_checked_without_an_assignment() -> None:
