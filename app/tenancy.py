@@ -32,7 +32,13 @@ class TenantMap:
         tenant = self._assigned.get(host) or self._tagged.get(host)
         if tenant is not None:
             return tenant
-        tag = ((labels or {}).get("tags") or {}).get(TENANT_TAG)
+        return self.of_tag(host, ((labels or {}).get("tags") or {}).get(TENANT_TAG))
+
+    def of_tag(self, host: str, tag: Any) -> str:
+        """:meth:`of` with the ``tenant`` tag of the host's series already looked up (or None)."""
+        tenant = self._assigned.get(host) or self._tagged.get(host)
+        if tenant is not None:
+            return tenant
         if tag:
             if len(self._tagged) >= MAX_TAGGED:
                 self._tagged.clear()

@@ -3,6 +3,11 @@
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from tables.records import Final
 
 
 class RecentWindows(dict[str, dict[tuple[str, str], deque[bytes]]]):
@@ -22,6 +27,22 @@ class RecentWindows(dict[str, dict[tuple[str, str], deque[bytes]]]):
         if ring is None:
             ring = rings[(series, kind)] = deque(maxlen=self.size)
         ring.append(body)
+
+    def remember_finals(self, finals: Sequence[Final], bodies: Sequence[bytes]) -> None:
+        """:meth:`remember` each final's serialized record (consecutive finals of one host
+        share its lookup)."""
+        size = self.size
+        host = None
+        rings: dict[tuple[str, str], deque[bytes]] = {}
+        for final, body in zip(finals, bodies, strict=True):
+            if final.host != host:
+                host = final.host
+                rings = self.setdefault(host, {})
+            key = (final.series, final.kind)
+            ring = rings.get(key)
+            if ring is None:
+                ring = rings[key] = deque(maxlen=size)
+            ring.append(body)
 
     def keep_only(self, hosts: set[str]) -> None:
         """Drop the records of hosts not in ``hosts`` (no longer owned here)."""

@@ -53,7 +53,7 @@ from tables.ordering import OrderGuard, TPKey
 from tables.output import FaustOutput, Output
 from tables.panes import Pane
 from tables.recent import RecentWindows
-from tables.records import Late
+from tables.records import Late, final_bodies
 
 log = logging.getLogger(__name__)
 PATTERN_KEYS = (CLUSTER_PREFIX, SERVICE_PREFIX)  # pattern miner entries in the table
@@ -291,17 +291,13 @@ class WindowStore:
         panes_stored = await self.out.changelog_many(writes)
         if changes.finals:
             now = self.clock()
-            records = []
-            kinds: Counter[str] = Counter()
-            remember, tenants = self.recent.remember, self.tenants
-            for final in changes.finals:
-                # A copy of exactly the record's size: orjson 3.13 returns bytes that keep its
-                # whole output buffer (about 4 kB for a 0.6 kB record). Kept in the recent
-                # rings and held for a whole flush, those were most of the worker's memory.
-                body = bytes(memoryview(dumps(final.to_record(now, tenants))))
-                records.append((final.host.encode(), body, final.partition))
-                remember(final.host, final.series, final.kind, body)
-                kinds[final.kind] += 1
+            finals = changes.finals
+            bodies = final_bodies(finals, dumps(now), self.tenants)
+            records = [
+                (f.host.encode(), body, f.partition) for f, body in zip(finals, bodies, strict=True)
+            ]
+            self.recent.remember_finals(finals, bodies)
+            kinds = Counter(f.kind for f in finals)
             for kind, count in kinds.items():
                 self.stats.inc("lookout_window_finals_total", count, kind=kind)
             await (await self.out.send_windows(records))

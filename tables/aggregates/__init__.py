@@ -78,8 +78,13 @@ def merged_result(
     first = aggs[0]
     if len(aggs) == 1:
         return first.result(window_seconds=window_seconds, keys=keys)  # result never mutates
-    if type(first) is LogAgg and not LogAgg.needs_sketches(keys):
-        merged: Aggregate = LogAgg.merged_counts(aggs)  # type: ignore[arg-type]
-    else:
-        merged = merge_aggs(aggs)  # type: ignore[assignment]
+    if type(first) is MetricAgg and keys is None:
+        out = MetricAgg.merged_result(aggs)  # type: ignore[arg-type]
+        if out is not None:
+            return out
+    elif type(first) is LogAgg and not LogAgg.needs_sketches(keys):
+        counts = LogAgg.merged_counts(aggs)  # type: ignore[arg-type]
+        return counts.result(window_seconds=window_seconds, keys=keys)
+    merged = merge_aggs(aggs)
+    assert merged is not None  # at least one part
     return merged.result(window_seconds=window_seconds, keys=keys)

@@ -20,6 +20,7 @@ from tables.sketch import DEFAULT_ALPHA, RAW_MAX, QuantileSketch, Values
 
 #: Result keys of a gauge that come from its sketch.
 QUANTILE_KEYS = frozenset({"p50", "p95", "p99"})
+Q50, Q95, Q99 = PERCENTILES
 
 
 class MetricAgg:
@@ -120,7 +121,9 @@ class MetricAgg:
             if vals:  # exact: values of the aggregate, within [min, max] already
                 ordered = sorted(vals)
                 last = len(ordered) - 1
-                out["p50"], out["p95"], out["p99"] = (ordered[int(q * last)] for q in PERCENTILES)
+                out["p50"] = ordered[int(Q50 * last)]
+                out["p95"] = ordered[int(Q95 * last)]
+                out["p99"] = ordered[int(Q99 * last)]
             else:
                 out["p50"], out["p95"], out["p99"] = (
                     None if p is None else min(max(p, self.min), self.max)
@@ -128,6 +131,65 @@ class MetricAgg:
                 )
         out["first_ts"] = self.first_ts if n else None
         out["last_ts"] = self.last_ts if n else None
+        return out
+
+    @staticmethod
+    def merged_result(parts: Sequence[MetricAgg]) -> dict[str, Any] | None:
+        """``result()`` of the merge of ``parts`` (panes in order, at least two), computed
+        without copies while the merge would still hold raw values (at most ``RAW_MAX``, one
+        alpha); None otherwise (the caller merges). The hot path of closing a hopping window.
+
+        Same arithmetic as copy-then-:meth:`merge` in order: the sum adds the parts' sums left
+        to right, and a part wins ``last`` on an event-time tie with an earlier one.
+        """
+        first = parts[0]
+        alpha = first.values.alpha
+        vals: list[float] = []
+        n = 0
+        total = 0.0
+        lo, hi = inf, -inf
+        last: float | None = None
+        first_ts, last_ts = inf, -inf
+        for i, agg in enumerate(parts):
+            pv = agg.values
+            raw = pv.vals
+            if raw is None or pv.alpha != alpha:
+                return None
+            vals += raw
+            if i == 0:  # the copy the merge starts from, empty or not
+                n, total, lo, hi = agg.count, agg.sum, agg.min, agg.max
+                last, first_ts, last_ts = agg.last, agg.first_ts, agg.last_ts
+            elif agg.count:
+                n += agg.count
+                total += agg.sum
+                if agg.min < lo:
+                    lo = agg.min
+                if agg.max > hi:
+                    hi = agg.max
+                if agg.last_ts >= last_ts:
+                    last_ts, last = agg.last_ts, agg.last
+                if agg.first_ts < first_ts:
+                    first_ts = agg.first_ts
+        if len(vals) > RAW_MAX:
+            return None
+        out: dict[str, Any] = {
+            "count": n,
+            "sum": total,
+            "min": lo if n else None,
+            "max": hi if n else None,
+            "mean": total / n if n else None,
+            "last": last,
+        }
+        if vals:
+            vals.sort()
+            top = len(vals) - 1
+            out["p50"] = vals[int(Q50 * top)]
+            out["p95"] = vals[int(Q95 * top)]
+            out["p99"] = vals[int(Q99 * top)]
+        else:
+            out["p50"] = out["p95"] = out["p99"] = None
+        out["first_ts"] = first_ts if n else None
+        out["last_ts"] = last_ts if n else None
         return out
 
     def to_state(self) -> list[Any]:
