@@ -24,6 +24,8 @@ _JSON_STARTS = (ord("{"), ord("["))
 # one would make an id that cannot be split back (it once crashed the worker on every restart).
 _RESERVED = ("\x1e", "\x1f")
 _ERROR_KEYS = frozenset(("level", "severity", "loglevel"))
+_JSON_RESERVED = b"\\u001"  # the escapes \u001e and \u001f (any case) start with it
+_RAW_RESERVED = tuple(c.encode() for c in _RESERVED)
 
 
 def decode_metrics(
@@ -42,10 +44,16 @@ def decode_metrics(
         metrics, rejected = telegraf_json.parse_metrics(
             payload, unit=unit, default_host=default_host
         )
+        # In JSON a control character can only be written escaped (orjson refuses it raw),
+        # so a payload without "\u001" names nothing reserved: no need to look (the hot path).
+        reserved_possible = _JSON_RESERVED in payload
     else:
         metrics, rejected = line_protocol.parse_lines(
             payload, unit="auto", default_host=default_host
         )
+        reserved_possible = _RAW_RESERVED[0] in payload or _RAW_RESERVED[1] in payload
+    if not reserved_possible and (default_host is None or not _reserved_in(default_host)):
+        return metrics, rejected
     return _named(metrics, rejected, _metric_names)
 
 
@@ -120,6 +128,10 @@ def _metric_names(m: Metric) -> str:
 
 def _log_names(r: AccessLog | ErrorLog | AppLog) -> str:
     return r.service + r.host
+
+
+def _reserved_in(text: str) -> bool:
+    return _RESERVED[0] in text or _RESERVED[1] in text
 
 
 def _named(

@@ -157,7 +157,9 @@ class WindowEngine:
         self._tombstones: list[tuple[str, int, int]] = []
         self.late: list[Late] = []
         self._pane_size = config.pane
-        self._bases: dict[tuple[Any, ...], str] = {}  # (name, *tag items) -> series prefix
+        # (name, *tag items) -> (series prefix, field name -> series id): a message's ids are
+        # looked up, not joined and hashed afresh for every field.
+        self._bases: dict[tuple[Any, ...], tuple[str, dict[str, str]]] = {}
         self._line_sids: dict[tuple[str, str], tuple[str, str]] = {}  # (service, host) -> sids
         self._last_pane: Pane | None = None
         self._now = 0.0
@@ -258,11 +260,12 @@ class WindowEngine:
         here for the common cases (same semantics; the rare paths call them).
         """
         ckey = (name, *tags.items())
-        base = self._bases.get(ckey)
-        if base is None:
+        known = self._bases.get(ckey)
+        if known is None:
             if len(self._bases) > 200_000:
                 self._bases.clear()
-            base = self._bases[ckey] = metric_series_base(name, tags)
+            known = self._bases[ckey] = (metric_series_base(name, tags), {})
+        base, sids = known
         # -- the pane (see _pane_for) --
         size = self._pane_size
         start = int(ts // size) * size
@@ -286,7 +289,11 @@ class WindowEngine:
         for fname, value in fields.items():
             if value.__class__ is str or not -1e308 < value < 1e308:
                 continue  # strings are not aggregated; NaN and infinities are not numbers
-            sid = base + SEP + fname
+            sid = sids.get(fname)
+            if sid is None:
+                if len(sids) > 10_000:  # a producer inventing field names: no unbounded cache
+                    sids.clear()
+                sid = sids[fname] = base + SEP + fname
             agg = aggs.get(sid)
             if agg is None:
                 if not self._new_series_ok(hs, pane):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections import deque
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
@@ -10,10 +9,12 @@ if TYPE_CHECKING:
     from tables.records import Final
 
 
-class RecentWindows(dict[str, dict[tuple[str, str], deque[bytes]]]):
-    """Host -> (series, kind) -> ring of the last ``size`` final records (orjson bytes).
+class RecentWindows(dict[str, dict[tuple[str, str], list[bytes]]]):
+    """Host -> (series, kind) -> the last ``size`` final records (orjson bytes), oldest first.
 
-    About 0.5 kB a record, so 10,000 series x 2 kinds x 5 windows stay near 50 MB.
+    About 0.5 kB a record, so 10,000 series x 2 kinds x 5 windows stay near 50 MB. A ring is a
+    plain list trimmed from the front: a ``deque`` allocates a 64-slot block per ring (about
+    0.6 kB for each of the hundreds of thousands of series a big worker holds).
     """
 
     def __init__(self, size: int = 5) -> None:
@@ -22,27 +23,36 @@ class RecentWindows(dict[str, dict[tuple[str, str], deque[bytes]]]):
 
     def remember(self, host: str, series: str, kind: str, body: bytes) -> None:
         """Keep ``body`` as the newest record of ``(series, kind)`` on ``host``."""
-        rings = self.setdefault(host, {})
+        rings = self.get(host)
+        if rings is None:
+            rings = self[host] = {}
         ring = rings.get((series, kind))
         if ring is None:
-            ring = rings[(series, kind)] = deque(maxlen=self.size)
-        ring.append(body)
+            rings[(series, kind)] = [body]
+        else:
+            ring.append(body)
+            if len(ring) > self.size:
+                del ring[: len(ring) - self.size]
 
     def remember_finals(self, finals: Sequence[Final], bodies: Sequence[bytes]) -> None:
-        """:meth:`remember` each final's serialized record (consecutive finals of one host
-        share its lookup)."""
+        """:meth:`remember` each final's serialized record (one host lookup per run of
+        finals of the same host: a host closes all its series together)."""
         size = self.size
         host = None
-        rings: dict[tuple[str, str], deque[bytes]] = {}
+        rings: dict[tuple[str, str], list[bytes]] = {}
         for final, body in zip(finals, bodies, strict=True):
             if final.host != host:
                 host = final.host
-                rings = self.setdefault(host, {})
+                got = self.get(host)
+                rings = self[host] = {} if got is None else got
             key = (final.series, final.kind)
             ring = rings.get(key)
             if ring is None:
-                ring = rings[key] = deque(maxlen=size)
-            ring.append(body)
+                rings[key] = [body]
+            else:
+                ring.append(body)
+                if len(ring) > size:
+                    del ring[: len(ring) - size]
 
     def keep_only(self, hosts: set[str]) -> None:
         """Drop the records of hosts not in ``hosts`` (no longer owned here)."""

@@ -47,6 +47,8 @@ KINDS: dict[str, type[MetricAgg] | type[CounterAgg] | type[LogAgg] | type[Patter
 def agg_to_state(agg: Aggregate) -> list[Any]:
     """The aggregate's state prefixed by its kind tag: "m" metric, "c" counter, "l" log,
     "t" pattern."""
+    if type(agg) is MetricAgg:
+        return agg.tagged_state()
     return [agg.KIND, *agg.to_state()]
 
 

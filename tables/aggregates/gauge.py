@@ -21,6 +21,7 @@ from tables.sketch import DEFAULT_ALPHA, RAW_MAX, QuantileSketch, Values
 #: Result keys of a gauge that come from its sketch.
 QUANTILE_KEYS = frozenset({"p50", "p95", "p99"})
 Q50, Q95, Q99 = PERCENTILES
+_INFS = (inf, -inf)
 
 
 class MetricAgg:
@@ -211,6 +212,29 @@ class MetricAgg:
         if vals[0] is None:  # raw: [..., None, values] (+ alpha when not the default)
             return [*head, None, vals[2], *([vals[1]] if vals[1] != DEFAULT_ALPHA else [])]
         return [*head, vals]
+
+    def tagged_state(self) -> list[Any]:
+        """``["m", *self.to_state()]`` built as one list (writing panes is a hot path)."""
+        lo, hi, first_ts, last_ts = self.min, self.max, self.first_ts, self.last_ts
+        values = self.values
+        state = [
+            "m",
+            self.count,
+            self.sum,
+            None if lo in _INFS else lo,
+            None if hi in _INFS else hi,
+            self.last,
+            None if first_ts in _INFS else first_ts,
+            None if last_ts in _INFS else last_ts,
+        ]
+        vals = values.vals
+        if vals is None:
+            state.append(values.to_state())
+        else:
+            state += (None, vals)
+            if values.alpha != DEFAULT_ALPHA:
+                state.append(values.alpha)
+        return state
 
     @classmethod
     def from_state(cls, state: Sequence[Any]) -> MetricAgg:

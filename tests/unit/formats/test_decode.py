@@ -309,6 +309,26 @@ def test_names_with_the_engines_separators_are_rejected(payload: bytes) -> None:
     assert [r.reason for r in rejected] == ["bad_name"]
 
 
+@pytest.mark.parametrize(
+    "payload",
+    [
+        b'{"name":"cpu\\u001E","fields":{"v":1}}',  # upper-case escape
+        b'{"name":"cpu","tags":{"host":"a\\u001Fb"},"fields":{"v":1}}',
+        b"cpu,host=a\x1eb v=1",  # line protocol has no escapes: the raw byte
+        b"cpu\x1f v=1",
+    ],
+)
+def test_single_metrics_naming_a_separator_are_rejected(payload: bytes) -> None:
+    """One metric a message (the hot path that skips the name scan when nothing reserved can
+    be in the payload) still refuses a reserved character, in either case, JSON or not."""
+    metrics, rejected = decode_metrics(payload)
+    assert metrics == [] and [r.reason for r in rejected] == ["bad_name"]
+    metrics, rejected = decode_metrics(b'{"name":"cpu","fields":{"v":1}}', default_host="a\x1fb")
+    assert metrics == [] and [r.reason for r in rejected] == ["bad_name"]
+    metrics, rejected = decode_metrics(b'{"name":"cpu","fields":{"v":"\\u001e"}}')
+    assert [m.fields for m in metrics] == [{"v": "\x1e"}] and rejected == []  # a value, no name
+
+
 def test_log_services_and_hosts_with_the_engines_separators_are_rejected() -> None:
     bad = {"level": "error", "service": "pay\u001fx", "host": "a", "message": "m"}
     logs, rejected = decode_app(orjson.dumps(bad), default_host="h")

@@ -645,3 +645,16 @@ def test_gauge_merged_result_fast_path_equals_copy_and_merge(seed: int) -> None:
     assert got == expected
     assert repr(got) == repr(expected)  # -0.0 and 0.0 apart, key order too
     assert [a.to_state() for a in parts] == before  # the panes are untouched
+
+
+@pytest.mark.parametrize("n", [0, 1, 5, 32, 33, 200])
+@pytest.mark.parametrize("alpha", [0.01, 0.02])
+def test_gauge_tagged_state_is_the_kind_and_the_state(n: int, alpha: float) -> None:
+    from tables.aggregates import agg_from_state, agg_to_state
+
+    agg = MetricAgg(alpha=alpha)
+    for i in range(n):
+        agg.add(float(i % 7) - 3.0, 100.0 + i)
+    assert agg.tagged_state() == ["m", *agg.to_state()]
+    assert agg_to_state(agg) == agg.tagged_state()
+    assert agg_from_state(agg.tagged_state()).to_state() == agg.to_state()

@@ -84,3 +84,19 @@ def test_final_bodies_of_many_windows_equal_each_record_in_order() -> None:
         bodies = final_bodies(finals, orjson.dumps(99.5), fast_map)
         assert bodies == [orjson.dumps(f.to_record(99.5, dict_map)) for f in finals]
     assert final_bodies([], b"1.0", None) == []
+
+
+def test_recent_rings_keep_the_last_size_records_oldest_first() -> None:
+    from tables.recent import RecentWindows
+
+    recent = RecentWindows(size=3)
+    finals = [Final(h, 0, s, "tumbling", 60 * i, 60 * i + 60, {}) for i in range(5)
+              for h in ("a", "b") for s in ("s1", "s2")]  # fmt: skip
+    bodies = [f"{f.host}{f.series}{f.start}".encode() for f in finals]
+    recent.remember_finals(finals[:8], bodies[:8])
+    for final, body in zip(finals[8:], bodies[8:], strict=True):
+        recent.remember(final.host, final.series, final.kind, body)
+    assert recent["a"][("s1", "tumbling")] == [b"as1120", b"as1180", b"as1240"]
+    assert recent["b"][("s2", "tumbling")] == [b"bs2120", b"bs2180", b"bs2240"]
+    recent.keep_only({"b"})
+    assert list(recent) == ["b"]
