@@ -339,13 +339,15 @@ class Pipeline:
                 if alerting is not None:
                     alerting.maybe_evaluate(hs, "l", now)
                 last_host = hs.host
-                # patterns keep counts per tenant (the patterns API shows a caller its own)
-                tenant = tenants.of(hs.host) if tenants is not None else None
+                tenant = None
             if isinstance(rec, AccessLog):
                 engine.add_request(
                     hs, topic, offset, rec.service, ts, rec.status, rec.bytes, rec.request_time
                 )
             elif patterns is not None and rec.message:
+                # patterns keep counts per tenant (the patterns API shows a caller its own)
+                if tenant is None and tenants is not None:
+                    tenant = tenants.of(hs.host)
                 # only records applied here (never a re-read): a line is mined once
                 cluster, since = patterns.mine(hs.partition, rec.service, rec.message, ts, tenant)
                 if lines is not None:

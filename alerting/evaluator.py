@@ -50,6 +50,8 @@ from tables.series import (
 )
 
 SidRule = tuple[str, Rule]
+# (host state, its series_gen, the host's series then, open-window (sid, rule) pairs by kind)
+OpenPairs = tuple[HostState, int, set[str], dict[str, list[SidRule]]]
 
 EVAL_TICK = 5.0  # seconds of event time between evaluations of a host's open windows
 QUIET_S = 1.0  # wall seconds after which a quiet host's latest data is evaluated
@@ -117,8 +119,8 @@ class Alerting:
             self._by_kind.setdefault(group, []).append(r)
         self._fps: dict[tuple[str, str], str] = {}
         self._descs: dict[str, dict[str, Any]] = {}
-        # (host, type) -> (host state, its series_gen, open-window (sid, rule) pairs by kind)
-        self._pairs: dict[tuple[str, str], tuple[HostState, int, dict[str, list[SidRule]]]] = {}
+        # (host, type) -> OpenPairs
+        self._pairs: dict[tuple[str, str], OpenPairs] = {}
         for fp in [fp for fp, st in self.states.items() if st.rule not in self.by_name]:
             self._forget(fp)
 
@@ -238,16 +240,26 @@ class Alerting:
         cached until the host's set of series changes (``HostState.series_gen``)."""
         key = (hs.host, typ)
         cached = self._pairs.get(key)
-        if cached is not None and cached[0] is hs and cached[1] == hs.series_gen:
-            return cached[2]
+        gen = hs.series_gen
+        if cached is not None and cached[0] is hs:
+            if cached[1] == gen:
+                return cached[3]
+            # The generation moves whenever a pane gains a series or expires, which is mostly
+            # the same series in a new pane: the set decides whether the pairs change.
+            sids = series_of(self.engine, hs.host)
+            if sids == cached[2]:
+                self._pairs[key] = (hs, gen, cached[2], cached[3])
+                return cached[3]
+        else:
+            sids = series_of(self.engine, hs.host)
         wanted: dict[str, list[SidRule]] = {}
-        for sid in sorted(series_of(self.engine, hs.host)):
+        for sid in sorted(sids):
             if series_type(sid) != typ:
                 continue
             for rule in self.rules_for(sid, hs.host):
                 if rule.evaluate is Evaluate.OPEN:
                     wanted.setdefault(rule.window, []).append((sid, rule))
-        self._pairs[key] = (hs, hs.series_gen, wanted)
+        self._pairs[key] = (hs, gen, sids, wanted)
         return wanted
 
     def on_finals(self, finals: Iterable[Final], now: float) -> None:

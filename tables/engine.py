@@ -316,10 +316,22 @@ class WindowEngine:
             return
         self._dirty_hosts[hs.host] = hs
 
+    def _log_sids(self, service: str, host: str) -> tuple[str, str]:
+        """The log and pattern series ids of (service, host), built once."""
+        sids = self._line_sids.get((service, host))
+        if sids is None:
+            if len(self._line_sids) > 200_000:
+                self._line_sids.clear()
+            sids = self._line_sids[(service, host)] = (
+                log_series(service, host),
+                pattern_series(service, host),
+            )
+        return sids
+
     def _log_agg(
         self, hs: HostState, topic: str, offset: int, service: str, ts: float
     ) -> LogAgg | None:
-        sid = log_series(service, hs.host)
+        sid = self._log_sids(service, hs.host)[0]
         pane = self._pane_for(hs, sid, topic, offset, ts)
         if pane is None:
             return None
@@ -371,15 +383,7 @@ class WindowEngine:
         """Apply one mined log line: :meth:`add_line` and its pattern's count (``PatternAgg`` of
         the (service, host) pattern series), with one pane lookup and one clock update (the hot
         path with patterns on); a late line is reported once, under its log series."""
-        sids = self._line_sids.get((service, hs.host))
-        if sids is None:
-            if len(self._line_sids) > 200_000:
-                self._line_sids.clear()
-            sids = self._line_sids[(service, hs.host)] = (
-                log_series(service, hs.host),
-                pattern_series(service, hs.host),
-            )
-        sid, psid = sids
+        sid, psid = self._log_sids(service, hs.host)
         pane = self._pane_for(hs, sid, topic, offset, ts)
         if pane is None:
             return

@@ -9,6 +9,9 @@ from typing import Any, ClassVar, Self
 from tables.aggregates.base import PERCENTILES, check_kind, inf_if_none, none_if_inf
 from tables.sketch import DEFAULT_ALPHA, QuantileSketch
 
+# The percentile keys of the latency and upstream sketches (p50, p95, p99), in result order.
+_LATENCY_KEYS = ("latency_p50", "latency_p95", "latency_p99")
+_UPSTREAM_KEYS = ("upstream_p50", "upstream_p95", "upstream_p99")
 ERROR_LEVELS = frozenset({"error", "err", "crit", "critical", "alert", "emerg", "fatal", "panic"})
 WARN_LEVELS = frozenset({"warn", "warning"})
 
@@ -155,7 +158,18 @@ class LogAgg:
             error_rate = self.error_lines / self.log_lines
         else:
             error_rate = 0.0
-        out: dict[str, Any] = {name: getattr(self, name) for name in self._COUNTS}
+        out: dict[str, Any] = {  # the _COUNTS, in order
+            "requests": req,
+            "s2xx": self.s2xx,
+            "s3xx": self.s3xx,
+            "s4xx": self.s4xx,
+            "s5xx": self.s5xx,
+            "other": self.other,
+            "bytes": self.bytes,
+            "log_lines": self.log_lines,
+            "error_lines": self.error_lines,
+            "warn_lines": self.warn_lines,
+        }
         out["error_rate"] = error_rate
         # Unmixed rates for alerting: a window holding app-log lines but no requests yet (the
         # topics progress separately) must not read as an HTTP error rate.
@@ -163,12 +177,15 @@ class LogAgg:
         out["log_error_rate"] = self.error_lines / self.log_lines if self.log_lines else None
         out["client_error_rate"] = self.s4xx / req if req else 0.0
         out["req_rate"] = req / window_seconds if window_seconds else None
-        for prefix, sketch in (("latency", self.latency), ("upstream", self.upstream)):
+        for prefix, names, sketch in (
+            ("latency", _LATENCY_KEYS, self.latency),
+            ("upstream", _UPSTREAM_KEYS, self.upstream),
+        ):
             if keys is not None and not any(k.startswith(prefix) for k in keys):
                 continue  # a reader that needs none of these percentiles (alert evaluation)
             qs = sketch.quantiles(PERCENTILES) if sketch else [None] * 3
-            for q, v in zip(("p50", "p95", "p99"), qs, strict=True):
-                out[f"{prefix}_{q}"] = v
+            for name, v in zip(names, qs, strict=True):
+                out[name] = v
         out["first_ts"] = none_if_inf(self.first_ts)
         out["last_ts"] = none_if_inf(self.last_ts)
         return out

@@ -456,3 +456,27 @@ def test_the_window_fast_path_takes_the_bench_lines() -> None:
         (full,), _ = decode_nginx(message.value, default_host="h")
         assert [getattr(fast, k) for k in keys] == [getattr(full, k) for k in keys]
     assert seen == 2000
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        "2026/12/07 10:00:00 [error] 12#0: *5 upstream timed out, client: 10.0.0.1",
+        '2026/12/07 10:00:00 [06/Dec/2026:10:00:00 +0000] "GET / HTTP/1.1" 200 5 "-" "-"',
+        '2026/12/07 10:00:00 - [06/Dec/2026:10:00:00 +0000] "GET / HTTP/1.1" 200 5 "-" "-"',
+    ],
+)
+def test_the_window_fast_path_leaves_error_entries_to_the_full_decode(line: str) -> None:
+    """An error entry's start never fits the plain access form (three words before "["), so
+    the fast path needs no separate error check; the last line is an access line whose client
+    looks like a date, and both decodes agree on it."""
+    from formats.decode import decode_nginx, nginx_access_fast
+    from formats.nginx_error import is_error_start
+
+    fast = nginx_access_fast(line.encode(), default_host="h")
+    records, _ = decode_nginx(line.encode(), default_host="h")
+    if is_error_start(line):
+        assert fast is None and not any(isinstance(r, AccessLog) for r in records)
+    else:
+        assert fast is not None and isinstance(records[0], AccessLog)
+        assert (fast.client_ip, fast.status) == (records[0].client_ip, records[0].status)
