@@ -9,12 +9,13 @@ N ?= 300000
 # processes halve `make test` on a 2-core machine. TEST_WORKERS=0 runs everything in one process.
 TEST_WORKERS ?= 2
 
-.PHONY: install browser prometheus run test lint typecheck unit agents integration chaos bench clean help
+.PHONY: install native browser prometheus run test lint typecheck unit agents integration chaos bench clean help
 
 help:
 	@echo "make run    - install, start the embedded stack, migrations, a worker and the simulator"
 	@echo "make test   - install, lint, type-check, then unit + agent + integration tests"
 	@echo "make chaos  - failure scenarios (broker, worker faults); writes docs/RELIABILITY.md"
+	@echo "make native - compile the window core with mypyc (make run and make test do it too)"
 	@echo "make bench  - benchmark (N=... records per workload, default 300000)"
 	@echo "make clean  - remove the virtualenv and local data"
 
@@ -24,7 +25,13 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install -q -e '.[stack,dev]'
 	@touch $(STAMP)
 
+# The native window core (tables/native.py): compiled with mypyc when its sources changed, else
+# a check of their digests (well under a second). LOOKOUT_NATIVE=0 runs the Python sources.
 install: $(STAMP)
+	@$(BIN)/python -m devtools.native build --quiet
+
+native: $(STAMP)
+	$(BIN)/python -m devtools.native build
 
 # The browser test drives Debian's Chromium with playwright-core (never a downloaded browser).
 BROWSER := tests/browser/node_modules/.package-lock.json
@@ -77,4 +84,4 @@ bench: install
 	$(BIN)/lookout bench --count $(N)
 
 clean:
-	rm -rf $(VENV) .lookout lookout-data .pytest_cache .mypy_cache .ruff_cache tests/browser/node_modules tests/artifacts
+	rm -rf $(VENV) tables/_native .lookout lookout-data .pytest_cache .mypy_cache .ruff_cache tests/browser/node_modules tests/artifacts

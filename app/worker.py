@@ -32,6 +32,7 @@ from app.tokens import Signer
 from app.topics import TopicNames
 from patterns.book import PatternBook
 from sinks.identity import IdentityStore
+from tables import native
 from tables.engine import WindowEngine
 from tables.store import WindowStore
 
@@ -126,6 +127,17 @@ def create_app(
     register_account_views(lk, access)
     register_log_views(lk, broker_url)
     register_pattern_views(app, store.patterns, Peers(app, stats))
+
+    @app.task
+    async def report_window_core() -> None:
+        core = native.STATE
+        log.log(
+            logging.INFO if core == "native" else logging.WARNING,
+            "window core: %s%s",
+            core,
+            "" if core == "native" else " - about a third slower on one-metric messages",
+        )
+
     web_app = app.web.web_app  # type: ignore[attr-defined]
     middleware.install(web_app, settings.cors_origins, access.middleware)
     if identity is not None:

@@ -158,7 +158,7 @@ class QuantileSketch:
 
     def copy(self) -> QuantileSketch:
         """An independent copy."""
-        new = QuantileSketch.__new__(QuantileSketch)
+        new = QuantileSketch(self.alpha, max_buckets=self.max_buckets, min_value=self.min_value)
         new.alpha, new.max_buckets, new.min_value = self.alpha, self.max_buckets, self.min_value
         new._log_gamma, new._mult, new._log_rep = self._log_gamma, self._mult, self._log_rep
         new.zero, new._pos, new._neg = self.zero, dict(self._pos), dict(self._neg)
@@ -377,7 +377,7 @@ class Values:
 
     def copy(self) -> Values:
         """An independent copy."""
-        new = Values.__new__(Values)
+        new = Values(self.alpha)  # a plain constructor (native build)
         new.alpha = self.alpha
         new.vals = None if self.vals is None else self.vals.copy()
         new.sketch = None if self.sketch is None else self.sketch.copy()
@@ -402,7 +402,7 @@ class Values:
     @classmethod
     def from_state(cls, state: Sequence[Any]) -> Values:
         """Rebuild from :meth:`to_state` output, or from a bare sketch's state."""
-        new = cls.__new__(cls)
+        new = cls()  # every field is set below
         if state and state[0] is None:
             new.alpha, new.vals, new.sketch = float(state[1]), [float(v) for v in state[2]], None
         else:

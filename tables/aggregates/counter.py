@@ -12,6 +12,24 @@ from tables.sketch import DEFAULT_ALPHA, Values
 DEFAULT_MAX_SAMPLES = 1000
 
 
+# A run's fields (its slots), for copies (a compiled class has no __slots__ to read).
+_RUN_FIELDS = (
+    "increase",
+    "inexact",
+    "intervals",
+    "rate_max",
+    "rate_min",
+    "rate_sum",
+    "rates",
+    "resets",
+    "samples",
+    "t0",
+    "t1",
+    "v0",
+    "v1",
+)
+
+
 class _Run:
     """A summary of consecutive counter samples: the first and last sample plus what lies between.
 
@@ -38,7 +56,7 @@ class _Run:
         self.t0 = self.t1 = t
         self.v0 = self.v1 = v
         self.samples = 1
-        self.increase: float = 0
+        self.increase: float = 0.0
         self.resets = 0
         self.intervals = 0
         self.rate_min: float = inf
@@ -49,8 +67,8 @@ class _Run:
 
     def copy(self) -> _Run:
         """A copy with its own rate sketch, to start a new chain from."""
-        run = _Run.__new__(_Run)
-        for name in _Run.__slots__:
+        run = _Run(self.t0, self.v0, self.rates.alpha)  # a plain constructor (native build)
+        for name in _RUN_FIELDS:
             setattr(run, name, getattr(self, name))
         run.rates = self.rates.copy()
         return run
@@ -120,7 +138,7 @@ class _Run:
         (t0, v0, t1, v1, samples, increase, resets, intervals, rmin, rmax, rsum, inexact, rates) = (
             state
         )
-        run = cls.__new__(cls)
+        run = cls(t0, v0, DEFAULT_ALPHA)  # every field is set below
         run.t0, run.v0, run.t1, run.v1 = t0, v0, t1, v1
         run.samples, run.increase, run.resets, run.intervals = samples, increase, resets, intervals
         run.rate_min = inf_if_none(rmin, inf)

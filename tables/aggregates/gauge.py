@@ -92,7 +92,7 @@ class MetricAgg:
 
     def copy(self) -> MetricAgg:
         """An independent copy."""
-        new = MetricAgg.__new__(MetricAgg)
+        new = MetricAgg(self.values.alpha)  # a plain constructor (native build)
         new.count, new.sum, new.min, new.max = self.count, self.sum, self.min, self.max
         new.last, new.first_ts, new.last_ts = self.last, self.first_ts, self.last_ts
         new.values = self.values.copy()
@@ -240,7 +240,7 @@ class MetricAgg:
     def from_state(cls, state: Sequence[Any]) -> MetricAgg:
         """Rebuild from ``to_state()`` output (either form)."""
         count, total, lo, hi, last, first_ts, last_ts, sketch, *raw = state
-        agg = cls.__new__(cls)
+        agg = cls()  # every field is set below
         agg.count = count
         agg.sum = total
         agg.min = inf_if_none(lo, inf)

@@ -117,9 +117,10 @@ class LogAgg:
 
     def copy(self) -> LogAgg:
         """An independent copy."""
-        new = LogAgg.__new__(LogAgg)
-        for name in LogAgg.__slots__:
+        new = LogAgg(self.latency.alpha)  # a plain constructor (native build)
+        for name in self._COUNTS:
             setattr(new, name, getattr(self, name))
+        new.first_ts, new.last_ts = self.first_ts, self.last_ts
         new.latency = self.latency.copy()
         new.upstream = None if self.upstream is None else self.upstream.copy()
         return new
@@ -205,7 +206,7 @@ class LogAgg:
     def from_state(cls, state: Sequence[Any]) -> LogAgg:
         """Rebuild from ``to_state()`` output."""
         *counts, first_ts, last_ts, latency, upstream = state
-        agg = cls.__new__(cls)
+        agg = cls()  # every field is set below
         for name, value in zip(cls._COUNTS, counts, strict=True):
             setattr(agg, name, value)
         agg.first_ts = inf_if_none(first_ts, inf)

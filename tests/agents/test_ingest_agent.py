@@ -132,14 +132,20 @@ async def test_an_unexpected_error_parks_the_message_and_the_stream_goes_on(
 ) -> None:
     lk, out, ctx = lookout
     engine = lk.store.engine
-    real = engine.add_metric
 
-    def flaky(hs: Any, *args: Any) -> None:
-        if hs.host == "bad":
-            raise RuntimeError("boom")
-        real(hs, *args)
+    class Flaky:
+        """The engine, failing on one host (a stand-in: the native engine's methods cannot
+        be patched on the instance)."""
 
-    monkeypatch.setattr(engine, "add_metric", flaky)
+        def __getattr__(self, name: str) -> Any:
+            return getattr(engine, name)
+
+        def add_metric(self, hs: Any, *args: Any) -> None:
+            if hs.host == "bad":
+                raise RuntimeError("boom")
+            engine.add_metric(hs, *args)
+
+    monkeypatch.setattr(lk.pipeline, "engine", Flaky())
     await ctx.put(metric("bad", T0, 1.0), key=b"bad")
     await ctx.put(metric("h1", T0, 2.0), key=b"h1")
     await settle(ctx, 2)
