@@ -36,21 +36,7 @@ class _Run:
     Treated as immutable once built: ``join``/``step`` are only called on a fresh chain.
     """
 
-    __slots__ = (
-        "increase",
-        "inexact",
-        "intervals",
-        "rate_max",
-        "rate_min",
-        "rate_sum",
-        "rates",
-        "resets",
-        "samples",
-        "t0",
-        "t1",
-        "v0",
-        "v1",
-    )
+    __slots__ = _RUN_FIELDS
 
     def __init__(self, t: float, v: float, alpha: float) -> None:
         self.t0 = self.t1 = t
