@@ -30,6 +30,7 @@ from devtools.bench.result import (
     Results,
 )
 from devtools.bench.workloads import W1, W1F, W2, W3, W3A, WORKLOADS
+from tables import native
 
 JSON_NAMES = {
     RAW: "raw",
@@ -239,6 +240,7 @@ def summary(
     out["machine"] = machine_info
     out["date"] = date
     out["commit"] = commit
+    out["core"] = native.STATE  # the window core the workers ran (tables/native.py)
     return out
 
 

@@ -43,6 +43,7 @@ from devtools.bench.result import (
 from devtools.bench.workloads import W1, W3, W3A
 from devtools.stack import LocalStack
 from sinks.migrations import migrate
+from tables import native
 
 
 def bench(settings: Settings, ns: argparse.Namespace) -> int:
@@ -92,6 +93,7 @@ def bench(settings: Settings, ns: argparse.Namespace) -> int:
     if not opts.json_only:
         print(table(results))
         print(f"logs: {workdir / 'logs'}")
+        print(f"window core: {native.STATE}")
     print(json.dumps(summary(results, machine(), today(), revision())))
     return 1 if failed else 0
 
