@@ -42,6 +42,7 @@ MODULES = (
     "tables.aggregates.gauge",
     "tables.aggregates.logs",
     "tables.aggregates.patterns",
+    "tables.aggregates.kinds",
     "tables.sketch",
     "tables.series",
     "tables.windows",
@@ -49,6 +50,7 @@ MODULES = (
     "tables.records",
     "tables.recent",
     "tables.engine",
+    "tables.queries",
 )
 GROUP = "lookout_native"  # mypyc's shared library of the build: lookout_native__mypyc
 ROOT = Path(__file__).resolve().parent.parent  # the folder that holds the tables package

@@ -10,17 +10,22 @@ the engine never produces such ties. ``to_state()`` gives lists of numbers, stri
 (JSON-ready, no dicts), ``from_state()`` reverses it, and ``agg_to_state``/``agg_from_state``
 add a kind tag so a pane can hold mixed kinds. Times are float seconds since the epoch.
 
-One module per kind (``gauge``, ``counter``, ``logs``, ``patterns``); this package holds the kind
-registry.
+One module per kind (``gauge``, ``counter``, ``logs``, ``patterns``); the kind registry and the
+merges across panes are ``kinds``, re-exported here.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
-from typing import Any
-
 from tables.aggregates.counter import CounterAgg
 from tables.aggregates.gauge import QUANTILE_KEYS, MetricAgg
+from tables.aggregates.kinds import (
+    KINDS,
+    Aggregate,
+    agg_from_state,
+    agg_to_state,
+    merge_aggs,
+    merged_result,
+)
 from tables.aggregates.logs import LogAgg
 from tables.aggregates.patterns import PatternAgg
 
@@ -37,56 +42,3 @@ __all__ = [
     "merge_aggs",
     "merged_result",
 ]
-
-Aggregate = MetricAgg | CounterAgg | LogAgg | PatternAgg
-KINDS: dict[str, type[MetricAgg] | type[CounterAgg] | type[LogAgg] | type[PatternAgg]] = {
-    cls.KIND: cls for cls in (MetricAgg, CounterAgg, LogAgg, PatternAgg)
-}
-
-
-def agg_to_state(agg: Aggregate) -> list[Any]:
-    """The aggregate's state prefixed by its kind tag: "m" metric, "c" counter, "l" log,
-    "t" pattern."""
-    if type(agg) is MetricAgg:
-        return agg.tagged_state()
-    return [agg.KIND, *agg.to_state()]
-
-
-def agg_from_state(state: Sequence[Any]) -> Aggregate:
-    """Rebuild any aggregate from ``agg_to_state()`` output."""
-    kind = state[0] if state else None
-    cls = KINDS.get(kind) if isinstance(kind, str) else None
-    if cls is None:
-        raise ValueError(f"unknown aggregate kind {kind!r} in state; expected one of {list(KINDS)}")
-    return cls.from_state(state[1:])
-
-
-def merge_aggs(aggs: Iterable[Aggregate]) -> Aggregate | None:
-    """Merge aggregates of one series across panes into a copy, or ``None`` if there are none."""
-    out: Aggregate | None = None
-    for agg in aggs:
-        if out is None:
-            out = agg.copy()
-        else:
-            out.merge(agg)  # type: ignore[arg-type]
-    return out
-
-
-def merged_result(
-    aggs: Sequence[Aggregate], window_seconds: float, keys: frozenset[str] | None
-) -> dict[str, Any]:
-    """``result`` of the merge of ``aggs`` (one series' panes, at least one), computed without
-    copying what the reader's ``keys`` do not need (None: every key)."""
-    first = aggs[0]
-    if len(aggs) == 1:
-        return first.result(window_seconds=window_seconds, keys=keys)  # result never mutates
-    if type(first) is MetricAgg and keys is None:
-        out = MetricAgg.merged_result(aggs)  # type: ignore[arg-type]
-        if out is not None:
-            return out
-    elif type(first) is LogAgg and not LogAgg.needs_sketches(keys):
-        counts = LogAgg.merged_counts(aggs)  # type: ignore[arg-type]
-        return counts.result(window_seconds=window_seconds, keys=keys)
-    merged = merge_aggs(aggs)
-    assert merged is not None  # at least one part
-    return merged.result(window_seconds=window_seconds, keys=keys)
