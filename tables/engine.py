@@ -66,8 +66,9 @@ class HostState:
     no_time: int = 0
     last_recv: float = 0.0
     panes: dict[int, Pane] = field(default_factory=dict)
-    # Moves whenever the set of series in the open panes may have changed (a series appears in
-    # a pane, a pane expires or is restored): readers cache what depends on it. Not persisted.
+    # Moves whenever the set of series ids across the open panes may have changed (a series no
+    # open pane had appears, a pane expires or is restored): readers cache what depends on it
+    # (alerting's rule pairs). Not persisted.
     series_gen: int = 0
 
     def to_state(self) -> dict[str, Any]:
@@ -112,6 +113,15 @@ class HostState:
             no_time=int(state.get("nt", 0)),
             last_recv=now,
         )
+
+
+def _series_added(hs: HostState, pane: Pane, sid: str) -> None:
+    """``sid`` just got an aggregate in ``pane``: the host's set of series changed unless
+    another open pane has it (the usual case: the same series in the next pane)."""
+    for other in hs.panes.values():
+        if other is not pane and sid in other.aggs:
+            return
+    hs.series_gen += 1
 
 
 @dataclass(slots=True)
@@ -300,7 +310,7 @@ class WindowEngine:
                     continue
                 is_counter = f"{name}.{fname}" in self.counters
                 agg = aggs[sid] = CounterAgg() if is_counter else MetricAgg()
-                hs.series_gen += 1
+                _series_added(hs, pane, sid)
             agg.add(float(value), ts)  # type: ignore[union-attr]
         # -- the host's clocks (see _note) --
         hw = hs.hw
@@ -340,7 +350,7 @@ class WindowEngine:
             if not self._new_series_ok(hs, pane):
                 return None
             agg = pane.aggs[sid] = LogAgg()
-            hs.series_gen += 1
+            _series_added(hs, pane, sid)
         self._note(hs, topic, offset, ts, "l")
         return agg  # type: ignore[return-value]
 
@@ -391,13 +401,13 @@ class WindowEngine:
         agg = aggs.get(sid)
         if agg is None and self._new_series_ok(hs, pane):
             agg = aggs[sid] = LogAgg()
-            hs.series_gen += 1
+            _series_added(hs, pane, sid)
         if agg is not None:
             agg.add_line(level, ts)  # type: ignore[union-attr]
         pagg = aggs.get(psid)
         if pagg is None and self._new_series_ok(hs, pane):
             pagg = aggs[psid] = PatternAgg()
-            hs.series_gen += 1
+            _series_added(hs, pane, psid)
         if pagg is not None:
             error = level.lower() in ERROR_LEVELS
             pagg.add_pattern(pid, error, first_seen, since, ts)  # type: ignore[union-attr]

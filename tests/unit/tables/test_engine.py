@@ -377,3 +377,30 @@ def test_property_late_verdicts_do_not_depend_on_batching(
         late = sorted((x.host, x.ts) for x in eng.take_late())
         results.append((finals_summary(finals), late))
     assert results[0] == results[1]
+
+
+def test_series_gen_moves_only_when_the_set_of_series_may_change() -> None:
+    """Alerting re-reads which series a host has whenever series_gen moves: a series it has in
+    an open pane already, met again in the next pane, is not a change; a new series, a log
+    series, a pattern series and an expired pane are."""
+    eng = engine()
+    feed(eng, [(1000.0, 1.0)])
+    hs = eng.hosts["h1"]
+    gen = hs.series_gen
+    feed(eng, [(1065.0, 2.0)], first_offset=1)  # the same series in the next pane
+    assert hs.series_gen == gen
+    feed(eng, [(1070.0, 2.0)], first_offset=2, field="other")  # a new series
+    assert hs.series_gen == gen + 1
+    before = len(hs.panes)
+    feed(eng, [(1500.0, 3.0)], first_offset=3)  # closes and expires the old panes
+    assert len(hs.panes) < before and hs.series_gen > gen + 1
+    assert series_of(eng, "h1") == {sid for p in hs.panes.values() for sid in p.aggs}
+
+    logs = eng.host("h2", 0, WALL)
+    gen = logs.series_gen
+    eng.add_request(logs, "n", 0, "web", 1071.0, 200, 10, 0.1)
+    assert logs.series_gen == gen + 1
+    eng.add_request(logs, "n", 1, "web", 1131.0, 200, 10, 0.1)  # next pane, same series
+    assert logs.series_gen == gen + 1
+    eng.add_mined_line(logs, "a", 0, "web", 1132.0, "error", "p1", 1132.0, 0.0)
+    assert logs.series_gen == gen + 2  # the pattern series (the log series was there already)
