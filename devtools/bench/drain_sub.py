@@ -46,9 +46,10 @@ def faust_command(ctx: Context, prepared: Prepared, drain: str) -> list[str]:
     ]
 
 
-def quix_command(ctx: Context, prepared: Prepared) -> list[str]:
-    """Command line of the Quix Streams drain for a workload."""
-    name = f"{prepared.workload}-{QUIX}"
+def quix_command(ctx: Context, prepared: Prepared, attempt: int = 0) -> list[str]:
+    """Command line of the Quix Streams drain for a workload (``attempt``: the how-many-th run,
+    each in its own consumer group, tally and state)."""
+    name = run_name(prepared, QUIX, attempt)
     cmd = [
         sys.executable,
         "-m",
@@ -58,7 +59,7 @@ def quix_command(ctx: Context, prepared: Prepared) -> list[str]:
         "--topic",
         prepared.topic,
         "--group",
-        ctx.name(prepared.workload, QUIX),
+        ctx.name(prepared.workload, QUIX, *([str(attempt)] if attempt else [])),
         "--target",
         str(prepared.metrics),
         "--tally",
@@ -71,14 +72,25 @@ def quix_command(ctx: Context, prepared: Prepared) -> list[str]:
     return [*cmd, "--text"] if prepared.workload == W3 else cmd
 
 
+def run_name(prepared: Prepared, drain: str, attempt: int = 0) -> str:
+    """The name of one run of a drain (its tally and log files)."""
+    return f"{prepared.workload}-{drain}" + (f"-{attempt}" if attempt else "")
+
+
 async def drain_tallied(
-    ctx: Context, prepared: Prepared, drain: str, cmd: list[str], *, limit: float
+    ctx: Context,
+    prepared: Prepared,
+    drain: str,
+    cmd: list[str],
+    *,
+    limit: float,
+    attempt: int = 0,
 ) -> DrainResult:
     """Run a drain subprocess until its tally shows every metric (or ``limit`` s passed)."""
-    name = f"{prepared.workload}-{drain}"
+    name = run_name(prepared, drain, attempt)
     tally_path = ctx.folder("tally") / f"{name}.json"
     tally_path.unlink(missing_ok=True)
-    ctx.progress.phase(f"{prepared.workload} {drain}")
+    ctx.progress.phase(f"{prepared.workload} {drain}" + (f" run {attempt + 1}" if attempt else ""))
     child = ctx.children.start(name, cmd, ctx.folder("logs") / f"{name}.log", ctx.child_env())
     target = prepared.metrics
     begun = time.monotonic()

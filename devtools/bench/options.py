@@ -42,7 +42,8 @@ consumer group:
                 --repeat times (fresh worker and consumer group each): the median run and
                 every run's rate. With --sinks, again with LOOKOUT_SINKS=all (c+)
   quix     (d)  Quix Streams tumbling count per host key (`tumbling_window(60_000).count()
-                .current()`), when `import quixstreams` works (pip install -e '.[bench]')
+                .current()`), when `import quixstreams` works (pip install -e '.[bench]');
+                run --repeat times too (own consumer group each): the median run
 Rates are records/s from each drainer's first record to its last. Then the latency run: a
 fresh worker gets W2-shaped messages stamped "now" at 200 messages/s (20,000 metrics/s) for
 20 s after a 3-s warm-up; every 25th message carries a marker polled for in
@@ -55,7 +56,7 @@ targets (one run, sinks off): W1 (c) >= 2x (d); W1f (c) >= 2x (d) in metrics/s; 
 output: a progress line per phase on stderr, then on stdout the table of records/s per
 drainer and workload, the targets with PASS/MISS, and last one line of JSON (w1_raw_eps, ...,
 w2_lookout_eps, w1f_lookout_mps, w1f_lookout_fps, w3_lookout_lps, ..., *_runs, peak_rss_mb,
-p50_visible_s, p99_visible_s, n, machine, date, commit, targets). Exit status 0 when every
+p50_visible_s, p99_visible_s, n, machine, date, commit, core, targets). Exit status 0 when every
 phase ran (targets missed or not), 1 when a phase failed, 2 for bad options.
 
 broker: LOOKOUT_BROKER_URL when set (the run's topics are deleted at the end), else an
@@ -112,8 +113,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         type=int,
         default=DEFAULT_REPEAT,
         metavar="K",
-        help=f"run the Lookout worker K times per workload and report the median run and "
-        f"the spread (default {DEFAULT_REPEAT})",
+        help=f"run the Lookout worker and the Quix drain K times per workload and report "
+        f"each one's median run and the spread (default {DEFAULT_REPEAT})",
     )
     parser.add_argument(
         "--sinks",
