@@ -37,6 +37,14 @@ def decode_metrics(
     line-protocol timestamps are always inferred (Telegraf's influx serializer writes ns).
     ``default_host`` becomes the ``host`` tag of metrics that have none.
     """
+    if (
+        payload[:1] == b"{"
+        and _JSON_RESERVED not in payload
+        and (default_host is None or not _reserved_in(default_host))
+    ):  # one metric a message (Telegraf's kafka output); anything else takes the full path
+        one = telegraf_json.single_metric(payload, unit=unit, default_host=default_host)
+        if one is not None:
+            return [one], []
     first = _first_byte(payload)
     if first is None:
         return [], [Rejected("empty", "empty message", payload)]

@@ -35,6 +35,25 @@ def parse_metrics(
     return metrics, rejected
 
 
+def single_metric(
+    payload: bytes, *, unit: str = "auto", default_host: str | None = None
+) -> Metric | None:
+    """The metric of a message that is one valid Telegraf JSON metric (``{...}``, not a batch),
+    exactly as :func:`parse_metrics` gives it; None for anything else, which
+    :func:`parse_metrics` then parses in full and rejects what it must (the hot path: Telegraf's
+    kafka output writes one metric per message)."""
+    try:
+        obj = orjson.loads(payload)
+    except orjson.JSONDecodeError:
+        return None
+    if type(obj) is not dict or "metrics" in obj:
+        return None
+    try:
+        return _metric(obj, divisor(unit), unit, default_host)
+    except ParseError:
+        return None
+
+
 def load_objects(payload: bytes) -> tuple[list[Any], list[Rejected], bool]:
     """The metric objects of a message (single, batch or array), or why there are none.
 

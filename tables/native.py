@@ -113,10 +113,10 @@ def check(root: Path = ROOT, env: Mapping[str, str] | None = None) -> tuple[dict
         return {}, "python (no native build for this interpreter: run `make native`)"
     except (OSError, ValueError) as exc:
         return {}, f"python (unreadable native build manifest: {exc}; run `make native`)"
-    if manifest.get("digest") != source_digest(tuple(manifest.get("modules", ())), root):
-        return {}, "python (native build is stale: tables sources changed; run `make native`)"
     if tuple(manifest.get("modules", ())) != MODULES:
         return {}, "python (native build is of another module list: run `make native`)"
+    if manifest.get("digest") != source_digest(MODULES, root):
+        return {}, "python (native build is stale: tables sources changed; run `make native`)"
     files = {name: folder / rel for name, rel in manifest["files"].items()}
     missing = [str(p) for p in files.values() if not p.exists()]
     if missing:

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import orjson
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from formats.points import Metric
-from formats.telegraf_json import metric_from_object, parse_metrics
+from formats.telegraf_json import metric_from_object, parse_metrics, single_metric
 
 # The two examples of Telegraf's JSON output data format documentation.
 DOCS_SINGLE = b"""{
@@ -195,3 +197,45 @@ def test_metric_from_object_uses_the_unit() -> None:
 def test_unknown_unit_is_a_config_error() -> None:
     with pytest.raises(ValueError, match="unknown timestamp unit"):
         parse_metrics(DOCS_SINGLE, unit="hours")
+
+
+_SCALARS = (
+    st.none()
+    | st.booleans()
+    | st.integers(-(2**40), 2**40)
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(max_size=6)
+)
+_OBJECTS = st.fixed_dictionaries(
+    {},
+    optional={
+        "name": st.sampled_from(["cpu", "mem", ""]) | _SCALARS,
+        "tags": st.dictionaries(st.sampled_from(["host", "cpu", "tenant"]), _SCALARS, max_size=3)
+        | _SCALARS,
+        "fields": st.dictionaries(
+            st.sampled_from(["usage", "free", "up", "note"]),
+            _SCALARS | st.lists(st.integers(), max_size=2),
+            max_size=3,
+        )
+        | _SCALARS,
+        "timestamp": st.sampled_from([1_700_000_000, 1_700_000_000_000, 1.7e18, 0, -5])
+        | _SCALARS,
+        "metrics": st.just([]),
+    },
+)
+
+
+@given(_OBJECTS, st.sampled_from(["auto", "s", "ms", "ns"]), st.sampled_from([None, "key-host"]))
+@settings(max_examples=400, deadline=None)
+def test_the_single_metric_fast_path_gives_what_the_full_parse_gives(
+    obj: dict[str, object], unit: str, default_host: str | None
+) -> None:
+    """single_metric answers only for a valid single metric, and then exactly as parse_metrics;
+    for anything else it leaves the message to parse_metrics (which rejects what it must)."""
+    payload = orjson.dumps(obj)
+    fast = single_metric(payload, unit=unit, default_host=default_host)
+    metrics, rejected = parse_metrics(payload, unit=unit, default_host=default_host)
+    if fast is not None:
+        assert rejected == [] and metrics == [fast]
+    else:
+        assert rejected or len(metrics) != 1 or "metrics" in obj
