@@ -25,7 +25,7 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install -q -e '.[stack,dev]'
 	@touch $(STAMP)
 
-# The native window core (tables/native.py): compiled with mypyc when its sources changed, else
+# The native window core (app/native.py): compiled with mypyc when its sources changed, else
 # a check of their digests (well under a second). LOOKOUT_NATIVE=0 runs the Python sources.
 install: $(STAMP)
 	@$(BIN)/python -m devtools.native build --quiet
@@ -84,4 +84,4 @@ bench: install
 	$(BIN)/lookout bench --count $(N)
 
 clean:
-	rm -rf $(VENV) tables/_native .lookout lookout-data .pytest_cache .mypy_cache .ruff_cache tests/browser/node_modules tests/artifacts
+	rm -rf $(VENV) app/_native .lookout lookout-data .pytest_cache .mypy_cache .ruff_cache tests/browser/node_modules tests/artifacts

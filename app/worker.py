@@ -14,6 +14,7 @@ from agents.runtime import Lookout, load_alert_rules, window_config
 from agents.telemetry import Telemetry
 from agents.tenants import register_tenant_refresh
 from alerting.evaluator import Alerting
+from app import native
 from app.api import middleware
 from app.api.access import Access
 from app.api.accounts import register_account_views
@@ -32,7 +33,6 @@ from app.tokens import Signer
 from app.topics import TopicNames
 from patterns.book import PatternBook
 from sinks.identity import IdentityStore
-from tables import native
 from tables.engine import WindowEngine
 from tables.store import WindowStore
 

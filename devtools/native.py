@@ -1,6 +1,6 @@
 """``python -m devtools.native build|status``: compile the native window core with mypyc.
 
-What is compiled, where it goes and when a build is used: ``tables/native.py``.
+What is compiled, where it goes and when a build is used: ``app/native.py``.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from tables.native import GROUP, MODULES, ROOT, build_dir, check, source_digest, source_path
+from app.native import GROUP, MODULES, ROOT, build_dir, check, source_digest, source_path
 
 
 def build(root: Path = ROOT, *, quiet: bool = False) -> Path:

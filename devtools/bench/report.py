@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from app import native
 from devtools.bench.catalog import SHAPES
 from devtools.bench.options import RSS_LIMIT
 from devtools.bench.result import (
@@ -30,7 +31,6 @@ from devtools.bench.result import (
     Results,
 )
 from devtools.bench.workloads import W1, W1F, W2, W3, W3A, WORKLOADS
-from tables import native
 
 JSON_NAMES = {
     RAW: "raw",
@@ -240,7 +240,7 @@ def summary(
     out["machine"] = machine_info
     out["date"] = date
     out["commit"] = commit
-    out["core"] = native.STATE  # the window core the workers ran (tables/native.py)
+    out["core"] = native.STATE  # the window core the workers ran (app/native.py)
     return out
 
 

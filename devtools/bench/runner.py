@@ -14,6 +14,7 @@ from pathlib import Path
 import aiohttp
 from pydantic import SecretStr
 
+from app import native
 from app.services import Services
 from app.settings import Settings
 from devtools.bench.catalog import rounded_count, start_for
@@ -44,7 +45,6 @@ from devtools.bench.result import (
 from devtools.bench.workloads import W1, W3, W3A
 from devtools.stack import LocalStack
 from sinks.migrations import migrate
-from tables import native
 
 
 def bench(settings: Settings, ns: argparse.Namespace) -> int:

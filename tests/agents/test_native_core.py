@@ -1,4 +1,4 @@
-"""The native window core (tables/native.py): used when built and current, never when stale, and
+"""The native window core (app/native.py): used when built and current, never when stale, and
 writing exactly what the Python sources write."""
 
 from __future__ import annotations
@@ -12,20 +12,20 @@ import sys
 from pathlib import Path
 
 import tables.engine
-from tables import native
+from app import native
 
 ROOT = Path(__file__).resolve().parents[2]
 
 # Runs W1f metrics and W3 access lines through a broker-less worker and prints a digest of
 # every final window record (without its wall-clock closed_at) and every pane and host state.
 PROBE = r"""
-import asyncio, hashlib, random, time
+import asyncio, hashlib, math, random, time
 import orjson
 from devtools.bench.telegraf_inputs import host_sample
 from devtools.simulator.machines import HostMetrics
 from devtools.simulator.wire import telegraf_json
 from tests.agents.memory_source import memory_worker
-import tables.engine, tables.native
+import tables.engine, app.native
 
 T0 = 1_700_000_000
 rng = random.Random(7)
@@ -40,6 +40,10 @@ async def main():
         for h, machine in enumerate(machines):
             for m in host_sample(machine, h, i, ts):
                 metrics.append((f"h{h}".encode(), telegraf_json(m)))
+            edge = (ts // 60) * 60  # a pane boundary: one ulp either side of it
+            for t in (math.nextafter(edge, -math.inf), float(edge), math.nextafter(edge, math.inf)):
+                body = {"name": "edge", "tags": {"host": f"h{h}"}, "fields": {"v": t % 7}}
+                metrics.append((f"h{h}".encode(), orjson.dumps({**body, "timestamp": t})))
             for k in range(rng.randint(0, 4)):
                 t = ts + rng.random() * 10 - (45 if rng.random() < 0.05 else 0)
                 stamp = time.strftime("%d/%b/%Y:%H:%M:%S +0000", time.gmtime(t))
@@ -66,7 +70,7 @@ async def main():
         if key[:2] in (b"p|", b"h|"):
             h.update(key + (value or b"-") + bytes([partition]))
             states += 1
-    found = (tables.native.STATE, tables.engine.__file__, finals, states, h.hexdigest())
+    found = (app.native.STATE, tables.engine.__file__, finals, states, h.hexdigest())
     print("|".join(map(str, found)))
 
 asyncio.run(main())

@@ -214,12 +214,11 @@ _OBJECTS = st.fixed_dictionaries(
         | _SCALARS,
         "fields": st.dictionaries(
             st.sampled_from(["usage", "free", "up", "note"]),
-            _SCALARS | st.lists(st.integers(), max_size=2),
+            _SCALARS | st.lists(st.integers(-(2**40), 2**40), max_size=2),
             max_size=3,
         )
         | _SCALARS,
-        "timestamp": st.sampled_from([1_700_000_000, 1_700_000_000_000, 1.7e18, 0, -5])
-        | _SCALARS,
+        "timestamp": st.sampled_from([1_700_000_000, 1_700_000_000_000, 1.7e18, 0, -5]) | _SCALARS,
         "metrics": st.just([]),
     },
 )

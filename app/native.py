@@ -8,9 +8,10 @@ faster. The sources stay the one truth: the compiled modules are built from them
 used while they match them byte for byte.
 
 How: ``python -m devtools.native build`` (``make native``, part of ``make run`` and
-``make test``) compiles :data:`MODULES` into ``tables/_native/<python tag>/`` with a manifest
-holding the SHA-256 of their sources. Importing ``tables`` calls :func:`activate`, which puts
-a finder in front of the import system that loads those modules from the build, but only if:
+``make test``) compiles :data:`MODULES` into ``app/_native/<python tag>/`` with a manifest
+holding the SHA-256 of their sources. Importing ``tables`` calls :func:`activate` (its
+``__init__``, before any of its modules loads), which puts a finder in front of the import system
+that loads those modules from the build, but only if:
 
 - ``LOOKOUT_NATIVE`` is not ``0`` (set it to run the pure-Python modules, e.g. for a py-spy
   profile that shows Python frames);
@@ -35,7 +36,9 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from types import ModuleType
 
-#: Modules compiled by the native build (no package ``__init__``: packages stay Python).
+#: Modules compiled by the native build (no package ``__init__``: packages stay Python). Not
+#: ``formats``: compiled, an int-by-int division (nanosecond timestamps) rounds differently from
+#: Python's exact one, and parsing must give the same times to the last bit (tested).
 MODULES = (
     "tables.aggregates.base",
     "tables.aggregates.counter",
@@ -53,7 +56,7 @@ MODULES = (
     "tables.queries",
 )
 GROUP = "lookout_native"  # mypyc's shared library of the build: lookout_native__mypyc
-ROOT = Path(__file__).resolve().parent.parent  # the folder that holds the tables package
+ROOT = Path(__file__).resolve().parent.parent  # the folder that holds the packages
 ENV = "LOOKOUT_NATIVE"
 
 #: Which core runs: "native" or "python (<why>)"; set by :func:`activate`.
@@ -63,7 +66,7 @@ STATE = "python (not activated)"
 def build_dir(root: Path = ROOT) -> Path:
     """Where the build for this interpreter lives (one per Python version and platform)."""
     tag = f"{sys.implementation.cache_tag}-{sys.platform}-{os.uname().machine}"
-    return root / "tables" / "_native" / tag
+    return root / "app" / "_native" / tag
 
 
 def source_path(module: str, root: Path = ROOT) -> Path:
