@@ -37,11 +37,9 @@ def decode_metrics(
     line-protocol timestamps are always inferred (Telegraf's influx serializer writes ns).
     ``default_host`` becomes the ``host`` tag of metrics that have none.
     """
-    if (
-        payload[:1] == b"{"
-        and _JSON_RESERVED not in payload
-        and (default_host is None or not _reserved_in(default_host))
-    ):  # one metric a message (Telegraf's kafka output); anything else takes the full path
+    host_ok = default_host is None or not _reserved_in(default_host)
+    # one metric a message (Telegraf's kafka output); anything else takes the full path
+    if payload[:1] == b"{" and _JSON_RESERVED not in payload and host_ok:
         one = telegraf_json.single_metric(payload, unit=unit, default_host=default_host)
         if one is not None:
             return [one], []
@@ -60,7 +58,7 @@ def decode_metrics(
             payload, unit="auto", default_host=default_host
         )
         reserved_possible = _RAW_RESERVED[0] in payload or _RAW_RESERVED[1] in payload
-    if not reserved_possible and (default_host is None or not _reserved_in(default_host)):
+    if not reserved_possible and host_ok:
         return metrics, rejected
     return _named(metrics, rejected, _metric_names)
 
@@ -143,8 +141,7 @@ def _named(
     """Move records whose names hold a reserved character to the rejected parts."""
     keep = []
     for rec in records:
-        text = names(rec)
-        if _RESERVED[0] in text or _RESERVED[1] in text:
+        if _reserved_in(names(rec)):
             detail = "a name holds a reserved control character (U+001E or U+001F)"
             rejected.append(Rejected("bad_name", detail, repr(rec)[:500].encode()))
         else:

@@ -6,7 +6,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from tables.aggregates import Aggregate, MetricAgg, agg_from_state, agg_to_state, merge_aggs
+from tables.aggregates import Aggregate, agg_from_state, agg_to_state, merge_aggs
 
 
 @dataclass(slots=True)
@@ -23,10 +23,7 @@ class Pane:
         return {
             "s": self.start,
             "hw": dict(self.hw),
-            "a": {
-                sid: a.tagged_state() if a.__class__ is MetricAgg else agg_to_state(a)
-                for sid, a in self.aggs.items()
-            },
+            "a": {sid: agg_to_state(a) for sid, a in self.aggs.items()},
         }
 
     @classmethod

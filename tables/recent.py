@@ -21,22 +21,10 @@ class RecentWindows(dict[str, dict[tuple[str, str], list[bytes]]]):
         super().__init__()
         self.size = size
 
-    def remember(self, host: str, series: str, kind: str, body: bytes) -> None:
-        """Keep ``body`` as the newest record of ``(series, kind)`` on ``host``."""
-        rings = self.get(host)
-        if rings is None:
-            rings = self[host] = {}
-        ring = rings.get((series, kind))
-        if ring is None:
-            rings[(series, kind)] = [body]
-        else:
-            ring.append(body)
-            if len(ring) > self.size:
-                del ring[: len(ring) - self.size]
-
     def remember_finals(self, finals: Sequence[Final], bodies: Sequence[bytes]) -> None:
-        """:meth:`remember` each final's serialized record (one host lookup per run of
-        finals of the same host: a host closes all its series together)."""
+        """Keep each final's serialized record as the newest of its (series, kind) ring on its
+        host (one host lookup per run of finals of the same host: a host closes all its series
+        together)."""
         size = self.size
         host = None
         rings: dict[tuple[str, str], list[bytes]] = {}

@@ -27,7 +27,7 @@ def _labels(series: str) -> dict[str, Any]:
 
 
 # The JSON pieces of a series that every final record of it repeats (built once, see
-# Final.to_json): its tenant tag, the opening of the id, and ``"series"`` with ``"labels"``.
+# final_bodies): its tenant tag, the opening of the id, and ``"series"`` with ``"labels"``.
 _PIECES: dict[str, tuple[str | None, bytes, bytes]] = {}
 _PIECES_MAX = 200_000
 _QUOTED: dict[str, bytes] = {}  # JSON strings of hosts, tenants and kinds
@@ -93,10 +93,6 @@ class Final:
             "value": self.result,
             "closed_at": closed_at,
         }
-
-    def to_json(self, closed_at: bytes, tenants: TenantMap | None = None) -> bytes:
-        """``orjson.dumps(self.to_record(...))`` with ``closed_at`` already serialised."""
-        return final_bodies([self], closed_at, tenants)[0]
 
 
 def final_bodies(

@@ -159,8 +159,6 @@ class QuantileSketch:
     def copy(self) -> QuantileSketch:
         """An independent copy."""
         new = QuantileSketch(self.alpha, max_buckets=self.max_buckets, min_value=self.min_value)
-        new.alpha, new.max_buckets, new.min_value = self.alpha, self.max_buckets, self.min_value
-        new._log_gamma, new._mult, new._log_rep = self._log_gamma, self._mult, self._log_rep
         new.zero, new._pos, new._neg = self.zero, dict(self._pos), dict(self._neg)
         new._pos_floor, new._neg_ceiling = self._pos_floor, self._neg_ceiling
         return new
@@ -378,7 +376,6 @@ class Values:
     def copy(self) -> Values:
         """An independent copy."""
         new = Values(self.alpha)  # a plain constructor (native build)
-        new.alpha = self.alpha
         new.vals = None if self.vals is None else self.vals.copy()
         new.sketch = None if self.sketch is None else self.sketch.copy()
         return new

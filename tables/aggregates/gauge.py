@@ -24,6 +24,40 @@ Q50, Q95, Q99 = PERCENTILES
 _INFS = (inf, -inf)
 
 
+def _raw_percentiles(ordered: list[float]) -> list[float | None]:
+    """p50, p95, p99 of sorted raw values: the elements of rank ``floor(q * (n - 1))``."""
+    if not ordered:
+        return [None, None, None]
+    top = len(ordered) - 1
+    return [ordered[int(Q50 * top)], ordered[int(Q95 * top)], ordered[int(Q99 * top)]]
+
+
+def _result(
+    n: int,
+    total: float,
+    lo: float,
+    hi: float,
+    last: float | None,
+    first_ts: float,
+    last_ts: float,
+    pcts: list[float | None] | None,
+) -> dict[str, Any]:
+    """A gauge's result dict, in its key order (``pcts`` None: percentiles left out)."""
+    out: dict[str, Any] = {
+        "count": n,
+        "sum": total,
+        "min": lo if n else None,
+        "max": hi if n else None,
+        "mean": total / n if n else None,
+        "last": last,
+    }
+    if pcts is not None:
+        out["p50"], out["p95"], out["p99"] = pcts
+    out["first_ts"] = first_ts if n else None
+    out["last_ts"] = last_ts if n else None
+    return out
+
+
 class MetricAgg:
     """Gauge aggregate: count, sum, min, max, last (latest event time), percentiles."""
 
@@ -108,31 +142,19 @@ class MetricAgg:
         them is wanted (the sketch walk is most of the cost); the cheap keys are always there.
         ``window_seconds`` is accepted for a uniform call across kinds and is not used.
         """
-        n = self.count
-        out: dict[str, Any] = {
-            "count": n,
-            "sum": self.sum,
-            "min": self.min if n else None,
-            "max": self.max if n else None,
-            "mean": self.sum / n if n else None,
-            "last": self.last,
-        }
+        pcts: list[float | None] | None = None
         if keys is None or not keys.isdisjoint(QUANTILE_KEYS):
             vals = self.values.vals
             if vals:  # exact: values of the aggregate, within [min, max] already
-                ordered = sorted(vals)
-                last = len(ordered) - 1
-                out["p50"] = ordered[int(Q50 * last)]
-                out["p95"] = ordered[int(Q95 * last)]
-                out["p99"] = ordered[int(Q99 * last)]
+                pcts = _raw_percentiles(sorted(vals))
             else:
-                out["p50"], out["p95"], out["p99"] = (
+                pcts = [
                     None if p is None else min(max(p, self.min), self.max)
                     for p in self.values.quantiles(PERCENTILES)
-                )
-        out["first_ts"] = self.first_ts if n else None
-        out["last_ts"] = self.last_ts if n else None
-        return out
+                ]
+        return _result(
+            self.count, self.sum, self.min, self.max, self.last, self.first_ts, self.last_ts, pcts
+        )
 
     @staticmethod
     def merged_result(parts: Sequence[MetricAgg]) -> dict[str, Any] | None:
@@ -173,25 +195,8 @@ class MetricAgg:
                     first_ts = agg.first_ts
         if len(vals) > RAW_MAX:
             return None
-        out: dict[str, Any] = {
-            "count": n,
-            "sum": total,
-            "min": lo if n else None,
-            "max": hi if n else None,
-            "mean": total / n if n else None,
-            "last": last,
-        }
-        if vals:
-            vals.sort()
-            top = len(vals) - 1
-            out["p50"] = vals[int(Q50 * top)]
-            out["p95"] = vals[int(Q95 * top)]
-            out["p99"] = vals[int(Q99 * top)]
-        else:
-            out["p50"] = out["p95"] = out["p99"] = None
-        out["first_ts"] = first_ts if n else None
-        out["last_ts"] = last_ts if n else None
-        return out
+        vals.sort()
+        return _result(n, total, lo, hi, last, first_ts, last_ts, _raw_percentiles(vals))
 
     def to_state(self) -> list[Any]:
         """``[count, sum, min, max, last, first_ts, last_ts, sketch_state]`` (None if empty),

@@ -49,23 +49,23 @@ SERIES = [
     "tenants", [None, TenantMap("default"), TenantMap("default", {"web-1": "acme"})]
 )
 @pytest.mark.parametrize("closed_at", [1796661234.125, 130.0, 1e16])
-def test_to_json_is_byte_identical_to_the_record_dict(
+def test_a_final_body_is_byte_identical_to_the_record_dict(
     series: str, result: dict[str, object], tenants: TenantMap | None, closed_at: float
 ) -> None:
     for kind, start, end in (("tumbling", 60, 120), ("hopping", 1796661000, 1796661300)):
         final = Final("web-1", 3, series, kind, start, end, result)
-        body = final.to_json(orjson.dumps(closed_at), tenants)
+        (body,) = final_bodies([final], orjson.dumps(closed_at), tenants)
         assert body == orjson.dumps(final.to_record(closed_at, tenants))
         assert orjson.loads(body)["id"] == final.id
 
 
-def test_to_json_follows_a_tenant_assigned_later() -> None:
+def test_a_final_body_follows_a_tenant_assigned_later() -> None:
     tenants = TenantMap("default", {"other": "x"})  # an empty map gives no tenant (to_record)
     series = metric_series_base("cpu", {"host": "web-9"}) + "\x1fusage_user"
     final = Final("web-9", 0, series, "tumbling", 60, 120, {"count": 1})
-    assert orjson.loads(final.to_json(b"1.0", tenants))["tenant"] == "default"
+    assert orjson.loads(final_bodies([final], b"1.0", tenants)[0])["tenant"] == "default"
     tenants.assign("web-9", "acme")
-    assert orjson.loads(final.to_json(b"1.0", tenants))["tenant"] == "acme"
+    assert orjson.loads(final_bodies([final], b"1.0", tenants)[0])["tenant"] == "acme"
 
 
 def test_final_bodies_of_many_windows_equal_each_record_in_order() -> None:
@@ -94,8 +94,8 @@ def test_recent_rings_keep_the_last_size_records_oldest_first() -> None:
               for h in ("a", "b") for s in ("s1", "s2")]  # fmt: skip
     bodies = [f"{f.host}{f.series}{f.start}".encode() for f in finals]
     recent.remember_finals(finals[:8], bodies[:8])
-    for final, body in zip(finals[8:], bodies[8:], strict=True):
-        recent.remember(final.host, final.series, final.kind, body)
+    for final, body in zip(finals[8:], bodies[8:], strict=True):  # one flush at a time
+        recent.remember_finals([final], [body])
     assert recent["a"][("s1", "tumbling")] == [b"as1120", b"as1180", b"as1240"]
     assert recent["b"][("s2", "tumbling")] == [b"bs2120", b"bs2180", b"bs2240"]
     recent.keep_only({"b"})
