@@ -156,6 +156,42 @@ class QuantileSketch:
         self._collapse()
         return self
 
+    @classmethod
+    def merged(cls, sketches: Sequence[QuantileSketch]) -> QuantileSketch:
+        """A new sketch equal to copying ``sketches[0]`` and merging the others into it.
+
+        The usual case (same parameters, none collapsed, no more buckets in all than
+        ``max_buckets``, so no merge would collapse) sums the stores in one pass; any other
+        case takes the copy-and-merge path itself.
+        """
+        first = sketches[0]
+        total = 0
+        for s in sketches:
+            if (
+                s.alpha != first.alpha
+                or s.min_value != first.min_value
+                or s.max_buckets != first.max_buckets
+                or s._pos_floor != _NO_POS_FLOOR
+                or s._neg_ceiling != _NO_NEG_CEILING
+            ):
+                total = -1
+                break
+            total += len(s._pos) + len(s._neg)
+        if total < 0 or total > first.max_buckets:
+            out = first.copy()
+            for s in sketches[1:]:
+                out.merge(s)
+            return out
+        out = first.copy()
+        pos, neg = out._pos, out._neg
+        for s in sketches[1:]:
+            out.zero += s.zero
+            for k, c in s._pos.items():
+                pos[k] = pos.get(k, 0) + c
+            for k, c in s._neg.items():
+                neg[k] = neg.get(k, 0) + c
+        return out
+
     def copy(self) -> QuantileSketch:
         """An independent copy."""
         new = QuantileSketch(self.alpha, max_buckets=self.max_buckets, min_value=self.min_value)

@@ -60,6 +60,9 @@ def merged_result(
     elif type(first) is LogAgg and not LogAgg.needs_sketches(keys):
         counts = LogAgg.merged_counts(aggs)  # type: ignore[arg-type]
         return counts.result(window_seconds=window_seconds, keys=keys)
+    elif type(first) is LogAgg:
+        logs = LogAgg.merged(aggs)  # type: ignore[arg-type]
+        return logs.result(window_seconds=window_seconds, keys=keys)
     merged = merge_aggs(aggs)
     assert merged is not None  # at least one part
     return merged.result(window_seconds=window_seconds, keys=keys)

@@ -109,18 +109,31 @@ class LogAgg:
             if self.upstream is None:
                 self.upstream = QuantileSketch(self.latency.alpha)
             self.upstream.merge(other.upstream)
-        for name in self._COUNTS:
-            setattr(self, name, getattr(self, name) + getattr(other, name))
-        self.first_ts = min(self.first_ts, other.first_ts)
-        self.last_ts = max(self.last_ts, other.last_ts)
+        self._add_counts(other)
         return self
+
+    def _add_counts(self, other: LogAgg) -> None:
+        """Add ``other``'s counts and time span to self's (the ``_COUNTS``, written out: no
+        attribute lookups by name on the hot path of merges)."""
+        self.requests += other.requests
+        self.s2xx += other.s2xx
+        self.s3xx += other.s3xx
+        self.s4xx += other.s4xx
+        self.s5xx += other.s5xx
+        self.other += other.other
+        self.bytes += other.bytes
+        self.log_lines += other.log_lines
+        self.error_lines += other.error_lines
+        self.warn_lines += other.warn_lines
+        if other.first_ts < self.first_ts:
+            self.first_ts = other.first_ts
+        if other.last_ts > self.last_ts:
+            self.last_ts = other.last_ts
 
     def copy(self) -> LogAgg:
         """An independent copy."""
         new = LogAgg(self.latency.alpha)  # a plain constructor (native build)
-        for name in self._COUNTS:
-            setattr(new, name, getattr(self, name))
-        new.first_ts, new.last_ts = self.first_ts, self.last_ts
+        new._add_counts(self)  # onto zeros and an empty time span: the same values
         new.latency = self.latency.copy()
         new.upstream = None if self.upstream is None else self.upstream.copy()
         return new
@@ -130,10 +143,22 @@ class LogAgg:
         """The merge of ``aggs`` without their latency sketches (left empty): for a reader
         whose keys need no percentile (see :meth:`result`), at a fraction of the cost."""
         new = cls(aggs[0].latency.alpha)
-        for name in cls._COUNTS:
-            setattr(new, name, sum(getattr(a, name) for a in aggs))
-        new.first_ts = min(a.first_ts for a in aggs)
-        new.last_ts = max(a.last_ts for a in aggs)
+        for a in aggs:
+            new._add_counts(a)
+        return new
+
+    @classmethod
+    def merged(cls, aggs: Sequence[LogAgg]) -> LogAgg:
+        """A new aggregate equal to copying ``aggs[0]`` and merging the others into it, with
+        each sketch summed in one pass (:meth:`QuantileSketch.merged`) instead of a copy and
+        one merge per part."""
+        for a in aggs[1:]:
+            check_kind(aggs[0], a)
+        new = cls.merged_counts(aggs)
+        new.latency = QuantileSketch.merged([a.latency for a in aggs])
+        upstream = [a.upstream for a in aggs if a.upstream is not None]
+        if upstream:
+            new.upstream = QuantileSketch.merged(upstream)
         return new
 
     @staticmethod
@@ -195,7 +220,16 @@ class LogAgg:
         """The ten counts in ``_COUNTS`` order, first_ts, last_ts, latency and upstream sketch
         states (upstream None when never seen)."""
         return [
-            *(getattr(self, name) for name in self._COUNTS),
+            self.requests,
+            self.s2xx,
+            self.s3xx,
+            self.s4xx,
+            self.s5xx,
+            self.other,
+            self.bytes,
+            self.log_lines,
+            self.error_lines,
+            self.warn_lines,
             none_if_inf(self.first_ts),
             none_if_inf(self.last_ts),
             self.latency.to_state(),

@@ -615,6 +615,40 @@ def test_merged_result_without_sketches_equals_the_full_merge_for_its_keys() -> 
     assert merged_result(parts[:1], 300, None) == parts[0].result(window_seconds=300)
 
 
+@pytest.mark.parametrize("seed", range(30))
+def test_log_merged_equals_copy_and_merge(seed: int) -> None:
+    """LogAgg.merged (one pass over the parts' sketches, counts written out) is exactly the
+    copy of the first part merged with the others: counts, time span, latency and upstream
+    sketches (present in some parts only), empty parts; the parts are left untouched."""
+    from tables.aggregates import LogAgg, merge_aggs, merged_result
+
+    rng = random.Random(seed)
+    parts = []
+    for _ in range(rng.randint(1, 6)):
+        agg = LogAgg()
+        for _ in range(rng.choice([0, 1, 7, 60])):
+            upstream = rng.choice([None, rng.expovariate(8)])
+            agg.add_request(
+                rng.choice([101, 200, 204, 301, 404, 500, 503, 700]),
+                rng.randrange(0, 5000),
+                rng.choice([None, 0.0, rng.expovariate(5), 60.0]),
+                T0 + rng.uniform(-30, 30),
+                upstream,
+            )
+        if rng.random() < 0.3:
+            agg.add_line(rng.choice(["error", "WARN", "info"]), T0 + rng.uniform(-30, 30))
+        parts.append(agg)
+    before = [a.to_state() for a in parts]
+    expected = merge_aggs(parts)
+    assert expected is not None
+    got = LogAgg.merged(parts)
+    assert got.to_state() == expected.to_state()
+    assert [a.to_state() for a in parts] == before
+    for keys in (None, frozenset({"http_error_rate", "latency_p95"}), frozenset({"requests"})):
+        assert merged_result(parts, 300, keys) == expected.result(window_seconds=300, keys=keys)
+    assert parts[0].copy().to_state() == parts[0].to_state()
+
+
 @pytest.mark.parametrize("seed", range(40))
 def test_gauge_merged_result_fast_path_equals_copy_and_merge(seed: int) -> None:
     """The hopping-window fast path (no copies while the values stay raw) gives exactly what

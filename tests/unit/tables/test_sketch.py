@@ -141,6 +141,38 @@ def test_merge_is_order_independent_also_when_collapsing(
     assert parts[0].count == len(values)
 
 
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(st.floats(min_value=-1e9, max_value=1e9, allow_nan=False), max_size=120),
+    st.randoms(use_true_random=False),
+    st.sampled_from([2048, 1, 3, 8, 40]),
+)
+def test_merged_equals_copy_and_merge(
+    values: list[float], rnd: random.Random, max_buckets: int
+) -> None:
+    """The one-pass sum of many sketches (hopping windows, alert reads) is exactly the copy of
+    the first merged with each other one: also past max_buckets and with collapsed parts."""
+    parts = [QuantileSketch(max_buckets=max_buckets) for _ in range(rnd.randint(1, 6))]
+    for v in values:
+        rnd.choice(parts).add(v)
+    before = [p.to_state() for p in parts]
+    expected = parts[0].copy()
+    for p in parts[1:]:
+        expected.merge(p)
+    got = QuantileSketch.merged(parts)
+    assert got == expected
+    assert got.to_state() == expected.to_state()
+    assert got.quantiles([0.0, 0.5, 0.95, 1.0]) == expected.quantiles([0.0, 0.5, 0.95, 1.0])
+    assert [p.to_state() for p in parts] == before  # the parts are left as they were
+    got.add(1.0)  # and share no store with them
+    assert [p.to_state() for p in parts] == before
+
+
+def test_merged_rejects_different_parameters() -> None:
+    with pytest.raises(ValueError, match="different parameters"):
+        QuantileSketch.merged([QuantileSketch(), QuantileSketch(alpha=0.02)])
+
+
 def test_merge_leaves_other_untouched() -> None:
     a, b = sketch_of([1.0, 2.0]), sketch_of([3.0])
     before = b.to_state()
