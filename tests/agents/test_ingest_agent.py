@@ -1,6 +1,6 @@
 """The ingest path without a broker: the batch fetcher + pipeline + store.
 
-Records come from an in-memory source (tests/agents/memory_source.py) in batches of at most
+Records come from an in-memory source (devtools/bench/memory.py) in batches of at most
 ``LOOKOUT_BATCH_MAX``; the store writes to a RecordingOutput. One partition, so every host is
 owned here. The fetcher is driven batch by batch (``fetch_once``), so nothing waits on a clock.
 """
@@ -15,9 +15,9 @@ import pytest
 
 from agents.fetcher import InputFetcher
 from agents.runtime import Lookout
+from devtools.bench.memory import MemorySource, memory_worker
 from tables.output import RecordingOutput
 from tables.queries import current_window
-from tests.agents.memory_source import MemorySource, memory_worker
 
 T0 = 1_800_000_000
 

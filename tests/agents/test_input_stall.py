@@ -10,7 +10,7 @@ import orjson
 import pytest
 
 from agents.fetcher import InputFetcher
-from tests.agents.memory_source import memory_worker
+from devtools.bench.memory import memory_worker
 
 T0 = 1_800_000_000
 

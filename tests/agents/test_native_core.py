@@ -24,7 +24,7 @@ import orjson
 from devtools.bench.telegraf_inputs import host_sample
 from devtools.simulator.machines import HostMetrics
 from devtools.simulator.wire import telegraf_json
-from tests.agents.memory_source import memory_worker
+from devtools.bench.memory import memory_worker
 import tables.engine, app.native
 
 T0 = 1_700_000_000

@@ -9,11 +9,11 @@ import orjson
 
 from agents.fetcher import InputFetcher
 from agents.runtime import Lookout
+from devtools.bench.memory import MemorySource, memory_worker
 from patterns.assignments import decode
 from patterns.join import PatternJoin
 from tables.output import ORIGIN_HEADER, RecordingOutput
 from tables.series import pattern_series
-from tests.agents.memory_source import MemorySource, memory_worker
 
 T0 = 1_800_000_000
 SETTINGS = {"LOOKOUT_APP_ID": "patterns-test"}

@@ -1,5 +1,6 @@
 """An in-memory input source for the fetcher (agents/fetcher.py): partitions as lists; and a
-broker-less worker fed from it."""
+broker-less worker fed from it (the agent tests and the in-process harness,
+devtools/bench/inprocess.py)."""
 
 from __future__ import annotations
 
