@@ -146,50 +146,44 @@ class QuantileSketch:
                 f"alpha/min_value/max_buckets {self.alpha}/{self.min_value}/{self.max_buckets}"
                 f" vs {other.alpha}/{other.min_value}/{other.max_buckets}"
             )
-        for mine, theirs in ((self._pos, other._pos), (self._neg, other._neg)):
-            for k, c in theirs.items():
-                mine[k] = mine.get(k, 0) + c
-        self.zero += other.zero
+        self._add_stores(other)
         floors = [f for f in (self._floor(), other._floor()) if f is not None]
         if floors:
             self._apply_floor(*max(floors))
         self._collapse()
         return self
 
+    def _add_stores(self, other: QuantileSketch) -> None:
+        """Add ``other``'s bucket counts and zeros to self's (no floors, no collapse)."""
+        pos, neg = self._pos, self._neg
+        for k, c in other._pos.items():
+            pos[k] = pos.get(k, 0) + c
+        for k, c in other._neg.items():
+            neg[k] = neg.get(k, 0) + c
+        self.zero += other.zero
+
     @classmethod
     def merged(cls, sketches: Sequence[QuantileSketch]) -> QuantileSketch:
         """A new sketch equal to copying ``sketches[0]`` and merging the others into it.
 
-        The usual case (same parameters, none collapsed, no more buckets in all than
-        ``max_buckets``, so no merge would collapse) sums the stores in one pass; any other
-        case takes the copy-and-merge path itself.
+        In the usual case (same parameters, none collapsed, no more buckets in all than
+        ``max_buckets``, so no merge would collapse or check anything) the stores are only
+        summed; any other case merges part by part.
         """
         first = sketches[0]
-        total = 0
-        for s in sketches:
-            if (
-                s.alpha != first.alpha
-                or s.min_value != first.min_value
-                or s.max_buckets != first.max_buckets
-                or s._pos_floor != _NO_POS_FLOOR
-                or s._neg_ceiling != _NO_NEG_CEILING
-            ):
-                total = -1
-                break
-            total += len(s._pos) + len(s._neg)
-        if total < 0 or total > first.max_buckets:
-            out = first.copy()
-            for s in sketches[1:]:
-                out.merge(s)
-            return out
+        plain = sum(len(s._pos) + len(s._neg) for s in sketches) <= first.max_buckets and all(
+            s.alpha == first.alpha
+            and s.min_value == first.min_value
+            and s.max_buckets == first.max_buckets
+            and s._floor() is None
+            for s in sketches
+        )
         out = first.copy()
-        pos, neg = out._pos, out._neg
         for s in sketches[1:]:
-            out.zero += s.zero
-            for k, c in s._pos.items():
-                pos[k] = pos.get(k, 0) + c
-            for k, c in s._neg.items():
-                neg[k] = neg.get(k, 0) + c
+            if plain:
+                out._add_stores(s)
+            else:
+                out.merge(s)
         return out
 
     def copy(self) -> QuantileSketch:

@@ -1,10 +1,11 @@
 """The worker's own cost per record, in process: no broker, no network, no other process.
 
 ``python -m devtools.bench.inprocess --workload w1f`` feeds a workload's messages (the same as
-``lookout bench``'s) to a broker-less worker (:func:`devtools.bench.memory.memory_worker`: the
-real pipeline, engine, alerting and flush, writes recorded in memory) and prints the CPU time
-per record of each round. It measures what ``lookout bench`` cannot separate: the worker's code
-apart from aiokafka, the broker and the other drains sharing the machine.
+``lookout bench``'s; w1, w1f, w3 or w3a, one record a message) to a broker-less worker
+(:func:`devtools.bench.memory.memory_worker`: the real pipeline, engine, alerting and flush,
+writes recorded in memory) and prints the CPU time per record of each round. It measures what
+``lookout bench`` cannot separate: the worker's code apart from aiokafka, the broker and the
+other drains sharing the machine.
 
 ``--icount`` runs the same under valgrind (cachegrind, no cache simulation) at ``--count`` and
 twice ``--count`` records, each also with ``--generate-only``, and prints the *instructions*
@@ -29,31 +30,21 @@ import statistics
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from itertools import islice
 from pathlib import Path
 
-from devtools.bench.nginx_lines import w3_messages
-from devtools.bench.telegraf_inputs import w1f_messages
-from devtools.bench.workloads import Message, w1_messages
+from devtools.bench import catalog
+from devtools.bench.workloads import W1, W1F, W3, W3A, Message
 
-WORKLOADS: dict[str, tuple[Callable[[int, int], Iterator[Message]], str]] = {
-    "w1": (w1_messages, "metrics"),
-    "w1f": (w1f_messages, "metrics"),
-    "w3": (w3_messages, "logs_nginx"),
-}
+#: The workloads with one record per message (W2's messages hold 100 metrics each).
+WORKLOADS = (W1, W1F, W3, W3A)
 
 
 def messages(workload: str, count: int) -> list[Message]:
     """The first ``count`` messages of a workload, event times from a fixed hour."""
-    make, _ = WORKLOADS[workload]
     start = (int(time.time()) // 3600 - 24) * 3600
-    out = []
-    for m in make(count, start):
-        out.append(m)
-        if len(out) == count:
-            break
-    return out
+    return list(islice(catalog.messages(workload, count, start), count))
 
 
 async def _round(workload: str, msgs: list[Message], batch: int, env: dict[str, str]) -> float:
@@ -63,7 +54,7 @@ async def _round(workload: str, msgs: list[Message], batch: int, env: dict[str, 
     lk, _out, source, fetcher = memory_worker({"LOOKOUT_APP_ID": "inprocess", **env}, batch)
     tune_gc()
     lk.store._recovered()
-    topic = getattr(lk.topics, WORKLOADS[workload][1])
+    topic = lk.settings.topic(catalog.SHAPES[workload].topic)
     for m in msgs:
         source.put(topic, m.value, m.key)
     started = time.process_time()
@@ -126,7 +117,7 @@ def main(argv: list[str] | None = None) -> int:
         description=__doc__.split("\n\n")[1] if __doc__ else None,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("--workload", choices=sorted(WORKLOADS), default="w1f")
+    parser.add_argument("--workload", choices=WORKLOADS, default=W1F)
     parser.add_argument("--count", type=int, default=42_000, help="records (default 42,000)")
     parser.add_argument(
         "--batch", type=int, default=20_000, help="max messages per batch (default 20,000)"

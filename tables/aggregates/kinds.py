@@ -57,11 +57,9 @@ def merged_result(
         out = MetricAgg.merged_result(aggs)  # type: ignore[arg-type]
         if out is not None:
             return out
-    elif type(first) is LogAgg and not LogAgg.needs_sketches(keys):
-        counts = LogAgg.merged_counts(aggs)  # type: ignore[arg-type]
-        return counts.result(window_seconds=window_seconds, keys=keys)
     elif type(first) is LogAgg:
-        logs = LogAgg.merged(aggs)  # type: ignore[arg-type]
+        parts: Sequence[LogAgg] = aggs  # type: ignore[assignment]
+        logs = LogAgg.merged(parts) if LogAgg.needs_sketches(keys) else LogAgg.merged_counts(parts)
         return logs.result(window_seconds=window_seconds, keys=keys)
     merged = merge_aggs(aggs)
     assert merged is not None  # at least one part

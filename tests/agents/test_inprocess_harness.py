@@ -8,7 +8,7 @@ import pytest
 from devtools.bench import inprocess
 
 
-@pytest.mark.parametrize("workload", ["w1", "w1f", "w3"])
+@pytest.mark.parametrize("workload", ["w1", "w1f", "w3", "w3a"])
 def test_a_round_applies_every_record_and_reports_its_cost(workload: str) -> None:
     msgs = inprocess.messages(workload, 1_400)
     assert len(msgs) == 1_400
