@@ -100,15 +100,20 @@ async def test_window_values_visible_over_http(
     ]
     await produce(stack_services.bootstrap_servers, records)
 
-    def window() -> dict[str, Any] | None:
-        doc = worker.get("/api/hosts/host-a/windows?kind=tumbling")
+    def window(host: str) -> dict[str, Any] | None:
+        doc = worker.get(f"/api/hosts/{host}/windows?kind=tumbling")
         series = {s["name"]: s["value"] for s in doc["series"]}
-        value = series.get("cpu,cpu=cpu-total,host=host-a usage_active")
+        value = series.get(f"cpu,cpu=cpu-total,host={host} usage_active")
         return value if value and value["count"] == 6 else None
 
-    value = await poll(window)
+    # The two hosts are keyed to different partitions, which the worker may fetch in
+    # different batches: wait for each host's own window, not for one and then assume the other.
+    value = await poll(lambda: window("host-a"))
     assert value["sum"] == sum(10.0 * i for i in range(6))
     assert (value["min"], value["max"], value["last"]) == (0.0, 50.0, 50.0)
+    value_b = await poll(lambda: window("host-b"))
+    assert value_b["sum"] == sum(10.0 * i + 1 for i in range(6))
+    assert (value_b["min"], value_b["max"], value_b["last"]) == (1.0, 51.0, 51.0)
     hosts = worker.get("/api/hosts")["hosts"]
     assert {"host-a", "host-b"} <= set(hosts)
     hopping = worker.get("/api/hosts/host-b/windows?kind=hopping")
