@@ -24,6 +24,9 @@ How it fits Faust.
 - A batch is whatever ``getmany`` has within ``LOOKOUT_BATCH_WITHIN`` seconds, at most
   ``LOOKOUT_BATCH_MAX`` records; records of a partition are applied in offset order
   (``OrderGuard`` still checks it, and re-reads through :meth:`seek` if a hole ever shows).
+  What a fetch returns passes through :class:`agents.align.InputAligner`, which keeps the
+  partitions of one number (a host's topics) in timestamp order across batches, holding back
+  records fetched ahead of a lagging partition (``LOOKOUT_INPUT_ALIGN_WAIT``).
 - A watchdog (:meth:`InputFetcher.check_stalls`) asks the broker for each owned partition's end
   every few seconds. A partition with records past the applied position that has not moved for
   ``LOOKOUT_INPUT_STALL_AFTER`` seconds is logged (WARNING, with position and end), counted in
@@ -35,15 +38,15 @@ How it fits Faust.
 from __future__ import annotations
 
 import asyncio
-import heapq
 import logging
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, Protocol
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from mode import Service
 
+from agents.align import InputAligner, merge
 from agents.pipeline import Pipeline
 from tables.store import WindowStore
 
@@ -67,11 +70,21 @@ class Source(Protocol):
     def seek(self, tp: TPKey, offset: int) -> None:
         """Next read of ``tp`` starts at ``offset`` (None-like -1: the beginning)."""
 
-    async def getmany(self, wait: float, max_records: int) -> Sequence[Any]:
-        """Records (``topic, partition, offset, key, value``) within ``wait`` s, in offset order."""
+    async def getmany(self, wait: float, max_records: int) -> Mapping[TPKey, Sequence[Any]]:
+        """Records (``topic, partition, offset, timestamp, key, value``) within ``wait`` s, per
+        partition in offset order."""
 
     async def latest_offsets(self, tps: Sequence[TPKey]) -> dict[TPKey, int]:
         """The next offset to be written in each partition, asked of the broker now."""
+
+    def known_highwaters(self, tps: Sequence[TPKey]) -> dict[TPKey, int]:
+        """The high watermarks the source last learnt, without a request (may be partial)."""
+
+    def pause(self, tps: Iterable[TPKey]) -> None:
+        """Stop fetching these partitions (what was fetched and not handed out is dropped)."""
+
+    def resume(self, tps: Iterable[TPKey]) -> None:
+        """Fetch these partitions again, from their position."""
 
 
 class KafkaSource:
@@ -148,26 +161,21 @@ class KafkaSource:
         ends = await self._consumer.end_offsets([TopicPartition(t, p) for t, p in tps])
         return {(tp.topic, tp.partition): int(end) for tp, end in ends.items()}
 
-    async def getmany(self, wait: float, max_records: int) -> Sequence[Any]:
-        """What the consumer has within ``wait`` seconds, partitions in a stable order."""
+    async def getmany(self, wait: float, max_records: int) -> Mapping[TPKey, Sequence[Any]]:
+        """What the consumer has within ``wait`` seconds, per partition."""
         if not self._assigned:
             await asyncio.sleep(wait)
-            return []
+            return {}
         got = await self._consumer.getmany(timeout_ms=int(wait * 1000), max_records=max_records)
-        if not got:
-            return []
-        if len(got) == 1:
-            (records,) = got.values()
-            return records
-        # Interleave the partitions by record timestamp, each partition kept in offset order:
-        # a host's topics (nginx and app logs feed one clock) then progress together, as in a
-        # live stream, also when a catch-up hands out minutes of each partition at once.
-        parts = [got[tp] for tp in sorted(got)]
-        return list(heapq.merge(*parts, key=_timestamp))
+        return {(tp.topic, tp.partition): records for tp, records in got.items()}
 
+    def pause(self, tps: Iterable[TPKey]) -> None:
+        """Stop fetching ``tps`` (the consumer drops what it prefetched of them)."""
+        self._consumer.pause(*(TopicPartition(t, p) for t, p in tps))
 
-def _timestamp(record: Any) -> int:
-    return int(record.timestamp or 0)
+    def resume(self, tps: Iterable[TPKey]) -> None:
+        """Fetch ``tps`` again from their positions."""
+        self._consumer.resume(*(TopicPartition(t, p) for t, p in tps))
 
 
 class InputFetcher(Service):
@@ -186,6 +194,7 @@ class InputFetcher(Service):
         owned: Callable[[], set[TPKey]] | None = None,
         clock: Callable[[], float] = time.time,
         stall_after: float = 30.0,
+        align_wait: float = 2.0,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -207,6 +216,8 @@ class InputFetcher(Service):
         self.stall_after = stall_after
         self._progress: dict[TPKey, tuple[int, float]] = {}  # tp -> (next offset, since when)
         self.on_batch: Callable[[], None] | None = None  # after each applied batch (telemetry)
+        # event-time alignment of the partitions across fetches (agents/align.py); 0: off
+        self.aligner = InputAligner(align_wait, batch_max) if align_wait > 0 else None
 
     # ---- the assignment ---------------------------------------------------------------------
     def _faust_owned(self) -> set[TPKey]:
@@ -227,9 +238,11 @@ class InputFetcher(Service):
             self.store.rebuild_if_needed()
             owned = self._owned()
             self.source.assign(owned)
+            if self.aligner is not None:
+                self.aligner.reset(owned)
             for tp in sorted(owned):
                 last = self.store.order.prefix(tp)
-                self.source.seek(tp, -1 if last is None else last + 1)
+                self._seek(tp, -1 if last is None else last + 1)
             self._delivered = {tp: off for tp, off in self._delivered.items() if tp in owned}
             self.assigned = owned
             self._recoveries = recoveries
@@ -239,13 +252,20 @@ class InputFetcher(Service):
         """Faust is taking partitions away: finish the batch in flight, then stop reading."""
         async with self.store.lock:
             self.source.assign(set())
+            if self.aligner is not None:
+                self.aligner.reset(())
             self.assigned = set()
+
+    def _seek(self, tp: TPKey, offset: int) -> None:
+        self.source.seek(tp, offset)
+        if self.aligner is not None:
+            self.aligner.seeked(tp, offset)
 
     # ---- what the store asks ------------------------------------------------------------------
     async def seek(self, topic: str, partition: int, offset: int) -> None:
         """Re-read a partition from ``offset`` (a hole in delivery: tables/ordering.py)."""
         if (topic, partition) in self.assigned:
-            self.source.seek((topic, partition), offset)
+            self._seek((topic, partition), offset)
 
     def read_offsets(self) -> dict[TPKey, int]:
         """Per partition, the last offset handed to the pipeline."""
@@ -300,7 +320,7 @@ class InputFetcher(Service):
                     "while the broker holds up to %d; re-seeking it (restarts its fetch)",
                     tp[0], tp[1], nxt, now - progress[tp][1], ends.get(tp, 0),
                 )  # fmt: skip
-                self.source.seek(tp, nxt)
+                self._seek(tp, nxt)
                 progress[tp] = (nxt, now)
                 self.pipeline.stats.inc(
                     "lookout_input_stalls_total", topic=tp[0], partition=str(tp[1])
@@ -323,11 +343,26 @@ class InputFetcher(Service):
 
     # ---- the loop -----------------------------------------------------------------------------
     async def fetch_once(self) -> int:
-        """Fetch one batch and apply it; returns the number of records handed over."""
+        """Fetch one batch and apply what may be applied of it; returns the number of records
+        fetched plus those applied (0: nothing moved)."""
         await self.follow_assignment()
-        records = await self.source.getmany(self.within, self.batch_max)
+        parts = await self.source.getmany(self.within, self.batch_max)
+        fetched = sum(len(recs) for recs in parts.values())
+        aligner = self.aligner
+        if aligner is None:
+            records = merge([parts[tp] for tp in sorted(parts)]) if fetched else []
+        elif fetched or aligner.held:
+            assigned = sorted(self.assigned)
+            records = aligner.push(parts, self.source.known_highwaters(assigned), self.clock())
+            pause, resume = aligner.pauses()
+            if resume:
+                self.source.resume(resume)
+            if pause:
+                self.source.pause(pause)
+        else:
+            records = []
         if not records:
-            return 0
+            return fetched
         await self.pipeline.process(records)
         if self.on_batch is not None:
             self.on_batch()
@@ -335,7 +370,7 @@ class InputFetcher(Service):
         for r in records:
             delivered[(r.topic, r.partition)] = r.offset
         self.batches += 1
-        return len(records)
+        return fetched + len(records)
 
     async def on_start(self) -> None:
         """Connect the source and listen for revocations."""

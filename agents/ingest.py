@@ -39,6 +39,7 @@ def register_agents(lk: Lookout) -> None:
         batch_max=settings.batch_max,
         within=settings.batch_within,
         stall_after=settings.input_stall_after,
+        align_wait=settings.input_align_wait,
     )
     lk.store.out.inputs = fetcher  # type: ignore[attr-defined]
     lk.fetcher = fetcher

@@ -64,6 +64,10 @@ HELP = {
     "lookout_alert_transitions_total": "Alert state transitions, by rule and target state",
     "lookout_input_lag": "Input records not yet applied: high watermark minus next offset",
     "lookout_input_lag_updated_seconds": "Unix time the input high watermarks were last read",
+    "lookout_input_held_records": "Input records fetched and held back to keep a host's "
+    "topics in event-time step (LOOKOUT_INPUT_ALIGN_WAIT)",
+    "lookout_input_align_timeouts_total": "Waits for a lagging input partition given up after "
+    "LOOKOUT_INPUT_ALIGN_WAIT seconds",
     "lookout_event_time_delay_seconds": "Wall clock minus the slowest live host's watermark",
     "lookout_recovery_active": "1 while the worker recovers its tables from the changelog",
     "lookout_recovery_remaining_records": "Changelog records still to recover (active tables)",
@@ -151,6 +155,9 @@ class Telemetry:
         stats.set("lookout_recovery_remaining_records", 0.0)
         stats.set("lookout_event_time_delay_seconds", 0.0)
         stats.set("lookout_input_lag_updated_seconds", 0.0)
+        stats.set("lookout_input_held_records", 0.0)
+        timeouts = "lookout_input_align_timeouts_total"
+        stats.declare(timeouts, HELP[timeouts])
 
     # ---- timer: input lag ------------------------------------------------------------------
     async def refresh_lag(self) -> None:
@@ -229,6 +236,10 @@ class Telemetry:
                 stats.set("lookout_series_overflow", hs.overflow, host=hs.host)
             if hs.no_time:
                 stats.set("lookout_records_without_time", hs.no_time, host=hs.host)
+        aligner = getattr(self.fetcher, "aligner", None)
+        if aligner is not None:
+            stats.set("lookout_input_held_records", aligner.held)
+            stats.counters[("lookout_input_align_timeouts_total", ())] = aligner.timeouts
         recovery = self._recovery()
         if recovery is not None:
             stats.set("lookout_recovery_active", float(bool(recovery.in_recovery)))

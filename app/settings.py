@@ -101,6 +101,14 @@ class Settings(BaseSettings):
     batch_within: float = Field(
         0.25, gt=0, le=10, description="Max seconds to wait to fill a batch."
     )
+    input_align_wait: float = Field(
+        2.0,
+        ge=0,
+        le=60,
+        description="Max seconds records of a partition are held back while another input "
+        "partition of the same number (the same hosts) has records not yet fetched that may be "
+        "older; keeps a host's topics in event-time step through a backlog. 0 turns it off.",
+    )
     input_stall_after: float = Field(
         30.0,
         ge=1,

@@ -47,6 +47,8 @@ WORKER = {
     "lookout_records_without_time": _f("gauge", "host", always=False, old=True),
     "lookout_input_lag": _f("gauge", "topic partition"),
     "lookout_input_lag_updated_seconds": _f("gauge"),
+    "lookout_input_held_records": _f("gauge"),
+    "lookout_input_align_timeouts": _f("counter"),
     "lookout_event_time_delay_seconds": _f("gauge"),
     "lookout_recovery_active": _f("gauge"),
     "lookout_recovery_remaining_records": _f("gauge"),

@@ -64,7 +64,8 @@ async def measure(bootstrap: str, rate: float, seconds: float, work: float) -> s
     peak_lag = 0
     try:
         while True:
-            records = await reader.getmany(0.25, 20_000)
+            parts = await reader.getmany(0.25, 20_000)
+            records = [r for recs in parts.values() for r in recs]
             now = time.monotonic()
             for r in records:
                 tp = (r.topic, r.partition)

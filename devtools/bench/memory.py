@@ -4,7 +4,7 @@ devtools/bench/inprocess.py)."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from types import SimpleNamespace
 from typing import Any
 
@@ -28,14 +28,29 @@ class MemorySource:
         # partitions whose fetch has silently stopped (a client fault after broker trouble):
         # getmany hands out nothing of them until they are seeked
         self.stalled: set[TPKey] = set()
+        self.paused: set[TPKey] = set()
+        self.puts = 0
 
-    def put(self, topic: str, value: bytes, key: bytes | None = None, partition: int = 0) -> int:
-        """Append a record; returns its offset."""
+    def put(
+        self,
+        topic: str,
+        value: bytes,
+        key: bytes | None = None,
+        partition: int = 0,
+        timestamp: int | None = None,
+    ) -> int:
+        """Append a record; returns its offset. Its timestamp is, unless given, the number of
+        records put before it (a producer's clock: the order of the puts)."""
         log = self.logs.setdefault((topic, partition), [])
         offset = len(log)
+        stamp = self.puts if timestamp is None else timestamp
+        self.puts += 1
         log.append(
-            SimpleNamespace(topic=topic, partition=partition, offset=offset, key=key, value=value)
-        )
+            SimpleNamespace(
+                topic=topic, partition=partition, offset=offset, timestamp=stamp, key=key,
+                value=value,
+            )
+        )  # fmt: skip
         return offset
 
     async def start(self) -> None:
@@ -45,8 +60,21 @@ class MemorySource:
         """Nothing to close."""
 
     def assign(self, tps: set[TPKey]) -> None:
-        """Read these partitions."""
+        """Read these partitions (none paused)."""
         self.assigned = set(tps)
+        self.paused.clear()
+
+    def pause(self, tps: Iterable[TPKey]) -> None:
+        """Hand out nothing of ``tps`` until resumed."""
+        self.paused.update(tps)
+
+    def resume(self, tps: Iterable[TPKey]) -> None:
+        """Hand out ``tps`` again."""
+        self.paused.difference_update(tps)
+
+    def known_highwaters(self, tps: Sequence[TPKey]) -> dict[TPKey, int]:
+        """The end of each partition's list (always known here)."""
+        return {tp: len(self.logs.get(tp, [])) for tp in tps}
 
     def seek(self, tp: TPKey, offset: int) -> None:
         """Next read of ``tp`` from ``offset`` (-1: the beginning)."""
@@ -58,18 +86,22 @@ class MemorySource:
         """The end of each partition's list."""
         return {tp: len(self.logs.get(tp, [])) for tp in tps}
 
-    async def getmany(self, wait: float, max_records: int) -> Sequence[Any]:
-        """Up to ``max_records`` records past the positions, partition by partition."""
-        out: list[Any] = []
+    async def getmany(self, wait: float, max_records: int) -> Mapping[TPKey, Sequence[Any]]:
+        """Up to ``max_records`` records past the positions, partition by partition (in name
+        order: a backlog of one topic comes whole before the next one's, as a client may)."""
+        out: dict[TPKey, Sequence[Any]] = {}
+        room = max_records
         for tp in sorted(self.assigned):
-            if tp in self.stalled:
+            if tp in self.stalled or tp in self.paused:
                 continue
             log = self.logs.get(tp, [])
             pos = self.positions.get(tp, 0)
-            take = log[pos : pos + max_records - len(out)]
-            out.extend(take)
+            take = log[pos : pos + room]
+            if take:
+                out[tp] = take
+                room -= len(take)
             self.positions[tp] = pos + len(take)
-            if len(out) >= max_records:
+            if room <= 0:
                 break
         return out
 
@@ -91,6 +123,7 @@ def memory_worker(
         source,
         batch_max=batch_max or settings.batch_max,
         within=0.0,
+        align_wait=settings.input_align_wait,
         owned=lambda: {(t, 0) for t in lk.topics.inputs()},
     )
     return lk, out, source, fetcher

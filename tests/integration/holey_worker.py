@@ -11,7 +11,7 @@ every later record of the partition is held: a worker to kill -9 with a hole ope
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from agents.fetcher import InputFetcher, KafkaSource
@@ -25,16 +25,21 @@ def install(first: int, count: int, topic: str, no_seek: bool) -> None:
     dropped: set[tuple[int, int]] = set()
     fetch = KafkaSource.getmany
 
-    async def getmany(self: KafkaSource, wait: float, max_records: int) -> Sequence[Any]:
-        records = await fetch(self, wait, max_records)
-        kept = []
-        for r in records:
-            key = (r.partition, r.offset)
-            if r.topic == topic and first <= r.offset < first + count and key not in dropped:
-                dropped.add(key)
-                continue
-            kept.append(r)
-        return kept
+    async def getmany(
+        self: KafkaSource, wait: float, max_records: int
+    ) -> Mapping[tuple[str, int], Sequence[Any]]:
+        parts = await fetch(self, wait, max_records)
+        out = {}
+        for tp, records in parts.items():
+            kept = []
+            for r in records:
+                key = (r.partition, r.offset)
+                if r.topic == topic and first <= r.offset < first + count and key not in dropped:
+                    dropped.add(key)
+                    continue
+                kept.append(r)
+            out[tp] = kept
+        return out
 
     async def ignore_seek(self: InputFetcher, topic: str, partition: int, offset: int) -> None:
         return None
