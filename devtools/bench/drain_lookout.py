@@ -79,6 +79,7 @@ async def drain_once(
     count, answered, peak = 0.0, begun, None
     cpu_start: float | None = None  # the worker's CPU seconds when it was last seen idle
     cpu_end: float | None = None
+    batches: tuple[int, float] | None = None
     summary: str | None = None
     try:
         while count < target:
@@ -112,6 +113,7 @@ async def drain_once(
             await asyncio.sleep(max(0.0, interval - (time.monotonic() - asked)))
         peak = worker.child.peak_rss_mb() or peak
         cpu_end = worker.child.cpu_seconds()
+        batches = await worker.batches()
     finally:
         if profiler is not None:
             summary = profiler.stop()
@@ -127,6 +129,9 @@ async def drain_once(
         # how much of the span the worker computed; the rest it waited (broker acks, fetches)
         cpu = cpu_end - cpu_start
         busy = f", worker CPU {cpu:.1f} s of {result.seconds:.1f} s ({cpu / result.seconds:.0%})"
+    if batches is not None and batches[0] > 0:
+        # the batch size sets how often each touched pane is written (the flush's share)
+        busy += f", {batches[0]:,} batches of {batches[1] / batches[0]:,.0f} messages on average"
     ctx.progress.done(
         f"{count:,.0f} records, {result.eps:,.0f}/s, peak RSS {peak or 0:,.0f} MB{busy}{status}"
     )

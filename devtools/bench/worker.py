@@ -74,6 +74,27 @@ class LookoutWorker:
         except (TimeoutError, aiohttp.ClientError):
             return None
 
+    async def batches(self) -> tuple[int, float] | None:
+        """(batches, messages in them) from the worker's ``lookout_batch_messages`` histogram;
+        None when it does not answer."""
+        try:
+            async with self.ctx.session.get(
+                self.url + "/metrics", timeout=aiohttp.ClientTimeout(total=10.0)
+            ) as resp:
+                if resp.status != 200:
+                    return None
+                text = await resp.text()
+        except (TimeoutError, aiohttp.ClientError):
+            return None
+        found: dict[str, float] = {}
+        for line in text.splitlines():
+            name, _, value = line.partition(" ")
+            if name in ("lookout_batch_messages_count", "lookout_batch_messages_sum"):
+                found[name] = float(value)
+        if len(found) < 2:
+            return None
+        return int(found["lookout_batch_messages_count"]), found["lookout_batch_messages_sum"]
+
     async def records_in(self) -> float | None:
         """``records_in`` of ``/api/health`` (``lookout_records_in_total``)."""
         health = await self.get("/api/health")
