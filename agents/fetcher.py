@@ -273,8 +273,7 @@ class InputFetcher(Service):
 
     def known_highwaters(self) -> dict[TPKey, int]:
         """High watermarks the last fetch responses carried (no request; may be partial)."""
-        known = getattr(self.source, "known_highwaters", None)
-        return known(sorted(self.assigned)) if known is not None and self.assigned else {}
+        return self.source.known_highwaters(sorted(self.assigned)) if self.assigned else {}
 
     async def highwaters(self) -> dict[TPKey, int]:
         """High watermarks of the partitions this fetcher reads (for the input lag metric)."""
@@ -352,8 +351,7 @@ class InputFetcher(Service):
         if aligner is None:
             records = merge([parts[tp] for tp in sorted(parts)]) if fetched else []
         elif fetched or aligner.held:
-            assigned = sorted(self.assigned)
-            records = aligner.push(parts, self.source.known_highwaters(assigned), self.clock())
+            records = aligner.push(parts, self.known_highwaters(), self.clock())
             pause, resume = aligner.pauses()
             if resume:
                 self.source.resume(resume)
