@@ -145,8 +145,9 @@ class InputAligner:
     def _limits(
         self, highwaters: Mapping[TPKey, int], now: float
     ) -> tuple[dict[int, float], dict[int, list[TPKey]]]:
-        """Per partition number, the timestamp no released record may pass, and the lagging
-        partitions that set it."""
+        """Per partition number, the timestamp no released record may pass (the oldest last
+        timestamp of its lagging partitions), and those lagging partitions (their waits start
+        when they hold something back)."""
         limits: dict[int, float] = {}
         holders: dict[int, list[TPKey]] = {}
         waiting = self._waiting
