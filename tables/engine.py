@@ -23,6 +23,7 @@ Series ids are ``tables/series.py``, panes ``tables/panes.py``, the records it e
 
 from __future__ import annotations
 
+import typing
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from math import inf
@@ -113,6 +114,11 @@ class HostState:
             no_time=int(state.get("nt", 0)),
             last_recv=now,
         )
+
+
+#: Integers up to this magnitude (2**53) convert to float exactly (most Telegraf fields are
+#: integers: byte counts, counters, process counts).
+_EXACT_INT: typing.Final = 9_007_199_254_740_992
 
 
 def _series_added(hs: HostState, pane: Pane, sid: str) -> None:
@@ -297,8 +303,20 @@ class WindowEngine:
             self._last_pane, self._last_offset = pane, offset
         aggs = pane.aggs
         for fname, value in fields.items():
-            if value.__class__ is str or not -1e308 < value < 1e308:
-                continue  # strings are not aggregated; NaN and infinities are not numbers
+            # Strings are not aggregated; NaN, infinities and magnitudes from 1e308 up are not
+            # numbers here. A float (the usual field) is checked unboxed; an int is compared
+            # exactly before it becomes a float (a huge one would not convert).
+            kind = type(value)
+            if kind is float:
+                number: float = value
+                if not -1e308 < number < 1e308:
+                    continue
+            elif kind is int and -_EXACT_INT <= value <= _EXACT_INT:
+                number = float(value)  # exact: no rounding up to 1e308 to worry about
+            elif kind is str or not -1e308 < value < 1e308:
+                continue
+            else:
+                number = float(value)
             sid = sids.get(fname)
             if sid is None:
                 if len(sids) > 10_000:  # a producer inventing field names: no unbounded cache
@@ -311,7 +329,14 @@ class WindowEngine:
                 is_counter = f"{name}.{fname}" in self.counters
                 agg = aggs[sid] = CounterAgg() if is_counter else MetricAgg()
                 _series_added(hs, pane, sid)
-            agg.add(float(value), ts)  # type: ignore[union-attr]
+            # One branch per class: narrowed to one class, the native build calls its add
+            # directly (a union would look the method up by name).
+            if isinstance(agg, MetricAgg):  # noqa: SIM114
+                agg.add(number, ts)
+            elif isinstance(agg, CounterAgg):
+                agg.add(number, ts)
+            else:
+                agg.add(number, ts)  # type: ignore[union-attr]
         # -- the host's clocks (see _note) --
         hw = hs.hw
         if offset > hw.get(topic, -1):
@@ -449,6 +474,13 @@ class WindowEngine:
         size = end - start
         finals = self._finals
         emitted = 0
+        host, partition = hs.host, hs.partition
+        if len(panes) == 1:  # a tumbling window of one pane: its aggregates, no merge
+            for sid, agg in panes[0].aggs.items():
+                result = agg.result(window_seconds=size, keys=None)
+                finals.append(Final(host, partition, sid, kind, start, end, result))
+                emitted += 1
+            return emitted
         for sid, aggs in series_parts(panes).items():
             result = merged_result(aggs, size, None)
             finals.append(Final(hs.host, hs.partition, sid, kind, start, end, result))

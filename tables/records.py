@@ -134,6 +134,28 @@ def final_bodies(
     return bodies
 
 
+def window_records(
+    finals: Sequence[Final], bodies: Sequence[bytes]
+) -> tuple[list[tuple[bytes, bytes, int]], dict[str, int]]:
+    """The ``lookout.windows`` records of serialised finals, ``(key, body, partition)`` with
+    the host as key, and how many finals each window kind closed (for the metrics). One pass,
+    a host's key encoded once for its run of finals (a host closes its series together)."""
+    records: list[tuple[bytes, bytes, int]] = []
+    kinds: dict[str, int] = {}
+    append = records.append
+    host: str | None = None
+    key = b""
+    for i in range(len(finals)):
+        final = finals[i]
+        if final.host != host:
+            host = final.host
+            key = host.encode()
+        append((key, bodies[i], final.partition))
+        kind = final.kind
+        kinds[kind] = kinds.get(kind, 0) + 1
+    return records, kinds
+
+
 @dataclass(frozen=True, slots=True)
 class Late:
     """A record refused because a window containing it had already closed."""

@@ -32,7 +32,6 @@ import base64
 import contextlib
 import logging
 import time
-from collections import Counter
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
@@ -53,7 +52,7 @@ from tables.ordering import OrderGuard, TPKey
 from tables.output import FaustOutput, Output
 from tables.panes import Pane
 from tables.recent import RecentWindows
-from tables.records import Late, final_bodies
+from tables.records import Late, final_bodies, window_records
 
 log = logging.getLogger(__name__)
 PATTERN_KEYS = (CLUSTER_PREFIX, SERVICE_PREFIX)  # pattern miner entries in the table
@@ -293,11 +292,8 @@ class WindowStore:
             now = self.clock()
             finals = changes.finals
             bodies = final_bodies(finals, dumps(now), self.tenants)
-            records = [
-                (f.host.encode(), body, f.partition) for f, body in zip(finals, bodies, strict=True)
-            ]
+            records, kinds = window_records(finals, bodies)
             self.recent.remember_finals(finals, bodies)
-            kinds = Counter(f.kind for f in finals)
             for kind, count in kinds.items():
                 self.stats.inc("lookout_window_finals_total", count, kind=kind)
             await (await self.out.send_windows(records))

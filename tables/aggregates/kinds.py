@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from tables.aggregates.counter import CounterAgg
+from tables.aggregates.counter import CounterAgg, samples_result
 from tables.aggregates.gauge import MetricAgg
 from tables.aggregates.logs import LogAgg
 from tables.aggregates.patterns import PatternAgg
@@ -57,6 +57,10 @@ def merged_result(
         out = MetricAgg.merged_result(aggs)  # type: ignore[arg-type]
         if out is not None:
             return out
+    elif type(first) is CounterAgg:
+        direct = _merged_counter(aggs)
+        if direct is not None:
+            return direct
     elif type(first) is LogAgg:
         parts: Sequence[LogAgg] = aggs  # type: ignore[assignment]
         logs = LogAgg.merged(parts) if LogAgg.needs_sketches(keys) else LogAgg.merged_counts(parts)
@@ -64,3 +68,19 @@ def merged_result(
     merged = merge_aggs(aggs)
     assert merged is not None  # at least one part
     return merged.result(window_seconds=window_seconds, keys=keys)
+
+
+def _merged_counter(parts: Sequence[Aggregate]) -> dict[str, Any] | None:
+    """``result()`` of the merge of counter panes made only of raw samples, without copying
+    them into a merged aggregate (the hot path of closing a counter's hopping window); None
+    when a part is not a counter or holds a summary run (the caller merges). Same samples as
+    copy-then-:meth:`CounterAgg.merge` in order: a later part's sample wins a ts tie."""
+    samples: dict[float, float] = {}
+    for part in parts:
+        if type(part) is not CounterAgg:
+            return None
+        counter: CounterAgg = part
+        if counter._runs:
+            return None
+        samples.update(counter._samples)
+    return samples_result(sorted(samples.items()))

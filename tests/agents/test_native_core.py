@@ -7,14 +7,11 @@ import hashlib
 import json
 import os
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import tables.engine
 from app import native
-
-ROOT = Path(__file__).resolve().parents[2]
+from tests.native_probe import run_probe
 
 # Runs W1f metrics and W3 access lines through a broker-less worker and prints a digest of
 # every final window record (without its wall-clock closed_at) and every pane and host state.
@@ -78,13 +75,7 @@ asyncio.run(main())
 
 
 def _probe(native_on: bool) -> list[str]:
-    env = {**os.environ, "LOOKOUT_NATIVE": "1" if native_on else "0", "PYTHONPATH": str(ROOT)}
-    done = subprocess.run(
-        [sys.executable, "-c", PROBE], cwd=ROOT, env=env, capture_output=True, text=True,
-        timeout=300, check=False,
-    )  # fmt: skip
-    assert done.returncode == 0, done.stderr[-3000:]
-    return done.stdout.strip().split("|")
+    return run_probe(PROBE, native_on=native_on).split("|")
 
 
 def test_the_tests_run_the_native_core_when_it_is_built() -> None:
