@@ -240,6 +240,7 @@ class WindowEngine:
         if pane is None:
             pane = hs.panes[start] = Pane(start)
         elif pane is self._last_pane and offset == self._last_offset:
+            pane.version += 1
             return pane  # another metric of the same message: already marked and noted
         elif offset <= pane.flushed.get(topic, -1):
             # Replayed after a crash that lost the host's state write: the pane has it already,
@@ -250,6 +251,7 @@ class WindowEngine:
             pane.hw[topic] = offset
         self._dirty_panes[(hs.host, start)] = pane
         self._last_pane, self._last_offset = pane, offset
+        pane.version += 1
         return pane
 
     def _new_series_ok(self, hs: HostState, pane: Pane) -> bool:
@@ -301,6 +303,7 @@ class WindowEngine:
                 phw[topic] = offset
             self._dirty_panes[(hs.host, start)] = pane
             self._last_pane, self._last_offset = pane, offset
+        pane.version += 1
         aggs = pane.aggs
         for fname, value in fields.items():
             # Strings are not aggregated; NaN, infinities and magnitudes from 1e308 up are not

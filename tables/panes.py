@@ -17,6 +17,9 @@ class Pane:
     aggs: dict[str, Aggregate] = field(default_factory=dict)
     hw: dict[str, int] = field(default_factory=dict)
     flushed: dict[str, int] = field(default_factory=dict)
+    #: Moves on every record applied to the pane (memory only, never written): a reader that
+    #: keeps something computed from the pane knows whether it still holds.
+    version: int = 0
 
     def to_state(self) -> dict[str, Any]:
         """JSON-compatible state; only what has been applied up to ``hw``."""

@@ -6,6 +6,7 @@ import random
 from collections import defaultdict
 from typing import Any
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -404,3 +405,44 @@ def test_series_gen_moves_only_when_the_set_of_series_may_change() -> None:
     assert logs.series_gen == gen + 1
     eng.add_mined_line(logs, "a", 0, "web", 1132.0, "error", "p1", 1132.0, 0.0)
     assert logs.series_gen == gen + 2  # the pattern series (the log series was there already)
+
+
+@pytest.mark.parametrize("seed", range(30))
+def test_log_window_reads_reuse_older_panes_and_equal_the_full_merge(seed: int) -> None:
+    """series_results keeps the merge of a log window's older panes between reads (the
+    open-window rules read a host's hopping window every 5 s). Interleaving reads with requests
+    in the newest pane, late ones into older panes, new services and closed windows, every read
+    equals the merge of all the window's panes computed afresh, key for key and bit for bit."""
+    from tables.aggregates import merged_result
+    from tables.queries import current_start, series_results
+
+    rnd = random.Random(seed)
+    eng = engine()
+    hs = eng.host("h1", 0, WALL)
+    services = ["api", "web", "db"]
+    offset = 0
+    ts = T0
+    keys = frozenset({"latency_p95", "http_error_rate", "requests"})
+    for _step in range(120):
+        ts += rnd.choice([0.5, 2.0, 5.0])
+        for _ in range(rnd.randint(1, 4)):
+            at = ts - rnd.choice([0.0, 0.0, 0.0, 20.0, 70.0])  # some late, within or past grace
+            status = rnd.choice([200, 200, 404, 500, 503])
+            latency = rnd.choice([None, 0.001, rnd.uniform(0.0005, 3.0), rnd.uniform(0.01, 0.2)])
+            eng.add_request(hs, "n", offset, rnd.choice(services), at, status, 100, latency)
+            offset += 1
+        if rnd.random() < 0.1:
+            eng.close(hs, WALL)
+            eng.mark_flushed(eng.collect())
+        start = current_start(eng, "h1", HOPPING, "l")
+        assert start is not None
+        sids = [log_series(s, "h1") for s in services]
+        got = series_results(eng, "h1", HOPPING, start, sids, keys=keys)
+        panes = [hs.panes[p] for p in CFG.panes_of(HOPPING, start) if p in hs.panes]
+        for sid in sids:
+            parts = [a for p in panes if (a := p.aggs.get(sid)) is not None]
+            if parts:
+                want = merged_result(parts, CFG.size(HOPPING), keys)
+                assert repr(got[sid]) == repr(want)
+            else:
+                assert sid not in got
