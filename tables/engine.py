@@ -71,6 +71,12 @@ class HostState:
     # open pane had appears, a pane expires or is restored): readers cache what depends on it
     # (alerting's rule pairs). Not persisted.
     series_gen: int = 0
+    # (log series, window kind) -> (window start, its older panes, their versions, their
+    # merge): what tables/queries.py keeps between two reads of an open log window. Not
+    # persisted; one entry a log series a rule reads.
+    log_merges: dict[tuple[str, str], tuple[int, list[Pane], list[int], LogAgg]] = field(
+        default_factory=dict
+    )
 
     def to_state(self) -> dict[str, Any]:
         """JSON-compatible state (the pane index and wall clock are not persisted)."""
@@ -486,7 +492,7 @@ class WindowEngine:
             return emitted
         for sid, aggs in series_parts(panes).items():
             result = merged_result(aggs, size, None)
-            finals.append(Final(hs.host, hs.partition, sid, kind, start, end, result))
+            finals.append(Final(host, partition, sid, kind, start, end, result))
             emitted += 1
         return emitted
 

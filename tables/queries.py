@@ -1,7 +1,7 @@
 """Reads of live window state: open windows, series clocks and results (HTTP API, alerting).
 
-Functions over a :class:`~tables.engine.WindowEngine` that never change its state (one keeps
-merges of a log window's older panes for the next read, see :func:`series_results`).
+Functions over a :class:`~tables.engine.WindowEngine` that never change its window state (reads
+of open log windows keep a cache on the host, ``HostState.log_merges``; see :func:`_log_result`).
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from collections.abc import Iterable
 from math import inf
 from typing import Any
 
-from tables.aggregates import Aggregate, LogAgg, merged_result
+from tables.aggregates import LogAgg, merged_result
 from tables.engine import HostState, WindowEngine
 from tables.panes import Pane, merge_panes
 from tables.series import series_type
@@ -103,68 +103,55 @@ def series_results(
     sketches = LogAgg.needs_sketches(keys)
     out = {}
     for sid in sids:
-        parts = [a for pane in panes if (a := pane.aggs.get(sid)) is not None]
-        if not parts:
+        held = [pane for pane in panes if sid in pane.aggs]
+        if not held:
             continue
-        if sketches and len(parts) > 2 and type(parts[0]) is LogAgg:
-            out[sid] = _log_result(host, sid, kind, start, panes, parts, size, keys)
-        else:
-            out[sid] = merged_result(parts, size, keys)
+        parts = [pane.aggs[sid] for pane in held]
+        if sketches and len(parts) > 2:
+            logs = [a for a in parts if isinstance(a, LogAgg)]
+            if len(logs) == len(parts):
+                out[sid] = _log_result(hs, sid, kind, start, held, logs, size, keys)
+                continue
+        out[sid] = merged_result(parts, size, keys)
     return out
 
 
-# (host, series, kind) -> (window start, the panes merged, their versions, the merge): the
-# older panes of the series' latest-read log window, merged once and reused while none of them
-# changes. One entry a log series read by a rule (the next window replaces it).
-_OLDER: dict[tuple[str, str, str], tuple[int, list[Pane], list[int], LogAgg]] = {}
-_OLDER_MAX = 200_000
-
-
 def _log_result(
-    host: str,
+    hs: HostState,
     sid: str,
     kind: str,
     start: int,
     panes: list[Pane],
-    parts: list[Aggregate],
+    parts: list[LogAgg],
     size: int,
     keys: frozenset[str] | None,
 ) -> dict[str, Any]:
-    """``merged_result`` of a log series' panes, with its latency sketches, reusing the merge
-    of all but the newest pane.
+    """``merged_result`` of a log series' ``parts`` (one per pane of ``panes``), with its
+    latency sketches, reusing the merge of all but the newest pane (``HostState.log_merges``).
 
     Open-window log rules read a host's hopping window every 5 s of its event time
-    (alerting/evaluator.py): merging up to five panes' latency sketches each time was most of a
-    worker's cost on nginx traffic. Only the newest pane changes between two reads, unless a
-    late record lands in an older one, which moves that pane's ``version``: the kept merge is
-    used only while every older pane is the same object at the same version. The result is
-    exactly the full merge's: a merge is a left fold (``LogAgg.merged``), so the merge of the
-    older panes' merge with the newest pane is the merge of all of them in order.
+    (alerting/evaluator.py): re-merging up to five panes' latency sketches each time was about
+    a third of a worker's cost on nginx traffic. Only the newest pane changes between two
+    reads, unless a late record lands in an older one, which moves that pane's ``version``: the
+    kept merge is used only while every older pane is the same object at the same version.
+    The result is exactly the full merge's: a merge is a left fold (``LogAgg.merged``), so the
+    merge of the older panes' merge with the newest pane is the merge of all of them in order.
     """
-    older = [p for p in panes if sid in p.aggs][:-1]
+    older = panes[:-1]
     versions = [p.version for p in older]
-    key = (host, sid, kind)
-    kept = _OLDER.get(key)
+    key = (sid, kind)
+    kept = hs.log_merges.get(key)
     if (
         kept is not None
         and kept[0] == start
         and kept[2] == versions
-        and len(kept[1]) == len(older)
         and all(a is b for a, b in zip(kept[1], older, strict=True))
     ):
         merged = kept[3]
     else:
-        olds: list[LogAgg] = [a for a in parts[:-1] if isinstance(a, LogAgg)]
-        if len(olds) != len(parts) - 1:  # another kind in the series: the general path raises
-            return merged_result(parts, size, keys)
-        merged = LogAgg.merged(olds)
-        if len(_OLDER) >= _OLDER_MAX:
-            _OLDER.clear()
-        _OLDER[key] = (start, older, versions, merged)
-    newest = parts[-1]
-    if not isinstance(newest, LogAgg):
-        return merged_result(parts, size, keys)
-    return LogAgg.merged([merged, newest]).result(window_seconds=size, keys=keys)
+        merged = LogAgg.merged(parts[:-1])
+        hs.log_merges[key] = (start, older, versions, merged)
+    return LogAgg.merged([merged, parts[-1]]).result(window_seconds=size, keys=keys)
 
 
 def series_of(engine: WindowEngine, host: str) -> set[str]:

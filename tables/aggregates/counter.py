@@ -190,22 +190,10 @@ def samples_result(ordered: Sequence[tuple[float, float]]) -> dict[str, Any] | N
             rate_max = r
         rates.append(r)
         t1, v1 = t, v
-    n = count - 1
-    enough = count >= 2 and t1 > t0
-    return {
-        "samples": count,
-        "resets": resets,
-        "increase": increase if enough else None,
-        "rate": increase / (t1 - t0) if enough else None,
-        "intervals": n,
-        "rate_min": rate_min if n else None,
-        "rate_max": rate_max if n else None,
-        "rate_mean": rate_sum / n if n else None,
-        "rate_p95": exact_quantiles(rates, (0.95,))[0],
-        "first_ts": t0,
-        "last_ts": t1,
-        "inexact": 0,
-    }
+    rate_p95 = exact_quantiles(rates, (0.95,))[0]
+    return _result(
+        count, resets, increase, t0, t1, count - 1, rate_min, rate_max, rate_sum, rate_p95, 0
+    )
 
 
 def folded_result(run: _Run | None, alpha: float) -> dict[str, Any]:
@@ -213,21 +201,43 @@ def folded_result(run: _Run | None, alpha: float) -> dict[str, Any]:
     if run is None:
         run = _Run(0.0, 0.0, alpha)
         run.samples = 0
-    enough = run.samples >= 2 and run.t1 > run.t0
-    n = run.intervals
+    rate_p95 = run.rates.quantile(0.95)
+    return _result(
+        run.samples, run.resets, run.increase, run.t0, run.t1, run.intervals,
+        run.rate_min, run.rate_max, run.rate_sum, rate_p95, run.inexact,
+    )  # fmt: skip
+
+
+def _result(
+    samples: int,
+    resets: int,
+    increase: float,
+    t0: float,
+    t1: float,
+    intervals: int,
+    rate_min: float,
+    rate_max: float,
+    rate_sum: float,
+    rate_p95: float | None,
+    inexact: int,
+) -> dict[str, Any]:
+    """A counter's result dict, in its key order (increase and rate need two samples apart in
+    time; the rate stats need an interval)."""
+    enough = samples >= 2 and t1 > t0
+    n = intervals
     return {
-        "samples": run.samples,
-        "resets": run.resets,
-        "increase": run.increase if enough else None,
-        "rate": run.increase / (run.t1 - run.t0) if enough else None,
+        "samples": samples,
+        "resets": resets,
+        "increase": increase if enough else None,
+        "rate": increase / (t1 - t0) if enough else None,
         "intervals": n,
-        "rate_min": run.rate_min if n else None,
-        "rate_max": run.rate_max if n else None,
-        "rate_mean": run.rate_sum / n if n else None,
-        "rate_p95": run.rates.quantile(0.95),
-        "first_ts": run.t0 if run.samples else None,
-        "last_ts": run.t1 if run.samples else None,
-        "inexact": run.inexact,
+        "rate_min": rate_min if n else None,
+        "rate_max": rate_max if n else None,
+        "rate_mean": rate_sum / n if n else None,
+        "rate_p95": rate_p95,
+        "first_ts": t0 if samples else None,
+        "last_ts": t1 if samples else None,
+        "inexact": inexact,
     }
 
 
