@@ -23,7 +23,8 @@ Bounds.
 - Time: a lagging partition holds its group back at most ``max_wait`` seconds; then it stops
   counting until its next record arrives (a stalled fetch, a partition whose records were all
   deleted, transaction markers that keep the high watermark past the last record). Counted in
-  ``timeouts``; Kafka Streams calls this ``max.task.idle.ms``.
+  ``timeouts``; Kafka Streams calls this ``max.task.idle.ms``. A partition paused here (below)
+  is not stalled: its wait starts only once it is resumed.
 - Memory: a partition with ``hold_max`` or more records held is paused at the source (the client
   stops fetching it, so it hands out the lagging partition instead) and resumed once released.
 - Nothing is lost or applied twice: held records are not applied, so the window state's
@@ -139,7 +140,8 @@ class InputAligner:
             else:
                 held[tp] = recs[cut:]
                 for waited in holders[tp[1]]:
-                    self._waiting.setdefault(waited, now)
+                    if waited not in self.paused:
+                        self._waiting.setdefault(waited, now)
         return merge(out) if out else []
 
     def _limits(
@@ -159,7 +161,9 @@ class InputAligner:
                 waiting.pop(tp, None)  # caught up: its next record is not written yet
                 continue
             since = waiting.get(tp)
-            if since is not None and now - since >= self.max_wait:
+            if tp in self.paused:  # stopped here, not stalled: it cannot deliver until released
+                waiting.pop(tp, None)
+            elif since is not None and now - since >= self.max_wait:
                 del waiting[tp]
                 self._expired.add(tp)
                 self.timeouts += 1

@@ -110,6 +110,21 @@ def test_a_partition_holding_hold_max_is_paused_and_resumed_once_released() -> N
     assert al.pauses() == (set(), {A0})
 
 
+def test_a_partition_paused_here_is_never_given_up_while_paused() -> None:
+    """A partition paused for holding hold_max records cannot deliver: however long another
+    lagging partition keeps it paused, it is not counted as stalled (found by the property
+    test below: the paused one timed out and stopped bounding its group)."""
+    al = fresh(A0, B0, max_wait=2.0, hold_max=2)
+    al.push({B0: log(B0, [10, 20])}, {A0: 9, B0: 5}, now=0.0)  # nginx waits for app
+    assert al.pauses() == ({B0}, set())
+    for t in range(1, 6):  # app delivers older records slowly; nginx stays paused
+        al.push({A0: [rec(A0, t - 1, t)]}, {A0: 9, B0: 5}, now=float(t * 3))
+    assert al.timeouts == 0 and al.held == 2
+    out = al.push({A0: [rec(A0, 5, 15)]}, {A0: 9, B0: 5}, now=20.0)
+    assert [timestamp(r) for r in out] == [10, 15] and al.timeouts == 0
+    assert al.pauses() == (set(), {B0})
+
+
 def test_seeked_drops_what_the_partition_held_and_forgets_its_clock() -> None:
     al = fresh(A0, B0)
     al.push({A0: log(A0, [10, 20]), B0: log(B0, [30])}, {A0: 5, B0: 1}, now=0.0)
